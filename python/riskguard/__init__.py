@@ -1,0 +1,68 @@
+"""riskguard: the risk layer between a trading strategy and the market.
+
+A Rust core (``riskguard._core``) holds the kernels; this package is the public Python API.
+Every error riskguard raises for bad input is a :class:`RiskError`, a ``ValueError``.
+"""
+
+from riskguard._core import RiskError, __version__
+from riskguard.analytics import (
+    DrawdownPeriod,
+    RiskContributions,
+    StressWindow,
+    annual_volatility,
+    cagr,
+    calmar_ratio,
+    correlation,
+    covariance,
+    cvar_historical,
+    cvar_parametric,
+    diversification_ratio,
+    drawdown_details,
+    effective_positions,
+    herfindahl,
+    information_ratio,
+    max_drawdown,
+    risk_contributions,
+    rolling_correlation,
+    rolling_cvar,
+    rolling_var,
+    sharpe_ratio,
+    sortino_ratio,
+    stress_test,
+    var_historical,
+    var_monte_carlo,
+    var_parametric,
+    worst_periods,
+)
+
+__all__ = [
+    "DrawdownPeriod",
+    "RiskContributions",
+    "RiskError",
+    "StressWindow",
+    "__version__",
+    "annual_volatility",
+    "cagr",
+    "calmar_ratio",
+    "correlation",
+    "covariance",
+    "cvar_historical",
+    "cvar_parametric",
+    "diversification_ratio",
+    "drawdown_details",
+    "effective_positions",
+    "herfindahl",
+    "information_ratio",
+    "max_drawdown",
+    "risk_contributions",
+    "rolling_correlation",
+    "rolling_cvar",
+    "rolling_var",
+    "sharpe_ratio",
+    "sortino_ratio",
+    "stress_test",
+    "var_historical",
+    "var_monte_carlo",
+    "var_parametric",
+    "worst_periods",
+]

@@ -1,0 +1,47 @@
+//! Validation of scalar arguments shared by the kernels. Each check names the argument.
+
+use crate::error::{Result, RiskError};
+
+/// A confidence level strictly inside (0, 1).
+pub fn confidence(c: f64) -> Result<f64> {
+    if c.is_finite() && c > 0.0 && c < 1.0 {
+        Ok(c)
+    } else {
+        Err(RiskError::invalid("confidence", format!("must be in (0, 1), got {c}")))
+    }
+}
+
+/// A count of at least `min`, given as a signed integer so negative inputs get a clear message.
+pub fn count(arg: &'static str, v: i64, min: i64) -> Result<usize> {
+    if v >= min {
+        usize::try_from(v).map_err(|_| RiskError::invalid(arg, format!("is too large, got {v}")))
+    } else {
+        Err(RiskError::invalid(arg, format!("must be >= {min}, got {v}")))
+    }
+}
+
+/// A finite, strictly positive real.
+pub fn positive(arg: &'static str, v: f64) -> Result<f64> {
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(RiskError::invalid(arg, format!("must be finite and > 0, got {v}")))
+    }
+}
+
+/// A finite real.
+pub fn finite(arg: &'static str, v: f64) -> Result<f64> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(RiskError::invalid(arg, format!("must be finite, got {v}")))
+    }
+}
+
+/// Every value finite, for inputs where NaN has no meaning (weights, exposures, covariances).
+pub fn all_finite(arg: &'static str, values: impl IntoIterator<Item = f64>) -> Result<()> {
+    match values.into_iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        Some((i, v)) => Err(RiskError::invalid(arg, format!("must be finite, got {v} at position {i}"))),
+        None => Ok(()),
+    }
+}

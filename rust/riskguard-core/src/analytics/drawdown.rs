@@ -1,0 +1,129 @@
+//! Drawdowns of compounded wealth, anchored at 1.0 before the first return so that a loss in the
+//! first period counts.
+
+use ndarray::ArrayView2;
+
+use super::columns::{finite_prefix, map_columns, reject_infinite};
+use crate::error::Result;
+
+/// The largest peak-to-trough loss of compounded wealth, as a positive fraction. NaN returns are
+/// skipped; a series with no finite return gives NaN.
+pub fn max_drawdown_of(r: &[f64]) -> f64 {
+    let (mut wealth, mut peak, mut worst) = (1.0f64, 1.0f64, 0.0f64);
+    let mut seen = false;
+    for &x in r {
+        if x.is_nan() {
+            continue;
+        }
+        seen = true;
+        wealth *= 1.0 + x;
+        peak = peak.max(wealth);
+        worst = worst.max((peak - wealth) / peak);
+    }
+    if seen { worst } else { f64::NAN }
+}
+
+/// Max drawdown per column.
+pub fn max_drawdown(returns: ArrayView2<'_, f64>) -> Result<Vec<f64>> {
+    map_columns(returns, |j, col| {
+        let n = finite_prefix("returns", col, j)?;
+        Ok(max_drawdown_of(&col[..n]))
+    })
+}
+
+/// One episode under water. Indices are positions in the input series, NaN positions included.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DrawdownPeriod {
+    /// Peak-to-trough loss as a positive fraction of the peak.
+    pub depth: f64,
+    /// Position whose return set the high-water mark; `None` when the mark is the starting
+    /// capital, before the first return.
+    pub peak: Option<usize>,
+    /// Position of the lowest wealth in the episode.
+    pub trough: usize,
+    /// First position at which wealth is back at or above the peak; `None` if still under water.
+    pub recovery: Option<usize>,
+    /// Periods under water: from the first losing position up to the recovery, or to the end of
+    /// the series when not recovered.
+    pub duration: usize,
+}
+
+/// Every drawdown episode of `r`, in time order. Infinite returns are an error.
+pub fn drawdown_periods(r: &[f64]) -> Result<Vec<DrawdownPeriod>> {
+    let mut probe = r.to_vec();
+    finite_prefix("returns", &mut probe, 0)?;
+    let mut out = Vec::new();
+    let (mut wealth, mut peak_w, mut trough_w) = (1.0f64, 1.0f64, 1.0f64);
+    let mut peak: Option<usize> = None;
+    let mut open: Option<(usize, usize)> = None; // (first position under water, trough)
+    for (i, &x) in r.iter().enumerate() {
+        if x.is_nan() {
+            continue;
+        }
+        wealth *= 1.0 + x;
+        if wealth >= peak_w {
+            if let Some((start, trough)) = open.take() {
+                let depth = (peak_w - trough_w) / peak_w;
+                out.push(DrawdownPeriod { depth, peak, trough, recovery: Some(i), duration: i - start });
+            }
+            peak_w = wealth;
+            peak = Some(i);
+        } else {
+            match open {
+                None => {
+                    open = Some((i, i));
+                    trough_w = wealth;
+                }
+                Some((start, _)) if wealth < trough_w => {
+                    open = Some((start, i));
+                    trough_w = wealth;
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    if let Some((start, trough)) = open {
+        let depth = (peak_w - trough_w) / peak_w;
+        out.push(DrawdownPeriod { depth, peak, trough, recovery: None, duration: r.len() - start });
+    }
+    Ok(out)
+}
+
+/// Drawdown episodes of every column.
+pub fn drawdown_details(returns: ArrayView2<'_, f64>) -> Result<Vec<Vec<DrawdownPeriod>>> {
+    reject_infinite("returns", returns)?;
+    map_columns(returns, |_, col| drawdown_periods(col))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn first_period_loss_counts() {
+        assert!((max_drawdown_of(&[-0.1, 0.05]) - 0.1).abs() < 1e-15);
+        assert!(max_drawdown_of(&[f64::NAN]).is_nan());
+        assert_eq!(max_drawdown_of(&[0.1, 0.2]), 0.0);
+    }
+
+    #[test]
+    fn episodes_have_peak_trough_and_recovery() {
+        let r = [0.1, -0.1, -0.1, 0.5, f64::NAN, -0.2];
+        let p = drawdown_periods(&r).unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!((p[0].peak, p[0].trough, p[0].recovery, p[0].duration), (Some(0), 2, Some(3), 2));
+        assert!((p[0].depth - 0.19).abs() < 1e-12);
+        assert_eq!((p[1].peak, p[1].trough, p[1].recovery, p[1].duration), (Some(3), 5, None, 1));
+        let first = drawdown_periods(&[-0.5]).unwrap();
+        assert_eq!(first[0].peak, None);
+    }
+
+    proptest! {
+        #[test]
+        fn deepest_episode_is_the_max_drawdown(r in prop::collection::vec(-0.5f64..0.5, 1..100)) {
+            let deepest = drawdown_periods(&r).unwrap().iter().map(|p| p.depth).fold(0.0, f64::max);
+            prop_assert!((deepest - max_drawdown_of(&r)).abs() < 1e-12);
+        }
+    }
+}

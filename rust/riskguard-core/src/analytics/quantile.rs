@@ -1,0 +1,233 @@
+//! Sample quantiles (numpy's definitions) and historical VaR / CVaR.
+
+use std::str::FromStr;
+
+use ndarray::ArrayView2;
+
+use super::args;
+use super::columns::{finite_prefix, map_columns};
+use crate::error::{Result, RiskError};
+
+/// How a quantile between two order statistics is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interpolation {
+    /// numpy's default (R type 7): linear between the two neighbouring order statistics.
+    Linear,
+    /// The lower order statistic, as Riskfolio and skfolio report it.
+    Lower,
+}
+
+impl FromStr for Interpolation {
+    type Err = RiskError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "linear" => Ok(Self::Linear),
+            "lower" => Ok(Self::Lower),
+            _ => Err(RiskError::invalid("interpolation", format!("must be \"linear\" or \"lower\", got {s:?}"))),
+        }
+    }
+}
+
+/// How a one-period figure becomes an h-period one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scaling {
+    /// Multiply the one-period figure by sqrt(h).
+    Sqrt,
+    /// Compound overlapping h-period returns first, then take the statistic of those.
+    Overlapping,
+}
+
+impl FromStr for Scaling {
+    type Err = RiskError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "sqrt" => Ok(Self::Sqrt),
+            "overlapping" => Ok(Self::Overlapping),
+            _ => Err(RiskError::invalid("scaling", format!("must be \"sqrt\" or \"overlapping\", got {s:?}"))),
+        }
+    }
+}
+
+/// The validated arguments of historical VaR and CVaR.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TailSpec {
+    pub confidence: f64,
+    pub horizon: usize,
+    pub interpolation: Interpolation,
+    pub scaling: Scaling,
+}
+
+impl TailSpec {
+    /// Validates and parses the user-facing arguments.
+    pub fn new(confidence: f64, horizon: i64, interpolation: &str, scaling: &str) -> Result<Self> {
+        Ok(Self {
+            confidence: args::confidence(confidence)?,
+            horizon: args::count("horizon", horizon, 1)?,
+            interpolation: interpolation.parse()?,
+            scaling: scaling.parse()?,
+        })
+    }
+}
+
+/// numpy's `a + t*(b-a)`, evaluated from the nearer end for accuracy.
+#[inline]
+pub fn lerp(a: f64, b: f64, t: f64) -> f64 {
+    let d = b - a;
+    if t >= 0.5 { b - d * (1.0 - t) } else { a + d * t }
+}
+
+/// The `p` quantile of the non-empty, finite `a`, as `np.quantile(a, p, method=...)`.
+/// Reorders `a`.
+pub fn quantile_in_place(a: &mut [f64], p: f64, interpolation: Interpolation) -> f64 {
+    let n = a.len();
+    debug_assert!(n > 0);
+    let pos = (n - 1) as f64 * p;
+    let k = (pos.floor() as usize).min(n - 1);
+    let (_, &mut lo, upper) = a.select_nth_unstable_by(k, f64::total_cmp);
+    let gamma = pos - k as f64;
+    if interpolation == Interpolation::Lower || upper.is_empty() || gamma == 0.0 {
+        return lo;
+    }
+    let hi = upper.iter().copied().fold(f64::INFINITY, f64::min);
+    lerp(lo, hi, gamma)
+}
+
+/// The `p` quantile of an ascending, finite, non-empty slice.
+pub fn quantile_sorted(a: &[f64], p: f64, interpolation: Interpolation) -> f64 {
+    let n = a.len();
+    let pos = (n - 1) as f64 * p;
+    let k = (pos.floor() as usize).min(n - 1);
+    let gamma = pos - k as f64;
+    if interpolation == Interpolation::Lower || k + 1 == n || gamma == 0.0 {
+        a[k]
+    } else {
+        lerp(a[k], a[k + 1], gamma)
+    }
+}
+
+/// Mean of the values at or below `q`, or NaN when there are none.
+pub fn mean_at_or_below(a: &[f64], q: f64) -> f64 {
+    let (sum, n) = a.iter().filter(|&&v| v <= q).fold((0.0, 0usize), |(s, n), &v| (s + v, n + 1));
+    if n == 0 { f64::NAN } else { sum / n as f64 }
+}
+
+/// Replaces the first `n` finite values of `buf` by their overlapping `h`-period compounded
+/// returns and returns how many there are (0 when `n < h`).
+pub fn compound_overlapping(buf: &mut [f64], n: usize, h: usize) -> usize {
+    if n < h {
+        return 0;
+    }
+    let m = n - h + 1;
+    for j in 0..m {
+        // buf[j] is overwritten only after its own window is read; later windows start after j.
+        buf[j] = buf[j..j + h].iter().fold(1.0, |g, r| g * (1.0 + r)) - 1.0;
+    }
+    m
+}
+
+/// Historical (VaR, CVaR) of one column's values, as positive losses. Reorders `buf`.
+pub fn tail_losses(buf: &mut [f64], column: usize, spec: &TailSpec) -> Result<(f64, f64)> {
+    let mut n = finite_prefix("returns", buf, column)?;
+    let mut scale = 1.0;
+    if spec.horizon > 1 {
+        match spec.scaling {
+            Scaling::Sqrt => scale = (spec.horizon as f64).sqrt(),
+            Scaling::Overlapping => n = compound_overlapping(buf, n, spec.horizon),
+        }
+    }
+    if n == 0 {
+        return Ok((f64::NAN, f64::NAN));
+    }
+    let a = &mut buf[..n];
+    let q = quantile_in_place(a, 1.0 - spec.confidence, spec.interpolation);
+    Ok((-q * scale, -mean_at_or_below(a, q) * scale))
+}
+
+fn check_horizon(returns: &ArrayView2<'_, f64>, spec: &TailSpec) -> Result<()> {
+    if spec.scaling == Scaling::Overlapping && spec.horizon > returns.nrows() {
+        return Err(RiskError::invalid(
+            "horizon",
+            format!("must not exceed the {} rows of returns with scaling=\"overlapping\", got {}", returns.nrows(), spec.horizon),
+        ));
+    }
+    Ok(())
+}
+
+/// Historical VaR per column: `-quantile(r, 1 - confidence)`, NaN omitted.
+pub fn var_historical(returns: ArrayView2<'_, f64>, spec: &TailSpec) -> Result<Vec<f64>> {
+    check_horizon(&returns, spec)?;
+    map_columns(returns, |j, col| Ok(tail_losses(col, j, spec)?.0))
+}
+
+/// Historical CVaR per column: `-mean(r[r <= q])` with q the VaR quantile, NaN omitted.
+pub fn cvar_historical(returns: ArrayView2<'_, f64>, spec: &TailSpec) -> Result<Vec<f64>> {
+    check_horizon(&returns, spec)?;
+    map_columns(returns, |j, col| Ok(tail_losses(col, j, spec)?.1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+    use proptest::prelude::*;
+
+    fn reference_quantile(v: &[f64], p: f64, interp: Interpolation) -> f64 {
+        let mut s = v.to_vec();
+        s.sort_by(f64::total_cmp);
+        quantile_sorted(&s, p, interp)
+    }
+
+    #[test]
+    fn matches_numpy_on_a_known_series() {
+        // np.quantile([3, 1, 4, 1, 5, 9, 2, 6], 0.05) == 1.0 ; 0.3 -> 1.0 + 0.1*(2-1)
+        let mut v = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0];
+        assert_eq!(quantile_in_place(&mut v, 0.05, Interpolation::Linear), 1.0);
+        let q = quantile_in_place(&mut v, 0.3, Interpolation::Linear);
+        assert!((q - 2.1).abs() < 1e-15, "{q}");
+        assert_eq!(quantile_in_place(&mut v, 0.3, Interpolation::Lower), 2.0);
+    }
+
+    #[test]
+    fn var_and_cvar_are_positive_losses() {
+        let r = Array2::from_shape_vec((5, 1), vec![-0.05, 0.01, -0.02, 0.03, f64::NAN]).unwrap();
+        let spec = TailSpec::new(0.75, 1, "lower", "sqrt").unwrap();
+        // finite sorted: -0.05 -0.02 0.01 0.03 ; pos = 3*0.25 = 0.75 -> lower = -0.05
+        assert_eq!(var_historical(r.view(), &spec).unwrap(), vec![0.05]);
+        assert_eq!(cvar_historical(r.view(), &spec).unwrap(), vec![0.05]);
+    }
+
+    #[test]
+    fn overlapping_compounds_before_the_quantile() {
+        let mut buf = vec![0.1, -0.1, 0.2];
+        let m = compound_overlapping(&mut buf, 3, 2);
+        assert_eq!(m, 2);
+        assert!((buf[0] - (1.1 * 0.9 - 1.0)).abs() < 1e-15);
+        assert!((buf[1] - (0.9 * 1.2 - 1.0)).abs() < 1e-15);
+    }
+
+    #[test]
+    fn bad_arguments_name_themselves() {
+        assert!(TailSpec::new(1.5, 1, "linear", "sqrt").unwrap_err().to_string().contains("confidence"));
+        assert!(TailSpec::new(0.9, 0, "linear", "sqrt").unwrap_err().to_string().contains("horizon must be >= 1, got 0"));
+        assert!(TailSpec::new(0.9, 1, "nearest", "sqrt").unwrap_err().to_string().contains("\"nearest\""));
+    }
+
+    proptest! {
+        #[test]
+        fn selection_equals_sorting(v in prop::collection::vec(-1.0f64..1.0, 1..200), p in 0.0f64..1.0) {
+            for interp in [Interpolation::Linear, Interpolation::Lower] {
+                let mut a = v.clone();
+                prop_assert_eq!(quantile_in_place(&mut a, p, interp), reference_quantile(&v, p, interp));
+            }
+        }
+
+        #[test]
+        fn cvar_is_at_least_var(v in prop::collection::vec(-1.0f64..1.0, 1..200), c in 0.01f64..0.99) {
+            let r = Array2::from_shape_vec((v.len(), 1), v).unwrap();
+            let spec = TailSpec::new(c, 1, "linear", "sqrt").unwrap();
+            let var = var_historical(r.view(), &spec).unwrap()[0];
+            let cvar = cvar_historical(r.view(), &spec).unwrap()[0];
+            prop_assert!(cvar >= var - 1e-12);
+        }
+    }
+}

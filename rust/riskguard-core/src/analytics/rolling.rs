@@ -1,0 +1,265 @@
+//! Rolling historical VaR / CVaR and rolling pairwise correlation, updated incrementally.
+
+use ndarray::{Array2, Array3, ArrayView2, Axis};
+use rayon::prelude::*;
+
+use super::args;
+use super::columns::{PARALLEL_MIN, reject_infinite};
+use super::quantile::{Interpolation, quantile_sorted};
+use crate::error::{Result, RiskError};
+
+/// Which tail statistic a rolling window reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TailStat {
+    Var,
+    Cvar,
+}
+
+fn window_args(rows: usize, window: i64, min_periods: Option<i64>) -> Result<(usize, usize)> {
+    let w = args::count("window", window, 1)?;
+    if w > rows {
+        return Err(RiskError::invalid("window", format!("must not exceed the {rows} rows of returns, got {w}")));
+    }
+    let m = match min_periods {
+        None => w,
+        Some(m) => {
+            let m = args::count("min_periods", m, 1)?;
+            if m > w {
+                return Err(RiskError::invalid("min_periods", format!("must not exceed window ({w}), got {m}")));
+            }
+            m
+        }
+    };
+    Ok((w, m))
+}
+
+/// A window's finite values kept in ascending order: insertion and removal are a binary search
+/// and a short memmove, the quantile is an index.
+struct SortedWindow(Vec<f64>);
+
+impl SortedWindow {
+    fn insert(&mut self, v: f64) {
+        let i = self.0.partition_point(|x| x.total_cmp(&v).is_lt());
+        self.0.insert(i, v);
+    }
+    fn remove(&mut self, v: f64) {
+        let i = self.0.partition_point(|x| x.total_cmp(&v).is_lt());
+        self.0.remove(i);
+    }
+}
+
+fn rolling_column(col: impl Iterator<Item = f64> + Clone, out: &mut [f64], w: usize, min: usize, p: f64, interp: Interpolation, stat: TailStat) {
+    let mut win = SortedWindow(Vec::with_capacity(w));
+    let mut lagged = col.clone();
+    for (t, v) in col.enumerate() {
+        if !v.is_nan() {
+            win.insert(v);
+        }
+        if t >= w {
+            let old = lagged.next().unwrap_or(f64::NAN);
+            if !old.is_nan() {
+                win.remove(old);
+            }
+        }
+        out[t] = if t + 1 < w || win.0.len() < min {
+            f64::NAN
+        } else {
+            let q = quantile_sorted(&win.0, p, interp);
+            match stat {
+                TailStat::Var => -q,
+                TailStat::Cvar => {
+                    let k = win.0.partition_point(|x| *x <= q);
+                    -win.0[..k].iter().sum::<f64>() / k as f64
+                }
+            }
+        };
+    }
+}
+
+/// Historical VaR or CVaR over each trailing `window`, one value per row and column, NaN until
+/// the window is full or while it holds fewer than `min_periods` finite values (default: window).
+pub fn rolling_tail(
+    returns: ArrayView2<'_, f64>,
+    window: i64,
+    confidence: f64,
+    min_periods: Option<i64>,
+    interpolation: Interpolation,
+    stat: TailStat,
+) -> Result<Array2<f64>> {
+    let c = args::confidence(confidence)?;
+    let (w, min) = window_args(returns.nrows(), window, min_periods)?;
+    reject_infinite("returns", returns)?;
+    let (rows, cols) = returns.dim();
+    // Column-major output so each column is written contiguously by one task.
+    let mut out = Array2::<f64>::zeros((cols, rows));
+    let run = |(col, mut dst): (ndarray::ArrayView1<'_, f64>, ndarray::ArrayViewMut1<'_, f64>)| {
+        let dst = dst.as_slice_mut().expect("rows of a standard-layout array are contiguous");
+        rolling_column(col.iter().copied(), dst, w, min, 1.0 - c, interpolation, stat);
+    };
+    let pairs = returns.axis_iter(Axis(1)).zip(out.axis_iter_mut(Axis(0)));
+    if rows * cols >= PARALLEL_MIN {
+        pairs.collect::<Vec<_>>().into_par_iter().for_each(run);
+    } else {
+        pairs.for_each(run);
+    }
+    Ok(out.reversed_axes())
+}
+
+/// Co-moments of one pair of columns over the rows both are finite in, with Welford updates.
+#[derive(Clone, Copy, Default)]
+struct Pair {
+    n: f64,
+    mx: f64,
+    my: f64,
+    sxx: f64,
+    syy: f64,
+    sxy: f64,
+}
+
+impl Pair {
+    #[inline]
+    fn add(&mut self, x: f64, y: f64) {
+        self.n += 1.0;
+        let dx = x - self.mx;
+        self.mx += dx / self.n;
+        let dy = y - self.my;
+        self.my += dy / self.n;
+        self.sxx += dx * (x - self.mx);
+        self.syy += dy * (y - self.my);
+        self.sxy += dx * (y - self.my);
+    }
+
+    #[inline]
+    fn remove(&mut self, x: f64, y: f64) {
+        if self.n <= 1.0 {
+            *self = Self::default();
+            return;
+        }
+        let n = self.n - 1.0;
+        let mx = self.mx - (x - self.mx) / n;
+        let my = self.my - (y - self.my) / n;
+        self.sxx -= (x - mx) * (x - self.mx);
+        self.syy -= (y - my) * (y - self.my);
+        self.sxy -= (x - mx) * (y - self.my);
+        *self = Self { n, mx, my, ..*self };
+    }
+
+    fn correlation(&self, min: f64) -> f64 {
+        let den = (self.sxx * self.syy).sqrt();
+        if self.n < min || !(den > 0.0) { f64::NAN } else { (self.sxy / den).clamp(-1.0, 1.0) }
+    }
+}
+
+/// Pearson correlation of every pair of columns over each trailing `window`, shape `(T, N, N)`.
+///
+/// Each step adds the new row and removes the one leaving the window (O(N²) per step). The state
+/// is rebuilt exactly once per `window` steps, so rounding cannot build up over a long series.
+pub fn rolling_correlation(returns: ArrayView2<'_, f64>, window: i64, min_periods: Option<i64>) -> Result<Array3<f64>> {
+    let (rows, n) = returns.dim();
+    let (w, min) = window_args(rows, window, min_periods)?;
+    reject_infinite("returns", returns)?;
+    let x: Array2<f64> = returns.as_standard_layout().into_owned();
+    let index: Vec<(usize, usize)> = (0..n).flat_map(|i| (i..n).map(move |j| (i, j))).collect();
+    let mut pairs = vec![Pair::default(); index.len()];
+    let mut out = Array3::<f64>::from_elem((rows, n, n), f64::NAN);
+    let row = |t: usize| x.row(t);
+    for t in 0..rows {
+        if t >= w && t % w == 0 {
+            pairs.iter_mut().for_each(|p| *p = Pair::default());
+            for s in t + 1 - w..t {
+                let r = row(s);
+                for (p, &(i, j)) in pairs.iter_mut().zip(&index) {
+                    let (a, b) = (r[i], r[j]);
+                    if !a.is_nan() && !b.is_nan() {
+                        p.add(a, b);
+                    }
+                }
+            }
+        } else if t >= w {
+            let r = row(t - w);
+            for (p, &(i, j)) in pairs.iter_mut().zip(&index) {
+                let (a, b) = (r[i], r[j]);
+                if !a.is_nan() && !b.is_nan() {
+                    p.remove(a, b);
+                }
+            }
+        }
+        let r = row(t);
+        for (p, &(i, j)) in pairs.iter_mut().zip(&index) {
+            let (a, b) = (r[i], r[j]);
+            if !a.is_nan() && !b.is_nan() {
+                p.add(a, b);
+            }
+        }
+        if t + 1 >= w {
+            let mut slab = out.index_axis_mut(Axis(0), t);
+            for (p, &(i, j)) in pairs.iter().zip(&index) {
+                let c = if i == j && p.correlation(min as f64).is_finite() { 1.0 } else { p.correlation(min as f64) };
+                slab[(i, j)] = c;
+                slab[(j, i)] = c;
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analytics::quantile::{TailSpec, cvar_historical, var_historical};
+    use ndarray::s;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn rolling_tail_equals_a_fresh_window(
+            v in prop::collection::vec(prop::option::weighted(0.9, -1.0f64..1.0), 5..80),
+            w in 1usize..5,
+            c in 0.05f64..0.95,
+        ) {
+            let x = Array2::from_shape_fn((v.len(), 1), |(t, _)| v[t].unwrap_or(f64::NAN));
+            let spec = TailSpec::new(c, 1, "linear", "sqrt").unwrap();
+            let var = rolling_tail(x.view(), w as i64, c, Some(1), Interpolation::Linear, TailStat::Var).unwrap();
+            let cvar = rolling_tail(x.view(), w as i64, c, Some(1), Interpolation::Linear, TailStat::Cvar).unwrap();
+            for t in w - 1..v.len() {
+                let win = x.slice(s![t + 1 - w..=t, ..]);
+                let want = var_historical(win, &spec).unwrap()[0];
+                let want_c = cvar_historical(win, &spec).unwrap()[0];
+                prop_assert!(want.is_nan() && var[(t, 0)].is_nan() || (want - var[(t, 0)]).abs() < 1e-12);
+                prop_assert!(want_c.is_nan() && cvar[(t, 0)].is_nan() || (want_c - cvar[(t, 0)]).abs() < 1e-12);
+            }
+        }
+
+        #[test]
+        fn rolling_correlation_equals_a_fresh_window(
+            v in prop::collection::vec(prop::option::weighted(0.9, -1.0f64..1.0), 30..90),
+            w in 3usize..9,
+        ) {
+            let rows = v.len() / 3;
+            let x = Array2::from_shape_fn((rows, 3), |(t, j)| v[t * 3 + j].unwrap_or(f64::NAN));
+            let got = rolling_correlation(x.view(), w as i64, Some(2)).unwrap();
+            for t in w - 1..rows {
+                let want = crate::analytics::correlation::correlation(
+                    x.slice(s![t + 1 - w..=t, ..]),
+                    crate::analytics::correlation::CovMethod::Sample,
+                ).unwrap();
+                for i in 0..3 {
+                    for j in 0..3 {
+                        let (a, b) = (got[(t, i, j)], want[(i, j)]);
+                        // pairwise windows with too little variance may round either way to NaN
+                        if a.is_finite() && b.is_finite() {
+                            prop_assert!((a - b).abs() < 1e-8, "t={} ({},{}) {} vs {}", t, i, j, a, b);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn windows_longer_than_the_series_are_refused() {
+        let x = Array2::<f64>::zeros((3, 1));
+        let e = rolling_tail(x.view(), 4, 0.95, None, Interpolation::Linear, TailStat::Var).unwrap_err();
+        assert_eq!(e.to_string(), "window must not exceed the 3 rows of returns, got 4");
+    }
+}

@@ -1,0 +1,32 @@
+//! The single error type of the core. Bindings map it to `riskguard.RiskError`.
+
+/// Shorthand for results whose error is a [`RiskError`].
+pub type Result<T, E = RiskError> = std::result::Result<T, E>;
+
+/// Why a core call refused its input. The message names the argument and the offending value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RiskError {
+    /// An argument lies outside its domain (range, shape, finiteness, spelling).
+    #[error("{arg} {message}")]
+    InvalidArgument { arg: &'static str, message: String },
+    /// A numerical precondition on the data failed, e.g. a covariance that is not positive
+    /// semi-definite.
+    #[error("{0}")]
+    Numerical(String),
+}
+
+impl RiskError {
+    /// An [`RiskError::InvalidArgument`] for `arg`; `message` continues the sentence after the
+    /// argument's name, e.g. `"must be in (0, 1), got 1.5"`.
+    pub fn invalid(arg: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidArgument { arg, message: message.into() }
+    }
+
+    /// A stable SCREAMING_SNAKE code that callers may branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidArgument { .. } => "INVALID_ARGUMENT",
+            Self::Numerical(_) => "NUMERICAL_ERROR",
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! riskguard-core: the deterministic risk kernels behind riskguard.
+//!
+//! The crate knows nothing of Python, files or the wall clock. Every kernel takes plain slices or
+//! `ndarray` views and returns values or a [`RiskError`] naming the argument at fault.
+
+pub mod analytics;
+pub mod error;
+
+pub use error::{Result, RiskError};
