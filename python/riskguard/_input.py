@@ -126,7 +126,9 @@ def per_column(values: np.ndarray, shape: Shape) -> Any:
     if shape.columns is not None and shape.library == "polars":
         import polars as pl
 
-        return pl.DataFrame({str(c): [float(v)] for c, v in zip(shape.columns, values)})
+        return pl.DataFrame(
+            {str(c): [float(v)] for c, v in zip(shape.columns, values, strict=True)}
+        )
     return values
 
 

@@ -80,7 +80,7 @@ def _real(value: Any, arg: str) -> float:
         raise RiskError(f"{arg} must be a real number, got {value!r}") from None
 
 
-# --- historical, parametric and Monte Carlo risk -------------------------------------------------
+# --- historical, parametric and Monte Carlo risk ---
 
 
 def var_historical(
@@ -203,7 +203,7 @@ def var_monte_carlo(
     )
 
 
-# --- performance statistics ------------------------------------------------------------------------
+# --- performance statistics ---
 
 
 def max_drawdown(returns: Any) -> Any:
@@ -250,7 +250,7 @@ def drawdown_details(returns: Any) -> Any:
     if shape.one_d:
         return columns[0]
     if shape.columns is not None:
-        return dict(zip(shape.columns, columns))
+        return dict(zip(shape.columns, columns, strict=True))
     return columns
 
 
@@ -266,9 +266,7 @@ def sharpe_ratio(returns: Any, risk_free: float = 0.0, periods_per_year: float =
     return per_column(out, shape)
 
 
-def sortino_ratio(
-    returns: Any, required_return: float = 0.0, periods_per_year: float = 252
-) -> Any:
+def sortino_ratio(returns: Any, required_return: float = 0.0, periods_per_year: float = 252) -> Any:
     """Annualised ``mean(r - mar)`` over the annualised downside deviation
     ``sqrt(mean(min(r - mar, 0)**2)) * sqrt(ppy)``, averaged over **all** observations
     (empyrical). NaN when there is no downside. Raises RiskError as :func:`sharpe_ratio`.
@@ -321,7 +319,7 @@ def information_ratio(
     return per_column(out, shape)
 
 
-# --- correlation and concentration -----------------------------------------------------------------
+# --- correlation and concentration ---
 
 
 def _halflife(halflife: Any) -> float | None:
@@ -377,7 +375,7 @@ def herfindahl(weights: Any) -> float:
     return _core.herfindahl(as_vector(weights, "weights"))
 
 
-# --- contributions, stress and rolling ------------------------------------------------------------
+# --- contributions, stress and rolling ---
 
 
 @dataclass(frozen=True)
@@ -471,17 +469,18 @@ def stress_test(
     elif library == "polars":
         if "scenario" not in scenarios.columns:
             raise RiskError("scenarios as a polars DataFrame needs a 'scenario' column")
-        scenarios = {
-            str(row.pop("scenario")): row for row in scenarios.iter_rows(named=True)
-        }
+        scenarios = {str(row.pop("scenario")): row for row in scenarios.iter_rows(named=True)}
     if not isinstance(scenarios, Mapping) or not scenarios:
         raise RiskError(
             f"scenarios must be a non-empty mapping or DataFrame, got {type(scenarios).__name__}"
         )
     names = [str(k) for k in scenarios]
-    rows = [_shock_row(k, v, symbols, e.size, missing) for k, v in zip(names, scenarios.values())]
+    rows = [
+        _shock_row(k, v, symbols, e.size, missing)
+        for k, v in zip(names, scenarios.values(), strict=True)
+    ]
     pnl = _core.stress_pnl(e, np.vstack(rows))
-    return dict(zip(names, pnl.tolist()))
+    return dict(zip(names, pnl.tolist(), strict=True))
 
 
 @dataclass(frozen=True)

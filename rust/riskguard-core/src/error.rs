@@ -19,7 +19,10 @@ impl RiskError {
     /// An [`RiskError::InvalidArgument`] for `arg`; `message` continues the sentence after the
     /// argument's name, e.g. `"must be in (0, 1), got 1.5"`.
     pub fn invalid(arg: &'static str, message: impl Into<String>) -> Self {
-        Self::InvalidArgument { arg, message: message.into() }
+        Self::InvalidArgument {
+            arg,
+            message: message.into(),
+        }
     }
 
     /// A stable SCREAMING_SNAKE code that callers may branch on.

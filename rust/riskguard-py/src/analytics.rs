@@ -4,7 +4,8 @@
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use riskguard_core::analytics::{
-    contributions, correlation as corr, drawdown, montecarlo, parametric, quantile, ratios, rolling, stress,
+    contributions, correlation as corr, drawdown, montecarlo, parametric, quantile, ratios,
+    rolling, stress,
 };
 
 use crate::call;
@@ -27,7 +28,10 @@ fn var_historical<'py>(
 ) -> PyResult<Arr1<'py>> {
     let x = returns.as_array();
     let out = call(py, x.len(), || {
-        quantile::var_historical(x, &quantile::TailSpec::new(confidence, horizon, interpolation, scaling)?)
+        quantile::var_historical(
+            x,
+            &quantile::TailSpec::new(confidence, horizon, interpolation, scaling)?,
+        )
     })?;
     Ok(vec1(py, out))
 }
@@ -44,7 +48,10 @@ fn cvar_historical<'py>(
 ) -> PyResult<Arr1<'py>> {
     let x = returns.as_array();
     let out = call(py, x.len(), || {
-        quantile::cvar_historical(x, &quantile::TailSpec::new(confidence, horizon, interpolation, scaling)?)
+        quantile::cvar_historical(
+            x,
+            &quantile::TailSpec::new(confidence, horizon, interpolation, scaling)?,
+        )
     })?;
     Ok(vec1(py, out))
 }
@@ -59,7 +66,9 @@ fn var_parametric<'py>(
     method: &str,
 ) -> PyResult<Arr1<'py>> {
     let x = returns.as_array();
-    let out = call(py, x.len(), || parametric::var_parametric(x, confidence, horizon, method.parse()?))?;
+    let out = call(py, x.len(), || {
+        parametric::var_parametric(x, confidence, horizon, method.parse()?)
+    })?;
     Ok(vec1(py, out))
 }
 
@@ -72,7 +81,9 @@ fn cvar_parametric<'py>(
     horizon: i64,
 ) -> PyResult<Arr1<'py>> {
     let x = returns.as_array();
-    let out = call(py, x.len(), || parametric::cvar_parametric(x, confidence, horizon))?;
+    let out = call(py, x.len(), || {
+        parametric::cvar_parametric(x, confidence, horizon)
+    })?;
     Ok(vec1(py, out))
 }
 
@@ -110,48 +121,98 @@ fn max_drawdown<'py>(py: Python<'py>, returns: PyReadonlyArray2<'py, f64>) -> Py
 type Period = (f64, Option<usize>, usize, Option<usize>, usize);
 
 #[pyfunction]
-fn drawdown_details<'py>(py: Python<'py>, returns: PyReadonlyArray2<'py, f64>) -> PyResult<Vec<Vec<Period>>> {
+fn drawdown_details<'py>(
+    py: Python<'py>,
+    returns: PyReadonlyArray2<'py, f64>,
+) -> PyResult<Vec<Vec<Period>>> {
     let x = returns.as_array();
     let cols = call(py, x.len(), || drawdown::drawdown_details(x))?;
     Ok(cols
         .into_iter()
-        .map(|c| c.into_iter().map(|p| (p.depth, p.peak, p.trough, p.recovery, p.duration)).collect())
+        .map(|c| {
+            c.into_iter()
+                .map(|p| (p.depth, p.peak, p.trough, p.recovery, p.duration))
+                .collect()
+        })
         .collect())
 }
 
 #[pyfunction]
 #[pyo3(signature = (returns, risk_free, periods_per_year))]
-fn sharpe_ratio<'py>(py: Python<'py>, returns: PyReadonlyArray2<'py, f64>, risk_free: f64, periods_per_year: f64) -> PyResult<Arr1<'py>> {
+fn sharpe_ratio<'py>(
+    py: Python<'py>,
+    returns: PyReadonlyArray2<'py, f64>,
+    risk_free: f64,
+    periods_per_year: f64,
+) -> PyResult<Arr1<'py>> {
     let x = returns.as_array();
-    Ok(vec1(py, call(py, x.len(), || ratios::sharpe_ratio(x, risk_free, periods_per_year))?))
+    Ok(vec1(
+        py,
+        call(py, x.len(), || {
+            ratios::sharpe_ratio(x, risk_free, periods_per_year)
+        })?,
+    ))
 }
 
 #[pyfunction]
 #[pyo3(signature = (returns, required_return, periods_per_year))]
-fn sortino_ratio<'py>(py: Python<'py>, returns: PyReadonlyArray2<'py, f64>, required_return: f64, periods_per_year: f64) -> PyResult<Arr1<'py>> {
+fn sortino_ratio<'py>(
+    py: Python<'py>,
+    returns: PyReadonlyArray2<'py, f64>,
+    required_return: f64,
+    periods_per_year: f64,
+) -> PyResult<Arr1<'py>> {
     let x = returns.as_array();
-    Ok(vec1(py, call(py, x.len(), || ratios::sortino_ratio(x, required_return, periods_per_year))?))
+    Ok(vec1(
+        py,
+        call(py, x.len(), || {
+            ratios::sortino_ratio(x, required_return, periods_per_year)
+        })?,
+    ))
 }
 
 #[pyfunction]
 #[pyo3(signature = (returns, periods_per_year))]
-fn calmar_ratio<'py>(py: Python<'py>, returns: PyReadonlyArray2<'py, f64>, periods_per_year: f64) -> PyResult<Arr1<'py>> {
+fn calmar_ratio<'py>(
+    py: Python<'py>,
+    returns: PyReadonlyArray2<'py, f64>,
+    periods_per_year: f64,
+) -> PyResult<Arr1<'py>> {
     let x = returns.as_array();
-    Ok(vec1(py, call(py, x.len(), || ratios::calmar_ratio(x, periods_per_year))?))
+    Ok(vec1(
+        py,
+        call(py, x.len(), || ratios::calmar_ratio(x, periods_per_year))?,
+    ))
 }
 
 #[pyfunction]
 #[pyo3(signature = (returns, periods_per_year))]
-fn annual_volatility<'py>(py: Python<'py>, returns: PyReadonlyArray2<'py, f64>, periods_per_year: f64) -> PyResult<Arr1<'py>> {
+fn annual_volatility<'py>(
+    py: Python<'py>,
+    returns: PyReadonlyArray2<'py, f64>,
+    periods_per_year: f64,
+) -> PyResult<Arr1<'py>> {
     let x = returns.as_array();
-    Ok(vec1(py, call(py, x.len(), || ratios::annual_volatility(x, periods_per_year))?))
+    Ok(vec1(
+        py,
+        call(py, x.len(), || {
+            ratios::annual_volatility(x, periods_per_year)
+        })?,
+    ))
 }
 
 #[pyfunction]
 #[pyo3(signature = (returns, periods_per_year))]
-fn cagr<'py>(py: Python<'py>, returns: PyReadonlyArray2<'py, f64>, periods_per_year: f64) -> PyResult<Arr1<'py>> {
+fn cagr<'py>(
+    py: Python<'py>,
+    returns: PyReadonlyArray2<'py, f64>,
+    periods_per_year: f64,
+) -> PyResult<Arr1<'py>> {
     let x = returns.as_array();
-    Ok(vec1(py, call(py, x.len(), || ratios::cagr(x, periods_per_year))?))
+    Ok(vec1(
+        py,
+        call(py, x.len(), || ratios::cagr(x, periods_per_year))?,
+    ))
 }
 
 #[pyfunction]
@@ -164,22 +225,41 @@ fn information_ratio<'py>(
     periods_per_year: f64,
 ) -> PyResult<Arr1<'py>> {
     let (x, b) = (returns.as_array(), benchmark.as_array());
-    Ok(vec1(py, call(py, x.len(), || ratios::information_ratio(x, b, annualize, periods_per_year))?))
+    Ok(vec1(
+        py,
+        call(py, x.len(), || {
+            ratios::information_ratio(x, b, annualize, periods_per_year)
+        })?,
+    ))
 }
 
 #[pyfunction]
 #[pyo3(signature = (returns, method, halflife))]
-fn covariance<'py>(py: Python<'py>, returns: PyReadonlyArray2<'py, f64>, method: &str, halflife: Option<f64>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+fn covariance<'py>(
+    py: Python<'py>,
+    returns: PyReadonlyArray2<'py, f64>,
+    method: &str,
+    halflife: Option<f64>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let x = returns.as_array();
-    let out = call(py, x.len(), || corr::covariance(x, corr::CovMethod::new(method, halflife)?))?;
+    let out = call(py, x.len(), || {
+        corr::covariance(x, corr::CovMethod::new(method, halflife)?)
+    })?;
     Ok(out.into_pyarray(py))
 }
 
 #[pyfunction]
 #[pyo3(signature = (returns, method, halflife))]
-fn correlation<'py>(py: Python<'py>, returns: PyReadonlyArray2<'py, f64>, method: &str, halflife: Option<f64>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+fn correlation<'py>(
+    py: Python<'py>,
+    returns: PyReadonlyArray2<'py, f64>,
+    method: &str,
+    halflife: Option<f64>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let x = returns.as_array();
-    let out = call(py, x.len(), || corr::correlation(x, corr::CovMethod::new(method, halflife)?))?;
+    let out = call(py, x.len(), || {
+        corr::correlation(x, corr::CovMethod::new(method, halflife)?)
+    })?;
     Ok(out.into_pyarray(py))
 }
 
@@ -193,12 +273,23 @@ fn risk_contributions<'py>(
 ) -> PyResult<(f64, f64, Arr1<'py>, Arr1<'py>)> {
     let w = weights.as_array().to_vec();
     let c = cov.as_array();
-    let rc = call(py, c.len(), || contributions::risk_contributions(&w, c, confidence))?;
-    Ok((rc.var, rc.volatility, vec1(py, rc.marginal), vec1(py, rc.component)))
+    let rc = call(py, c.len(), || {
+        contributions::risk_contributions(&w, c, confidence)
+    })?;
+    Ok((
+        rc.var,
+        rc.volatility,
+        vec1(py, rc.marginal),
+        vec1(py, rc.component),
+    ))
 }
 
 #[pyfunction]
-fn diversification_ratio<'py>(py: Python<'py>, weights: PyReadonlyArray1<'py, f64>, cov: PyReadonlyArray2<'py, f64>) -> PyResult<f64> {
+fn diversification_ratio<'py>(
+    py: Python<'py>,
+    weights: PyReadonlyArray1<'py, f64>,
+    cov: PyReadonlyArray2<'py, f64>,
+) -> PyResult<f64> {
     let w = weights.as_array().to_vec();
     let c = cov.as_array();
     call(py, c.len(), || contributions::diversification_ratio(&w, c))
@@ -217,7 +308,11 @@ fn effective_positions<'py>(py: Python<'py>, weights: PyReadonlyArray1<'py, f64>
 }
 
 #[pyfunction]
-fn stress_pnl<'py>(py: Python<'py>, exposures: PyReadonlyArray1<'py, f64>, shocks: PyReadonlyArray2<'py, f64>) -> PyResult<Arr1<'py>> {
+fn stress_pnl<'py>(
+    py: Python<'py>,
+    exposures: PyReadonlyArray1<'py, f64>,
+    shocks: PyReadonlyArray2<'py, f64>,
+) -> PyResult<Arr1<'py>> {
     let e = exposures.as_array().to_vec();
     let s = shocks.as_array();
     Ok(vec1(py, call(py, s.len(), || stress::stress_pnl(&e, s))?))
@@ -225,7 +320,12 @@ fn stress_pnl<'py>(py: Python<'py>, exposures: PyReadonlyArray1<'py, f64>, shock
 
 #[pyfunction]
 #[pyo3(signature = (returns, horizon, n))]
-fn worst_periods<'py>(py: Python<'py>, returns: PyReadonlyArray1<'py, f64>, horizon: i64, n: i64) -> PyResult<Vec<(f64, usize, usize)>> {
+fn worst_periods<'py>(
+    py: Python<'py>,
+    returns: PyReadonlyArray1<'py, f64>,
+    horizon: i64,
+    n: i64,
+) -> PyResult<Vec<(f64, usize, usize)>> {
     let r = returns.as_array().to_vec();
     let out = call(py, r.len(), || stress::worst_periods(&r, horizon, n))?;
     Ok(out.into_iter().map(|w| (w.loss, w.start, w.end)).collect())
@@ -242,7 +342,14 @@ fn rolling_tail<'py>(
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let x = returns.as_array();
     let out = call(py, x.len(), || {
-        rolling::rolling_tail(x, window, confidence, min_periods, interpolation.parse()?, stat)
+        rolling::rolling_tail(
+            x,
+            window,
+            confidence,
+            min_periods,
+            interpolation.parse()?,
+            stat,
+        )
     })?;
     Ok(out.into_pyarray(py))
 }
@@ -257,7 +364,15 @@ fn rolling_var<'py>(
     min_periods: Option<i64>,
     interpolation: &str,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-    rolling_tail(py, returns, window, confidence, min_periods, interpolation, rolling::TailStat::Var)
+    rolling_tail(
+        py,
+        returns,
+        window,
+        confidence,
+        min_periods,
+        interpolation,
+        rolling::TailStat::Var,
+    )
 }
 
 #[pyfunction]
@@ -270,7 +385,15 @@ fn rolling_cvar<'py>(
     min_periods: Option<i64>,
     interpolation: &str,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-    rolling_tail(py, returns, window, confidence, min_periods, interpolation, rolling::TailStat::Cvar)
+    rolling_tail(
+        py,
+        returns,
+        window,
+        confidence,
+        min_periods,
+        interpolation,
+        rolling::TailStat::Cvar,
+    )
 }
 
 #[pyfunction]
@@ -282,7 +405,9 @@ fn rolling_correlation<'py>(
     min_periods: Option<i64>,
 ) -> PyResult<Bound<'py, PyArray3<f64>>> {
     let x = returns.as_array();
-    let out = call(py, x.len(), || rolling::rolling_correlation(x, window, min_periods))?;
+    let out = call(py, x.len(), || {
+        rolling::rolling_correlation(x, window, min_periods)
+    })?;
     Ok(out.into_pyarray(py))
 }
 

@@ -31,7 +31,11 @@ pub(crate) fn call<T: Send>(
     f: impl FnOnce() -> riskguard_core::Result<T> + Send,
 ) -> PyResult<T> {
     let guarded = || catch_unwind(AssertUnwindSafe(f));
-    let outcome = if size >= GIL_RELEASE_MIN { py.detach(guarded) } else { guarded() };
+    let outcome = if size >= GIL_RELEASE_MIN {
+        py.detach(guarded)
+    } else {
+        guarded()
+    };
     match outcome {
         Ok(result) => result.map_err(to_py),
         Err(panic) => {
@@ -40,7 +44,9 @@ pub(crate) fn call<T: Send>(
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(RiskError::new_err(format!("internal error in riskguard core: {what}")))
+            Err(RiskError::new_err(format!(
+                "internal error in riskguard core: {what}"
+            )))
         }
     }
 }

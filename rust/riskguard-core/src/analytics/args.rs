@@ -7,7 +7,10 @@ pub fn confidence(c: f64) -> Result<f64> {
     if c.is_finite() && c > 0.0 && c < 1.0 {
         Ok(c)
     } else {
-        Err(RiskError::invalid("confidence", format!("must be in (0, 1), got {c}")))
+        Err(RiskError::invalid(
+            "confidence",
+            format!("must be in (0, 1), got {c}"),
+        ))
     }
 }
 
@@ -16,7 +19,10 @@ pub fn count(arg: &'static str, v: i64, min: i64) -> Result<usize> {
     if v >= min {
         usize::try_from(v).map_err(|_| RiskError::invalid(arg, format!("is too large, got {v}")))
     } else {
-        Err(RiskError::invalid(arg, format!("must be >= {min}, got {v}")))
+        Err(RiskError::invalid(
+            arg,
+            format!("must be >= {min}, got {v}"),
+        ))
     }
 }
 
@@ -25,7 +31,10 @@ pub fn positive(arg: &'static str, v: f64) -> Result<f64> {
     if v.is_finite() && v > 0.0 {
         Ok(v)
     } else {
-        Err(RiskError::invalid(arg, format!("must be finite and > 0, got {v}")))
+        Err(RiskError::invalid(
+            arg,
+            format!("must be finite and > 0, got {v}"),
+        ))
     }
 }
 
@@ -41,7 +50,10 @@ pub fn finite(arg: &'static str, v: f64) -> Result<f64> {
 /// Every value finite, for inputs where NaN has no meaning (weights, exposures, covariances).
 pub fn all_finite(arg: &'static str, values: impl IntoIterator<Item = f64>) -> Result<()> {
     match values.into_iter().enumerate().find(|(_, v)| !v.is_finite()) {
-        Some((i, v)) => Err(RiskError::invalid(arg, format!("must be finite, got {v} at position {i}"))),
+        Some((i, v)) => Err(RiskError::invalid(
+            arg,
+            format!("must be finite, got {v} at position {i}"),
+        )),
         None => Ok(()),
     }
 }

@@ -43,11 +43,17 @@ where
                 }
             }
         }
-        buf.chunks_mut(rows.max(1)).enumerate().map(|(j, c)| f(lo + j, c)).collect()
+        buf.chunks_mut(rows.max(1))
+            .enumerate()
+            .map(|(j, c)| f(lo + j, c))
+            .collect()
     };
     let blocks = cols.div_ceil(BLOCK);
     let parts: Vec<Vec<T>> = if rows * cols >= PARALLEL_MIN {
-        (0..blocks).into_par_iter().map(run).collect::<Result<_>>()?
+        (0..blocks)
+            .into_par_iter()
+            .map(run)
+            .collect::<Result<_>>()?
     } else {
         (0..blocks).map(run).collect::<Result<_>>()?
     };
@@ -97,13 +103,18 @@ mod tests {
         let c = Array2::from_shape_fn((7, 37), |(t, j)| (t * 100 + j) as f64);
         let f = Array2::from_shape_fn((7, 37).f(), |(t, j)| (t * 100 + j) as f64);
         let sum = |_: usize, col: &mut [f64]| Ok(col.iter().sum::<f64>());
-        let expect: Vec<f64> = (0..37).map(|j| (0..7).map(|t| (t * 100 + j) as f64).sum()).collect();
+        let expect: Vec<f64> = (0..37)
+            .map(|j| (0..7).map(|t| (t * 100 + j) as f64).sum())
+            .collect();
         assert_eq!(map_columns(c.view(), sum).unwrap(), expect);
         assert_eq!(map_columns(f.view(), sum).unwrap(), expect);
         let strided = c.slice(s![..;2, ..;3]);
         let got = map_columns(strided, sum).unwrap();
         assert_eq!(got.len(), 13);
-        assert_eq!(got[1], (0..7).step_by(2).map(|t| (t * 100 + 3) as f64).sum::<f64>());
+        assert_eq!(
+            got[1],
+            (0..7).step_by(2).map(|t| (t * 100 + 3) as f64).sum::<f64>()
+        );
     }
 
     #[test]
@@ -113,6 +124,9 @@ mod tests {
         assert_eq!(&v[..2], &[1.0, 2.0]);
         let mut w = [1.0, f64::INFINITY];
         let err = finite_prefix("returns", &mut w, 3).unwrap_err().to_string();
-        assert!(err.contains("returns") && err.contains("inf") && err.contains("column 3"), "{err}");
+        assert!(
+            err.contains("returns") && err.contains("inf") && err.contains("column 3"),
+            "{err}"
+        );
     }
 }

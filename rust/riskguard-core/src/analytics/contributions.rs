@@ -26,17 +26,32 @@ fn check_cov(weights: &[f64], cov: &ArrayView2<'_, f64>) -> Result<()> {
     }
     args::all_finite("weights", weights.iter().copied())?;
     if cov.dim() != (n, n) {
-        return Err(RiskError::invalid("cov", format!("must have shape ({n}, {n}) to match weights, got {:?}", cov.shape())));
+        return Err(RiskError::invalid(
+            "cov",
+            format!(
+                "must have shape ({n}, {n}) to match weights, got {:?}",
+                cov.shape()
+            ),
+        ));
     }
     args::all_finite("cov", cov.iter().copied())?;
     for i in 0..n {
         if cov[(i, i)] < 0.0 {
-            return Err(RiskError::invalid("cov", format!("must have a non-negative diagonal, got {} at ({i}, {i})", cov[(i, i)])));
+            return Err(RiskError::invalid(
+                "cov",
+                format!(
+                    "must have a non-negative diagonal, got {} at ({i}, {i})",
+                    cov[(i, i)]
+                ),
+            ));
         }
         for j in 0..i {
             let (a, b) = (cov[(i, j)], cov[(j, i)]);
             if (a - b).abs() > 1e-12 * (a.abs() + b.abs()).max(f64::MIN_POSITIVE) {
-                return Err(RiskError::invalid("cov", format!("must be symmetric, got {a} at ({i}, {j}) and {b} at ({j}, {i})")));
+                return Err(RiskError::invalid(
+                    "cov",
+                    format!("must be symmetric, got {a} at ({i}, {j}) and {b} at ({j}, {i})"),
+                ));
             }
         }
     }
@@ -45,28 +60,52 @@ fn check_cov(weights: &[f64], cov: &ArrayView2<'_, f64>) -> Result<()> {
 
 /// `Σw` and `sqrt(wᵀΣw)`.
 fn sigma_w(weights: &[f64], cov: &ArrayView2<'_, f64>) -> (Vec<f64>, f64) {
-    let sw: Vec<f64> = cov.rows().into_iter().map(|row| row.iter().zip(weights).map(|(c, w)| c * w).sum()).collect();
+    let sw: Vec<f64> = cov
+        .rows()
+        .into_iter()
+        .map(|row| row.iter().zip(weights).map(|(c, w)| c * w).sum())
+        .collect();
     let var: f64 = sw.iter().zip(weights).map(|(s, w)| s * w).sum();
     (sw, var.max(0.0).sqrt())
 }
 
 /// Component and marginal VaR of `weights` under covariance `cov` at `confidence`.
-pub fn risk_contributions(weights: &[f64], cov: ArrayView2<'_, f64>, confidence: f64) -> Result<Contributions> {
+pub fn risk_contributions(
+    weights: &[f64],
+    cov: ArrayView2<'_, f64>,
+    confidence: f64,
+) -> Result<Contributions> {
     let c = args::confidence(confidence)?;
     check_cov(weights, &cov)?;
     let z = -normal_quantile(1.0 - c);
     let (sw, sigma) = sigma_w(weights, &cov);
-    let marginal: Vec<f64> = sw.iter().map(|s| if sigma > 0.0 { z * s / sigma } else { f64::NAN }).collect();
+    let marginal: Vec<f64> = sw
+        .iter()
+        .map(|s| if sigma > 0.0 { z * s / sigma } else { f64::NAN })
+        .collect();
     let component = marginal.iter().zip(weights).map(|(m, w)| m * w).collect();
-    Ok(Contributions { var: z * sigma, volatility: sigma, marginal, component })
+    Ok(Contributions {
+        var: z * sigma,
+        volatility: sigma,
+        marginal,
+        component,
+    })
 }
 
 /// `sum(|w_i| * sigma_i) / sigma_p`; NaN when the portfolio has no variance.
 pub fn diversification_ratio(weights: &[f64], cov: ArrayView2<'_, f64>) -> Result<f64> {
     check_cov(weights, &cov)?;
     let (_, sigma) = sigma_w(weights, &cov);
-    let stand_alone: f64 = weights.iter().enumerate().map(|(i, w)| w.abs() * cov[(i, i)].sqrt()).sum();
-    Ok(if sigma > 0.0 { stand_alone / sigma } else { f64::NAN })
+    let stand_alone: f64 = weights
+        .iter()
+        .enumerate()
+        .map(|(i, w)| w.abs() * cov[(i, i)].sqrt())
+        .sum();
+    Ok(if sigma > 0.0 {
+        stand_alone / sigma
+    } else {
+        f64::NAN
+    })
 }
 
 /// `sum(p_i^2)` with `p_i = |w_i| / sum|w|`.
@@ -104,7 +143,8 @@ mod tests {
 
     #[test]
     fn bad_covariances_are_named() {
-        let e = risk_contributions(&[1.0, 1.0], array![[1.0, 0.5], [0.4, 1.0]].view(), 0.95).unwrap_err();
+        let e = risk_contributions(&[1.0, 1.0], array![[1.0, 0.5], [0.4, 1.0]].view(), 0.95)
+            .unwrap_err();
         assert!(e.to_string().starts_with("cov must be symmetric"), "{e}");
         assert!(risk_contributions(&[1.0], array![[1.0, 0.0], [0.0, 1.0]].view(), 0.95).is_err());
         assert!(herfindahl(&[0.0, 0.0]).is_err());

@@ -31,25 +31,47 @@ impl CovMethod {
     pub fn new(method: &str, halflife: Option<f64>) -> Result<Self> {
         match (method, halflife) {
             ("sample" | "pearson", None) => Ok(Self::Sample),
-            ("sample" | "pearson", Some(h)) => {
-                Err(RiskError::invalid("halflife", format!("applies only to method=\"ewma\", got {h} with method={method:?}")))
-            }
-            ("ewma", None) => Ok(Self::Ewma { lambda: RISKMETRICS_LAMBDA }),
-            ("ewma", Some(h)) => Ok(Self::Ewma { lambda: 0.5f64.powf(1.0 / args::positive("halflife", h)?) }),
-            _ => Err(RiskError::invalid("method", format!("must be \"sample\", \"pearson\" or \"ewma\", got {method:?}"))),
+            ("sample" | "pearson", Some(h)) => Err(RiskError::invalid(
+                "halflife",
+                format!("applies only to method=\"ewma\", got {h} with method={method:?}"),
+            )),
+            ("ewma", None) => Ok(Self::Ewma {
+                lambda: RISKMETRICS_LAMBDA,
+            }),
+            ("ewma", Some(h)) => Ok(Self::Ewma {
+                lambda: 0.5f64.powf(1.0 / args::positive("halflife", h)?),
+            }),
+            _ => Err(RiskError::invalid(
+                "method",
+                format!("must be \"sample\", \"pearson\" or \"ewma\", got {method:?}"),
+            )),
         }
     }
 }
 
 fn par_for(flops: usize) -> Par {
-    if flops >= 1 << 22 { Par::rayon(0) } else { Par::Seq }
+    if flops >= 1 << 22 {
+        Par::rayon(0)
+    } else {
+        Par::Seq
+    }
 }
 
 /// `aᵀb` for column-major `a` (t × n) and `b` (t × m).
 fn cross(a: &[f64], b: &[f64], t: usize, n: usize, m: usize) -> Mat<f64> {
-    let (a, b) = (MatRef::from_column_major_slice(a, t, n), MatRef::from_column_major_slice(b, t, m));
+    let (a, b) = (
+        MatRef::from_column_major_slice(a, t, n),
+        MatRef::from_column_major_slice(b, t, m),
+    );
     let mut out = Mat::<f64>::zeros(n, m);
-    faer::linalg::matmul::matmul(out.as_mut(), Accum::Replace, a.transpose(), b, 1.0, par_for(t * n * m));
+    faer::linalg::matmul::matmul(
+        out.as_mut(),
+        Accum::Replace,
+        a.transpose(),
+        b,
+        1.0,
+        par_for(t * n * m),
+    );
     out
 }
 
@@ -94,22 +116,35 @@ struct PairStats {
 /// Centres each column of a column-major buffer on the mean of its finite values; NaN becomes 0.
 fn centre(buf: &mut [f64], t: usize) {
     for c in buf.chunks_mut(t.max(1)) {
-        let (s, k) = c.iter().filter(|v| !v.is_nan()).fold((0.0, 0usize), |(s, k), v| (s + v, k + 1));
+        let (s, k) = c
+            .iter()
+            .filter(|v| !v.is_nan())
+            .fold((0.0, 0usize), |(s, k), v| (s + v, k + 1));
         let mean = if k == 0 { 0.0 } else { s / k as f64 };
-        c.iter_mut().for_each(|v| *v = if v.is_nan() { 0.0 } else { *v - mean });
+        c.iter_mut()
+            .for_each(|v| *v = if v.is_nan() { 0.0 } else { *v - mean });
     }
 }
 
 fn sample_stats(mut buf: Vec<f64>, t: usize, n: usize) -> PairStats {
     centre(&mut buf, t);
     let g = gram(&buf, t, n);
-    let cov = Array2::from_shape_fn((n, n), |(i, j)| if t < 2 { f64::NAN } else { g[(i, j)] / (t - 1) as f64 });
+    let cov = Array2::from_shape_fn((n, n), |(i, j)| {
+        if t < 2 {
+            f64::NAN
+        } else {
+            g[(i, j)] / (t - 1) as f64
+        }
+    });
     let var = Array2::from_shape_fn((n, n), |(i, _)| cov[(i, i)]);
     PairStats { cov, var }
 }
 
 fn pairwise_stats(x: &[f64], t: usize, n: usize) -> PairStats {
-    let mask: Vec<f64> = x.iter().map(|v| if v.is_nan() { 0.0 } else { 1.0 }).collect();
+    let mask: Vec<f64> = x
+        .iter()
+        .map(|v| if v.is_nan() { 0.0 } else { 1.0 })
+        .collect();
     let mut xc = x.to_vec();
     centre(&mut xc, t);
     let sq: Vec<f64> = xc.iter().map(|v| v * v).collect();
@@ -124,7 +159,8 @@ fn pairwise_stats(x: &[f64], t: usize, n: usize) -> PairStats {
             let k = counts[(i, j)];
             if k >= 2.0 {
                 cov[(i, j)] = (prods[(i, j)] - sums[(i, j)] * sums[(j, i)] / k) / (k - 1.0);
-                var[(i, j)] = ((squares[(i, j)] - sums[(i, j)] * sums[(i, j)] / k) / (k - 1.0)).max(0.0);
+                var[(i, j)] =
+                    ((squares[(i, j)] - sums[(i, j)] * sums[(i, j)] / k) / (k - 1.0)).max(0.0);
             }
         }
     }
@@ -132,18 +168,28 @@ fn pairwise_stats(x: &[f64], t: usize, n: usize) -> PairStats {
 }
 
 fn ewma_stats(x: &[f64], t: usize, n: usize, lambda: f64) -> PairStats {
-    let complete: Vec<usize> = (0..t).filter(|&r| (0..n).all(|j| !x[j * t + r].is_nan())).collect();
+    let complete: Vec<usize> = (0..t)
+        .filter(|&r| (0..n).all(|j| !x[j * t + r].is_nan()))
+        .collect();
     let m = complete.len();
     if m == 0 {
         let nan = Array2::from_elem((n, n), f64::NAN);
-        return PairStats { cov: nan.clone(), var: nan };
+        return PairStats {
+            cov: nan.clone(),
+            var: nan,
+        };
     }
     let w: Vec<f64> = (0..m).map(|k| lambda.powi((m - 1 - k) as i32)).collect();
     let total: f64 = w.iter().sum();
     let mut xs = vec![0.0; m * n];
     for j in 0..n {
         let col = &x[j * t..(j + 1) * t];
-        let mean = complete.iter().zip(&w).map(|(&r, wk)| wk * col[r]).sum::<f64>() / total;
+        let mean = complete
+            .iter()
+            .zip(&w)
+            .map(|(&r, wk)| wk * col[r])
+            .sum::<f64>()
+            / total;
         for (k, &r) in complete.iter().enumerate() {
             xs[j * m + k] = (w[k] / total).sqrt() * (col[r] - mean);
         }
@@ -193,11 +239,19 @@ mod tests {
     use proptest::prelude::*;
 
     fn naive_pairwise_cov(x: &Array2<f64>, i: usize, j: usize) -> f64 {
-        let rows: Vec<usize> = (0..x.nrows()).filter(|&r| !x[(r, i)].is_nan() && !x[(r, j)].is_nan()).collect();
+        let rows: Vec<usize> = (0..x.nrows())
+            .filter(|&r| !x[(r, i)].is_nan() && !x[(r, j)].is_nan())
+            .collect();
         let k = rows.len() as f64;
+        if k < 2.0 {
+            return f64::NAN;
+        }
         let mi = rows.iter().map(|&r| x[(r, i)]).sum::<f64>() / k;
         let mj = rows.iter().map(|&r| x[(r, j)]).sum::<f64>() / k;
-        rows.iter().map(|&r| (x[(r, i)] - mi) * (x[(r, j)] - mj)).sum::<f64>() / (k - 1.0)
+        rows.iter()
+            .map(|&r| (x[(r, i)] - mi) * (x[(r, j)] - mj))
+            .sum::<f64>()
+            / (k - 1.0)
     }
 
     #[test]
@@ -211,9 +265,17 @@ mod tests {
 
     #[test]
     fn halflife_sets_lambda() {
-        assert_eq!(CovMethod::new("ewma", Some(1.0)).unwrap(), CovMethod::Ewma { lambda: 0.5 });
+        assert_eq!(
+            CovMethod::new("ewma", Some(1.0)).unwrap(),
+            CovMethod::Ewma { lambda: 0.5 }
+        );
         assert!(CovMethod::new("sample", Some(3.0)).is_err());
-        assert!(CovMethod::new("ewma", Some(-1.0)).unwrap_err().to_string().contains("halflife"));
+        assert!(
+            CovMethod::new("ewma", Some(-1.0))
+                .unwrap_err()
+                .to_string()
+                .contains("halflife")
+        );
     }
 
     proptest! {

@@ -64,7 +64,13 @@ pub fn drawdown_periods(r: &[f64]) -> Result<Vec<DrawdownPeriod>> {
         if wealth >= peak_w {
             if let Some((start, trough)) = open.take() {
                 let depth = (peak_w - trough_w) / peak_w;
-                out.push(DrawdownPeriod { depth, peak, trough, recovery: Some(i), duration: i - start });
+                out.push(DrawdownPeriod {
+                    depth,
+                    peak,
+                    trough,
+                    recovery: Some(i),
+                    duration: i - start,
+                });
             }
             peak_w = wealth;
             peak = Some(i);
@@ -84,7 +90,13 @@ pub fn drawdown_periods(r: &[f64]) -> Result<Vec<DrawdownPeriod>> {
     }
     if let Some((start, trough)) = open {
         let depth = (peak_w - trough_w) / peak_w;
-        out.push(DrawdownPeriod { depth, peak, trough, recovery: None, duration: r.len() - start });
+        out.push(DrawdownPeriod {
+            depth,
+            peak,
+            trough,
+            recovery: None,
+            duration: r.len() - start,
+        });
     }
     Ok(out)
 }
@@ -112,9 +124,15 @@ mod tests {
         let r = [0.1, -0.1, -0.1, 0.5, f64::NAN, -0.2];
         let p = drawdown_periods(&r).unwrap();
         assert_eq!(p.len(), 2);
-        assert_eq!((p[0].peak, p[0].trough, p[0].recovery, p[0].duration), (Some(0), 2, Some(3), 2));
+        assert_eq!(
+            (p[0].peak, p[0].trough, p[0].recovery, p[0].duration),
+            (Some(0), 2, Some(3), 2)
+        );
         assert!((p[0].depth - 0.19).abs() < 1e-12);
-        assert_eq!((p[1].peak, p[1].trough, p[1].recovery, p[1].duration), (Some(3), 5, None, 1));
+        assert_eq!(
+            (p[1].peak, p[1].trough, p[1].recovery, p[1].duration),
+            (Some(3), 5, None, 1)
+        );
         let first = drawdown_periods(&[-0.5]).unwrap();
         assert_eq!(first[0].peak, None);
     }

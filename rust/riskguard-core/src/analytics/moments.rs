@@ -16,7 +16,11 @@ impl Moments {
     /// Moments of `a`, whose values must all be finite.
     pub fn of(a: &[f64]) -> Self {
         let n = a.len();
-        let mean = if n == 0 { f64::NAN } else { a.iter().sum::<f64>() / n as f64 };
+        let mean = if n == 0 {
+            f64::NAN
+        } else {
+            a.iter().sum::<f64>() / n as f64
+        };
         let (mut s2, mut s3, mut s4) = (0.0, 0.0, 0.0);
         for &v in a {
             let d = v - mean;
@@ -25,26 +29,44 @@ impl Moments {
             s3 += d2 * d;
             s4 += d2 * d2;
         }
-        Self { n, mean, s2, s3, s4 }
+        Self {
+            n,
+            mean,
+            s2,
+            s3,
+            s4,
+        }
     }
 
     /// Standard deviation with `ddof` delta degrees of freedom; NaN when `n <= ddof`.
     pub fn std(&self, ddof: usize) -> f64 {
-        if self.n <= ddof { f64::NAN } else { (self.s2 / (self.n - ddof) as f64).sqrt() }
+        if self.n <= ddof {
+            f64::NAN
+        } else {
+            (self.s2 / (self.n - ddof) as f64).sqrt()
+        }
     }
 
     /// Population skewness `m3 / m2^1.5` (scipy's default, `bias=True`); 0 for a constant sample.
     pub fn skewness(&self) -> f64 {
         let n = self.n as f64;
         let m2 = self.s2 / n;
-        if m2 == 0.0 { 0.0 } else { (self.s3 / n) / m2.powf(1.5) }
+        if m2 == 0.0 {
+            0.0
+        } else {
+            (self.s3 / n) / m2.powf(1.5)
+        }
     }
 
     /// Population excess kurtosis `m4 / m2^2 - 3`; 0 for a constant sample.
     pub fn excess_kurtosis(&self) -> f64 {
         let n = self.n as f64;
         let m2 = self.s2 / n;
-        if m2 == 0.0 { 0.0 } else { (self.s4 / n) / (m2 * m2) - 3.0 }
+        if m2 == 0.0 {
+            0.0
+        } else {
+            (self.s4 / n) / (m2 * m2) - 3.0
+        }
     }
 }
 

@@ -35,7 +35,10 @@ impl FromStr for McMethod {
         match s {
             "normal" => Ok(Self::Normal),
             "bootstrap" => Ok(Self::Bootstrap),
-            _ => Err(RiskError::invalid("method", format!("must be \"normal\" or \"bootstrap\", got {s:?}"))),
+            _ => Err(RiskError::invalid(
+                "method",
+                format!("must be \"normal\" or \"bootstrap\", got {s:?}"),
+            )),
         }
     }
 }
@@ -54,7 +57,14 @@ pub struct McSpec {
 }
 
 impl McSpec {
-    pub fn new(confidence: f64, horizon: i64, n_paths: i64, seed: u64, method: &str, repair: bool) -> Result<Self> {
+    pub fn new(
+        confidence: f64,
+        horizon: i64,
+        n_paths: i64,
+        seed: u64,
+        method: &str,
+        repair: bool,
+    ) -> Result<Self> {
         Ok(Self {
             confidence: args::confidence(confidence)?,
             horizon: args::count("horizon", horizon, 1)?,
@@ -96,15 +106,18 @@ fn simulate(spec: &McSpec, step: impl Fn(&mut Xoshiro256PlusPlus) -> f64 + Sync)
         rng.jump();
     }
     let mut paths = vec![0.0; spec.n_paths];
-    paths.par_chunks_mut(CHUNK).zip(streams).for_each(|(out, mut rng)| {
-        for p in out {
-            let mut growth = 1.0;
-            for _ in 0..spec.horizon {
-                growth *= 1.0 + step(&mut rng);
+    paths
+        .par_chunks_mut(CHUNK)
+        .zip(streams)
+        .for_each(|(out, mut rng)| {
+            for p in out {
+                let mut growth = 1.0;
+                for _ in 0..spec.horizon {
+                    growth *= 1.0 + step(&mut rng);
+                }
+                *p = growth - 1.0;
             }
-            *p = growth - 1.0;
-        }
-    });
+        });
     paths
 }
 
@@ -121,16 +134,24 @@ pub fn var_monte_carlo(
     if weights.len() != n {
         return Err(RiskError::invalid(
             "weights",
-            format!("must have one weight per column of returns ({n}), got {}", weights.len()),
+            format!(
+                "must have one weight per column of returns ({n}), got {}",
+                weights.len()
+            ),
         ));
     }
     args::all_finite("weights", weights.iter().copied())?;
     reject_infinite("returns", returns)?;
-    let rows: Vec<usize> = (0..returns.nrows()).filter(|&t| returns.row(t).iter().all(|v| !v.is_nan())).collect();
+    let rows: Vec<usize> = (0..returns.nrows())
+        .filter(|&t| returns.row(t).iter().all(|v| !v.is_nan()))
+        .collect();
     let complete = returns.select(Axis(0), &rows);
     if let Some(c) = &cov {
         if c.dim() != (n, n) {
-            return Err(RiskError::invalid("cov", format!("must have shape ({n}, {n}), got {:?}", c.shape())));
+            return Err(RiskError::invalid(
+                "cov",
+                format!("must have shape ({n}, {n}), got {:?}", c.shape()),
+            ));
         }
         args::all_finite("cov", c.iter().copied())?;
     }
@@ -145,8 +166,16 @@ pub fn var_monte_carlo(
             };
             let factor = psd_factor(&sigma, spec.repair)?;
             // w·(mu + F z) = w·mu + (Fᵀw)·z: the same draw, N multiplications instead of N².
-            let drift: f64 = complete.mean_axis(Axis(0)).expect("two or more rows").iter().zip(weights).map(|(m, w)| m * w).sum();
-            let loading: Vec<f64> = (0..n).map(|k| (0..n).map(|i| factor[(i, k)] * weights[i]).sum()).collect();
+            let drift: f64 = complete
+                .mean_axis(Axis(0))
+                .expect("two or more rows")
+                .iter()
+                .zip(weights)
+                .map(|(m, w)| m * w)
+                .sum();
+            let loading: Vec<f64> = (0..n)
+                .map(|k| (0..n).map(|i| factor[(i, k)] * weights[i]).sum())
+                .collect();
             simulate(spec, |rng| {
                 let mut r = drift;
                 for b in &loading {
@@ -157,7 +186,11 @@ pub fn var_monte_carlo(
             })
         }
         McMethod::Bootstrap => {
-            let portfolio: Vec<f64> = complete.rows().into_iter().map(|row| row.iter().zip(weights).map(|(r, w)| r * w).sum()).collect();
+            let portfolio: Vec<f64> = complete
+                .rows()
+                .into_iter()
+                .map(|row| row.iter().zip(weights).map(|(r, w)| r * w).sum())
+                .collect();
             let m = portfolio.len();
             simulate(spec, |rng| portfolio[rng.random_range(0..m)])
         }
@@ -173,7 +206,9 @@ mod tests {
     use ndarray::array;
 
     fn sample() -> Array2<f64> {
-        Array2::from_shape_fn((500, 3), |(t, j)| (((t * 7919 + j * 104729) % 1000) as f64 / 1000.0 - 0.5) * 0.04)
+        Array2::from_shape_fn((500, 3), |(t, j)| {
+            (((t * 7919 + j * 104729) % 1000) as f64 / 1000.0 - 0.5) * 0.04
+        })
     }
 
     #[test]
@@ -181,11 +216,17 @@ mod tests {
         let x = sample();
         let spec = McSpec::new(0.95, 1, 20_000, 7, "normal", false).unwrap();
         let a = var_monte_carlo(x.view(), &[0.5, 0.3, 0.2], None, &spec).unwrap();
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
         let b = pool.install(|| var_monte_carlo(x.view(), &[0.5, 0.3, 0.2], None, &spec).unwrap());
         assert_eq!(a, b);
         let other = McSpec { seed: 8, ..spec };
-        assert_ne!(a, var_monte_carlo(x.view(), &[0.5, 0.3, 0.2], None, &other).unwrap());
+        assert_ne!(
+            a,
+            var_monte_carlo(x.view(), &[0.5, 0.3, 0.2], None, &other).unwrap()
+        );
     }
 
     #[test]
@@ -193,8 +234,24 @@ mod tests {
         let x = sample();
         let w = [0.5, 0.3, 0.2];
         let cov = covariance(x.view(), CovMethod::Sample).unwrap();
-        let mu: f64 = x.mean_axis(Axis(0)).unwrap().iter().zip(&w).map(|(m, w)| m * w).sum();
-        let sd = w.iter().enumerate().map(|(i, wi)| w.iter().enumerate().map(|(j, wj)| wi * wj * cov[(i, j)]).sum::<f64>()).sum::<f64>().sqrt();
+        let mu: f64 = x
+            .mean_axis(Axis(0))
+            .unwrap()
+            .iter()
+            .zip(&w)
+            .map(|(m, w)| m * w)
+            .sum();
+        let sd = w
+            .iter()
+            .enumerate()
+            .map(|(i, wi)| {
+                w.iter()
+                    .enumerate()
+                    .map(|(j, wj)| wi * wj * cov[(i, j)])
+                    .sum::<f64>()
+            })
+            .sum::<f64>()
+            .sqrt();
         let want = -(mu + normal_quantile(0.05) * sd);
         let spec = McSpec::new(0.95, 1, 400_000, 1, "normal", false).unwrap();
         let (var, cvar) = var_monte_carlo(x.view(), &w, None, &spec).unwrap();
@@ -209,8 +266,16 @@ mod tests {
         let spec = McSpec::new(0.95, 1, 1000, 0, "normal", false).unwrap();
         let e = var_monte_carlo(x.view(), &[1.0, 0.0, 0.0], Some(bad.view()), &spec).unwrap_err();
         assert!(e.to_string().contains("not positive semi-definite"), "{e}");
-        let fixed = McSpec { repair: true, ..spec };
-        assert!(var_monte_carlo(x.view(), &[1.0, 0.0, 0.0], Some(bad.view()), &fixed).unwrap().0.is_finite());
+        let fixed = McSpec {
+            repair: true,
+            ..spec
+        };
+        assert!(
+            var_monte_carlo(x.view(), &[1.0, 0.0, 0.0], Some(bad.view()), &fixed)
+                .unwrap()
+                .0
+                .is_finite()
+        );
     }
 
     #[test]

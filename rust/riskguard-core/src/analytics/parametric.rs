@@ -24,7 +24,10 @@ impl FromStr for ParametricMethod {
         match s {
             "normal" => Ok(Self::Normal),
             "cornish_fisher" => Ok(Self::CornishFisher),
-            _ => Err(RiskError::invalid("method", format!("must be \"normal\" or \"cornish_fisher\", got {s:?}"))),
+            _ => Err(RiskError::invalid(
+                "method",
+                format!("must be \"normal\" or \"cornish_fisher\", got {s:?}"),
+            )),
         }
     }
 }
@@ -56,7 +59,12 @@ fn column_moments(col: &mut [f64], j: usize) -> Result<Moments> {
 }
 
 /// Parametric VaR per column: `-(mu*h + z*sigma*sqrt(h))`, sigma with ddof 1; NaN below two values.
-pub fn var_parametric(returns: ArrayView2<'_, f64>, confidence: f64, horizon: i64, method: ParametricMethod) -> Result<Vec<f64>> {
+pub fn var_parametric(
+    returns: ArrayView2<'_, f64>,
+    confidence: f64,
+    horizon: i64,
+    method: ParametricMethod,
+) -> Result<Vec<f64>> {
     let c = args::confidence(confidence)?;
     let h = args::count("horizon", horizon, 1)? as f64;
     let z = normal_quantile(1.0 - c);
@@ -72,7 +80,11 @@ pub fn var_parametric(returns: ArrayView2<'_, f64>, confidence: f64, horizon: i6
 }
 
 /// Normal expected shortfall per column: `-mu*h + sigma*sqrt(h) * φ(z) / (1 - confidence)`.
-pub fn cvar_parametric(returns: ArrayView2<'_, f64>, confidence: f64, horizon: i64) -> Result<Vec<f64>> {
+pub fn cvar_parametric(
+    returns: ArrayView2<'_, f64>,
+    confidence: f64,
+    horizon: i64,
+) -> Result<Vec<f64>> {
     let c = args::confidence(confidence)?;
     let h = args::count("horizon", horizon, 1)? as f64;
     let tail = normal_density(normal_quantile(1.0 - c)) / (1.0 - c);
@@ -105,7 +117,8 @@ mod tests {
         let var = var_parametric(r.view(), 0.95, 4, ParametricMethod::Normal).unwrap()[0];
         assert!((var - -(mu * 4.0 - 1.6448536269514729 * sd * 2.0)).abs() < 1e-12);
         let es = cvar_parametric(r.view(), 0.95, 1).unwrap()[0];
-        let phi = (-0.5f64 * 1.6448536269514729 * 1.6448536269514729).exp() / (2.0 * std::f64::consts::PI).sqrt();
+        let phi = (-0.5f64 * 1.6448536269514729 * 1.6448536269514729).exp()
+            / (2.0 * std::f64::consts::PI).sqrt();
         assert!((es - (-mu + sd * phi / 0.05)).abs() < 1e-12);
     }
 }

@@ -23,7 +23,10 @@ impl FromStr for Interpolation {
         match s {
             "linear" => Ok(Self::Linear),
             "lower" => Ok(Self::Lower),
-            _ => Err(RiskError::invalid("interpolation", format!("must be \"linear\" or \"lower\", got {s:?}"))),
+            _ => Err(RiskError::invalid(
+                "interpolation",
+                format!("must be \"linear\" or \"lower\", got {s:?}"),
+            )),
         }
     }
 }
@@ -43,7 +46,10 @@ impl FromStr for Scaling {
         match s {
             "sqrt" => Ok(Self::Sqrt),
             "overlapping" => Ok(Self::Overlapping),
-            _ => Err(RiskError::invalid("scaling", format!("must be \"sqrt\" or \"overlapping\", got {s:?}"))),
+            _ => Err(RiskError::invalid(
+                "scaling",
+                format!("must be \"sqrt\" or \"overlapping\", got {s:?}"),
+            )),
         }
     }
 }
@@ -73,7 +79,11 @@ impl TailSpec {
 #[inline]
 pub fn lerp(a: f64, b: f64, t: f64) -> f64 {
     let d = b - a;
-    if t >= 0.5 { b - d * (1.0 - t) } else { a + d * t }
+    if t >= 0.5 {
+        b - d * (1.0 - t)
+    } else {
+        a + d * t
+    }
 }
 
 /// The `p` quantile of the non-empty, finite `a`, as `np.quantile(a, p, method=...)`.
@@ -107,7 +117,10 @@ pub fn quantile_sorted(a: &[f64], p: f64, interpolation: Interpolation) -> f64 {
 
 /// Mean of the values at or below `q`, or NaN when there are none.
 pub fn mean_at_or_below(a: &[f64], q: f64) -> f64 {
-    let (sum, n) = a.iter().filter(|&&v| v <= q).fold((0.0, 0usize), |(s, n), &v| (s + v, n + 1));
+    let (sum, n) = a
+        .iter()
+        .filter(|&&v| v <= q)
+        .fold((0.0, 0usize), |(s, n), &v| (s + v, n + 1));
     if n == 0 { f64::NAN } else { sum / n as f64 }
 }
 
@@ -147,7 +160,11 @@ fn check_horizon(returns: &ArrayView2<'_, f64>, spec: &TailSpec) -> Result<()> {
     if spec.scaling == Scaling::Overlapping && spec.horizon > returns.nrows() {
         return Err(RiskError::invalid(
             "horizon",
-            format!("must not exceed the {} rows of returns with scaling=\"overlapping\", got {}", returns.nrows(), spec.horizon),
+            format!(
+                "must not exceed the {} rows of returns with scaling=\"overlapping\", got {}",
+                returns.nrows(),
+                spec.horizon
+            ),
         ));
     }
     Ok(())
@@ -207,9 +224,24 @@ mod tests {
 
     #[test]
     fn bad_arguments_name_themselves() {
-        assert!(TailSpec::new(1.5, 1, "linear", "sqrt").unwrap_err().to_string().contains("confidence"));
-        assert!(TailSpec::new(0.9, 0, "linear", "sqrt").unwrap_err().to_string().contains("horizon must be >= 1, got 0"));
-        assert!(TailSpec::new(0.9, 1, "nearest", "sqrt").unwrap_err().to_string().contains("\"nearest\""));
+        assert!(
+            TailSpec::new(1.5, 1, "linear", "sqrt")
+                .unwrap_err()
+                .to_string()
+                .contains("confidence")
+        );
+        assert!(
+            TailSpec::new(0.9, 0, "linear", "sqrt")
+                .unwrap_err()
+                .to_string()
+                .contains("horizon must be >= 1, got 0")
+        );
+        assert!(
+            TailSpec::new(0.9, 1, "nearest", "sqrt")
+                .unwrap_err()
+                .to_string()
+                .contains("\"nearest\"")
+        );
     }
 
     proptest! {

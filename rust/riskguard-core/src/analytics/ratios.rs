@@ -9,11 +9,18 @@ use super::moments::mean_std;
 use crate::error::{Result, RiskError};
 
 fn ratio(num: f64, den: f64) -> f64 {
-    if den == 0.0 || den.is_nan() { f64::NAN } else { num / den }
+    if den == 0.0 || den.is_nan() {
+        f64::NAN
+    } else {
+        num / den
+    }
 }
 
 /// Applies `f` to the finite values of each column.
-fn per_column(returns: ArrayView2<'_, f64>, f: impl Fn(&mut [f64]) -> f64 + Sync) -> Result<Vec<f64>> {
+fn per_column(
+    returns: ArrayView2<'_, f64>,
+    f: impl Fn(&mut [f64]) -> f64 + Sync,
+) -> Result<Vec<f64>> {
     map_columns(returns, |j, col| {
         let n = finite_prefix("returns", col, j)?;
         Ok(f(&mut col[..n]))
@@ -21,7 +28,11 @@ fn per_column(returns: ArrayView2<'_, f64>, f: impl Fn(&mut [f64]) -> f64 + Sync
 }
 
 /// `mean(r - rf) / std(r - rf, ddof=1) * sqrt(periods_per_year)`; `risk_free` is per period.
-pub fn sharpe_ratio(returns: ArrayView2<'_, f64>, risk_free: f64, periods_per_year: f64) -> Result<Vec<f64>> {
+pub fn sharpe_ratio(
+    returns: ArrayView2<'_, f64>,
+    risk_free: f64,
+    periods_per_year: f64,
+) -> Result<Vec<f64>> {
     let rf = args::finite("risk_free", risk_free)?;
     let ppy = args::positive("periods_per_year", periods_per_year)?;
     per_column(returns, |a| {
@@ -33,7 +44,11 @@ pub fn sharpe_ratio(returns: ArrayView2<'_, f64>, risk_free: f64, periods_per_ye
 
 /// Annualised `mean(r - mar)` over annualised downside deviation
 /// `sqrt(mean(min(r - mar, 0)^2)) * sqrt(ppy)`, the mean taken over all observations.
-pub fn sortino_ratio(returns: ArrayView2<'_, f64>, required_return: f64, periods_per_year: f64) -> Result<Vec<f64>> {
+pub fn sortino_ratio(
+    returns: ArrayView2<'_, f64>,
+    required_return: f64,
+    periods_per_year: f64,
+) -> Result<Vec<f64>> {
     let mar = args::finite("required_return", required_return)?;
     let ppy = args::positive("periods_per_year", periods_per_year)?;
     per_column(returns, |a| {
@@ -83,7 +98,9 @@ pub fn information_ratio(
     periods_per_year: f64,
 ) -> Result<Vec<f64>> {
     let ppy = args::positive("periods_per_year", periods_per_year)?;
-    if benchmark.nrows() != returns.nrows() || (benchmark.ncols() != 1 && benchmark.ncols() != returns.ncols()) {
+    if benchmark.nrows() != returns.nrows()
+        || (benchmark.ncols() != 1 && benchmark.ncols() != returns.ncols())
+    {
         return Err(RiskError::invalid(
             "benchmark",
             format!(
@@ -114,7 +131,14 @@ mod tests {
     fn sharpe_of_a_known_series() {
         let r = array![[0.01], [0.02], [-0.01], [f64::NAN]];
         let got = sharpe_ratio(r.view(), 0.0, 252.0).unwrap()[0];
-        let (m, s) = (0.02 / 3.0, (((0.01f64 - 0.02 / 3.0).powi(2) + (0.02f64 - 0.02 / 3.0).powi(2) + (-0.01f64 - 0.02 / 3.0).powi(2)) / 2.0).sqrt());
+        let (m, s) = (
+            0.02 / 3.0,
+            (((0.01f64 - 0.02 / 3.0).powi(2)
+                + (0.02f64 - 0.02 / 3.0).powi(2)
+                + (-0.01f64 - 0.02 / 3.0).powi(2))
+                / 2.0)
+                .sqrt(),
+        );
         assert!((got - m / s * 252f64.sqrt()).abs() < 1e-12);
     }
 
@@ -129,7 +153,9 @@ mod tests {
     fn benchmark_shape_is_checked() {
         let r = Array2::<f64>::zeros((5, 2));
         let b = Array2::<f64>::zeros((4, 1));
-        let e = information_ratio(r.view(), b.view(), false, 252.0).unwrap_err().to_string();
+        let e = information_ratio(r.view(), b.view(), false, 252.0)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("benchmark must have shape"), "{e}");
     }
 }

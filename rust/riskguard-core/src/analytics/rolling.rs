@@ -18,14 +18,20 @@ pub enum TailStat {
 fn window_args(rows: usize, window: i64, min_periods: Option<i64>) -> Result<(usize, usize)> {
     let w = args::count("window", window, 1)?;
     if w > rows {
-        return Err(RiskError::invalid("window", format!("must not exceed the {rows} rows of returns, got {w}")));
+        return Err(RiskError::invalid(
+            "window",
+            format!("must not exceed the {rows} rows of returns, got {w}"),
+        ));
     }
     let m = match min_periods {
         None => w,
         Some(m) => {
             let m = args::count("min_periods", m, 1)?;
             if m > w {
-                return Err(RiskError::invalid("min_periods", format!("must not exceed window ({w}), got {m}")));
+                return Err(RiskError::invalid(
+                    "min_periods",
+                    format!("must not exceed window ({w}), got {m}"),
+                ));
             }
             m
         }
@@ -48,7 +54,15 @@ impl SortedWindow {
     }
 }
 
-fn rolling_column(col: impl Iterator<Item = f64> + Clone, out: &mut [f64], w: usize, min: usize, p: f64, interp: Interpolation, stat: TailStat) {
+fn rolling_column(
+    col: impl Iterator<Item = f64> + Clone,
+    out: &mut [f64],
+    w: usize,
+    min: usize,
+    p: f64,
+    interp: Interpolation,
+    stat: TailStat,
+) {
     let mut win = SortedWindow(Vec::with_capacity(w));
     let mut lagged = col.clone();
     for (t, v) in col.enumerate() {
@@ -92,9 +106,22 @@ pub fn rolling_tail(
     let (rows, cols) = returns.dim();
     // Column-major output so each column is written contiguously by one task.
     let mut out = Array2::<f64>::zeros((cols, rows));
-    let run = |(col, mut dst): (ndarray::ArrayView1<'_, f64>, ndarray::ArrayViewMut1<'_, f64>)| {
-        let dst = dst.as_slice_mut().expect("rows of a standard-layout array are contiguous");
-        rolling_column(col.iter().copied(), dst, w, min, 1.0 - c, interpolation, stat);
+    let run = |(col, mut dst): (
+        ndarray::ArrayView1<'_, f64>,
+        ndarray::ArrayViewMut1<'_, f64>,
+    )| {
+        let dst = dst
+            .as_slice_mut()
+            .expect("rows of a standard-layout array are contiguous");
+        rolling_column(
+            col.iter().copied(),
+            dst,
+            w,
+            min,
+            1.0 - c,
+            interpolation,
+            stat,
+        );
     };
     let pairs = returns.axis_iter(Axis(1)).zip(out.axis_iter_mut(Axis(0)));
     if rows * cols >= PARALLEL_MIN {
@@ -146,7 +173,11 @@ impl Pair {
 
     fn correlation(&self, min: f64) -> f64 {
         let den = (self.sxx * self.syy).sqrt();
-        if self.n < min || !(den > 0.0) { f64::NAN } else { (self.sxy / den).clamp(-1.0, 1.0) }
+        if self.n < min || !(den > 0.0) {
+            f64::NAN
+        } else {
+            (self.sxy / den).clamp(-1.0, 1.0)
+        }
     }
 }
 
@@ -154,7 +185,11 @@ impl Pair {
 ///
 /// Each step adds the new row and removes the one leaving the window (O(N²) per step). The state
 /// is rebuilt exactly once per `window` steps, so rounding cannot build up over a long series.
-pub fn rolling_correlation(returns: ArrayView2<'_, f64>, window: i64, min_periods: Option<i64>) -> Result<Array3<f64>> {
+pub fn rolling_correlation(
+    returns: ArrayView2<'_, f64>,
+    window: i64,
+    min_periods: Option<i64>,
+) -> Result<Array3<f64>> {
     let (rows, n) = returns.dim();
     let (w, min) = window_args(rows, window, min_periods)?;
     reject_infinite("returns", returns)?;
@@ -194,7 +229,11 @@ pub fn rolling_correlation(returns: ArrayView2<'_, f64>, window: i64, min_period
         if t + 1 >= w {
             let mut slab = out.index_axis_mut(Axis(0), t);
             for (p, &(i, j)) in pairs.iter().zip(&index) {
-                let c = if i == j && p.correlation(min as f64).is_finite() { 1.0 } else { p.correlation(min as f64) };
+                let c = if i == j && p.correlation(min as f64).is_finite() {
+                    1.0
+                } else {
+                    p.correlation(min as f64)
+                };
                 slab[(i, j)] = c;
                 slab[(j, i)] = c;
             }
@@ -259,7 +298,18 @@ mod tests {
     #[test]
     fn windows_longer_than_the_series_are_refused() {
         let x = Array2::<f64>::zeros((3, 1));
-        let e = rolling_tail(x.view(), 4, 0.95, None, Interpolation::Linear, TailStat::Var).unwrap_err();
-        assert_eq!(e.to_string(), "window must not exceed the 3 rows of returns, got 4");
+        let e = rolling_tail(
+            x.view(),
+            4,
+            0.95,
+            None,
+            Interpolation::Linear,
+            TailStat::Var,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "window must not exceed the 3 rows of returns, got 4"
+        );
     }
 }

@@ -12,13 +12,24 @@ pub fn stress_pnl(exposures: &[f64], shocks: ArrayView2<'_, f64>) -> Result<Vec<
     if shocks.ncols() != exposures.len() {
         return Err(RiskError::invalid(
             "scenarios",
-            format!("must have one shock per exposure ({}), got {}", exposures.len(), shocks.ncols()),
+            format!(
+                "must have one shock per exposure ({}), got {}",
+                exposures.len(),
+                shocks.ncols()
+            ),
         ));
     }
     if let Some(((k, j), v)) = shocks.indexed_iter().find(|(_, v)| !v.is_finite()) {
-        return Err(RiskError::invalid("scenarios", format!("must be finite, got {v} for scenario {k}, position {j}")));
+        return Err(RiskError::invalid(
+            "scenarios",
+            format!("must be finite, got {v} for scenario {k}, position {j}"),
+        ));
     }
-    Ok(shocks.rows().into_iter().map(|row| row.iter().zip(exposures).map(|(s, e)| s * e).sum()).collect())
+    Ok(shocks
+        .rows()
+        .into_iter()
+        .map(|row| row.iter().zip(exposures).map(|(s, e)| s * e).sum())
+        .collect())
 }
 
 /// A window of `horizon` consecutive periods and its compounded loss.
@@ -37,15 +48,31 @@ pub fn worst_periods(r: &[f64], horizon: i64, count: i64) -> Result<Vec<StressWi
     let h = args::count("horizon", horizon, 1)?;
     let count = args::count("n", count, 1)?;
     if let Some((i, v)) = r.iter().enumerate().find(|(_, v)| v.is_infinite()) {
-        return Err(RiskError::invalid("returns", format!("must be finite or NaN, got {v} at row {i}")));
+        return Err(RiskError::invalid(
+            "returns",
+            format!("must be finite or NaN, got {v} at row {i}"),
+        ));
     }
     if h > r.len() {
-        return Err(RiskError::invalid("horizon", format!("must not exceed the {} periods of returns, got {h}", r.len())));
+        return Err(RiskError::invalid(
+            "horizon",
+            format!(
+                "must not exceed the {} periods of returns, got {h}",
+                r.len()
+            ),
+        ));
     }
     let mut windows: Vec<StressWindow> = (0..=r.len() - h)
         .map(|s| {
-            let growth = r[s..s + h].iter().filter(|v| !v.is_nan()).fold(1.0, |g, x| g * (1.0 + x));
-            StressWindow { loss: 1.0 - growth, start: s, end: s + h - 1 }
+            let growth = r[s..s + h]
+                .iter()
+                .filter(|v| !v.is_nan())
+                .fold(1.0, |g, x| g * (1.0 + x));
+            StressWindow {
+                loss: 1.0 - growth,
+                start: s,
+                end: s + h - 1,
+            }
         })
         .filter(|w| w.loss > 0.0)
         .collect();
