@@ -329,7 +329,7 @@ def information_ratio(x, benchmark, annualize=False, periods_per_year=252.0):
 
     def one(r, bb):
         ok = ~np.isnan(r) & ~np.isnan(bb)
-        d = [float(u) - float(v) for u, v in zip(r[ok], bb[ok])]
+        d = [float(u) - float(v) for u, v in zip(r[ok], bb[ok], strict=True)]
         sd = std(d, 1)
         if not sd > 0:
             return math.nan
@@ -365,7 +365,7 @@ def covariance_sample(x) -> np.ndarray:
             if k < 2:
                 continue
             ma, mb = mean(a), mean(b)
-            out[i, j] = sum((u - ma) * (v - mb) for u, v in zip(a, b)) / (k - 1)
+            out[i, j] = sum((u - ma) * (v - mb) for u, v in zip(a, b, strict=True)) / (k - 1)
     return out
 
 
@@ -388,7 +388,7 @@ def _pair_corr(a, b, diagonal: bool) -> float:
     if diagonal:
         return 1.0
     ma, mb = mean(a), mean(b)
-    sab = sum((u - ma) * (v - mb) for u, v in zip(a, b))
+    sab = sum((u - ma) * (v - mb) for u, v in zip(a, b, strict=True))
     saa = sum((u - ma) ** 2 for u in a)
     sbb = sum((v - mb) ** 2 for v in b)
     return float(np.clip(sab / math.sqrt(saa * sbb), -1.0, 1.0))
@@ -450,11 +450,12 @@ def diversification_ratio(weights, cov) -> float:
     """``sum(|w_i| * sigma_i) / sqrt(w' Σ w)``; NaN without portfolio variance."""
     w = np.asarray(weights, dtype=np.float64)
     cov = np.asarray(cov, dtype=np.float64)
-    var = sum(w[i] * cov[i, j] * w[j] for i in range(len(w)) for j in range(len(w)))
-    sigma = math.sqrt(max(var, 0.0))
+    n = len(w)
+    sw = [sum(cov[i, j] * w[j] for j in range(n)) for i in range(n)]
+    sigma = math.sqrt(max(sum(sw[i] * w[i] for i in range(n)), 0.0))
     if not sigma > 0:
         return math.nan
-    return sum(abs(w[i]) * math.sqrt(cov[i, i]) for i in range(len(w))) / sigma
+    return sum(abs(w[i]) * math.sqrt(cov[i, i]) for i in range(n)) / sigma
 
 
 @dataclass(frozen=True)
@@ -492,7 +493,7 @@ def stress_pnl(exposures, shocks) -> list[float]:
     """``sum(exposure_i * shock_i)`` for every scenario row of ``shocks``."""
     e = np.asarray(exposures, dtype=np.float64)
     s = np.atleast_2d(np.asarray(shocks, dtype=np.float64))
-    return [float(sum(float(a) * float(b) for a, b in zip(e, row))) for row in s]
+    return [float(sum(float(a) * float(b) for a, b in zip(e, row, strict=True))) for row in s]
 
 
 @dataclass(frozen=True)

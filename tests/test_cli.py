@@ -7,11 +7,10 @@ import subprocess
 import sys
 
 import numpy as np
-from typer.testing import CliRunner
-
 import riskguard as rg
 from riskguard.cli import app
 from riskguard.synthetic import synthetic_market
+from typer.testing import CliRunner
 
 runner = CliRunner()
 

@@ -43,7 +43,11 @@ def _pandas_values(x: Any, arg: str) -> np.ndarray:
 
     dtypes = [x.dtype] if isinstance(x, pd.Series) else list(x.dtypes)
     for dt in dtypes:
-        if pd.api.types.is_bool_dtype(dt) or not pd.api.types.is_numeric_dtype(dt):
+        if (
+            pd.api.types.is_bool_dtype(dt)
+            or pd.api.types.is_complex_dtype(dt)
+            or not pd.api.types.is_numeric_dtype(dt)
+        ):
             raise RiskError(f"{arg} must have a numeric (float or int) dtype, got dtype {dt}")
     return x.to_numpy(dtype=np.float64, na_value=np.nan)
 

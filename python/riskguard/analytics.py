@@ -15,6 +15,7 @@ Conventions shared by every function (see DESIGN.md):
 
 from __future__ import annotations
 
+import numbers
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -66,18 +67,34 @@ __all__ = [
 ]
 
 
-def _integer(value: Any, arg: str) -> int:
+_INT64 = 2**63
+
+
+def _integer(value: Any, arg: str, lo: int = -_INT64, hi: int = _INT64) -> int:
+    """An int argument in ``[lo, hi)``; bools and strings are refused."""
+    if isinstance(value, (bool, np.bool_)):
+        raise RiskError(f"{arg} must be an integer, got {value!r}")
     try:
-        return operator.index(value)
+        v = operator.index(value)
     except TypeError:
         raise RiskError(f"{arg} must be an integer, got {value!r}") from None
+    if not lo <= v < hi:
+        raise RiskError(f"{arg} must be in [{lo}, {hi}), got {v}")
+    return v
 
 
 def _real(value: Any, arg: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise RiskError(f"{arg} must be a real number, got {value!r}") from None
+    """A real argument; bools and strings are refused (the core checks the range)."""
+    if isinstance(value, (bool, np.bool_, str, bytes)) or not isinstance(value, numbers.Real):
+        raise RiskError(f"{arg} must be a real number, got {value!r}")
+    return float(value)
+
+
+def _choice(value: Any, arg: str) -> str:
+    """A string option; the core says which spellings it accepts."""
+    if not isinstance(value, str):
+        raise RiskError(f"{arg} must be a string, got {value!r}")
+    return value
 
 
 # --- historical, parametric and Monte Carlo risk ---
@@ -104,7 +121,11 @@ def var_historical(
     """
     x, shape = as_matrix(returns)
     out = _core.var_historical(
-        x, _real(confidence, "confidence"), _integer(horizon, "horizon"), interpolation, scaling
+        x,
+        _real(confidence, "confidence"),
+        _integer(horizon, "horizon"),
+        _choice(interpolation, "interpolation"),
+        _choice(scaling, "scaling"),
     )
     return per_column(out, shape)
 
@@ -123,7 +144,11 @@ def cvar_historical(
     """
     x, shape = as_matrix(returns)
     out = _core.cvar_historical(
-        x, _real(confidence, "confidence"), _integer(horizon, "horizon"), interpolation, scaling
+        x,
+        _real(confidence, "confidence"),
+        _integer(horizon, "horizon"),
+        _choice(interpolation, "interpolation"),
+        _choice(scaling, "scaling"),
     )
     return per_column(out, shape)
 
@@ -144,7 +169,7 @@ def var_parametric(
     """
     x, shape = as_matrix(returns)
     out = _core.var_parametric(
-        x, _real(confidence, "confidence"), _integer(horizon, "horizon"), method
+        x, _real(confidence, "confidence"), _integer(horizon, "horizon"), _choice(method, "method")
     )
     return per_column(out, shape)
 
@@ -186,9 +211,7 @@ def var_monte_carlo(
     """
     x, _ = as_matrix(returns)
     w = as_vector(weights, "weights")
-    seed = _integer(seed, "seed")
-    if not 0 <= seed < 2**64:
-        raise RiskError(f"seed must be in [0, 2**64), got {seed}")
+    seed = _integer(seed, "seed", 0, 2**64)
     c = None if cov is None else as_square(cov, "cov")
     return _core.var_monte_carlo(
         x,
@@ -197,7 +220,7 @@ def var_monte_carlo(
         _integer(horizon, "horizon"),
         _integer(n_paths, "n_paths"),
         seed,
-        method,
+        _choice(method, "method"),
         c,
         bool(repair),
     )
@@ -340,7 +363,7 @@ def covariance(
     at the last row). A pandas or polars DataFrame gives a labelled frame.
     """
     x, shape = as_matrix(returns)
-    return square(_core.covariance(x, method, _halflife(halflife)), shape)
+    return square(_core.covariance(x, _choice(method, "method"), _halflife(halflife)), shape)
 
 
 def correlation(
@@ -355,7 +378,7 @@ def correlation(
     [-1, 1].
     """
     x, shape = as_matrix(returns)
-    return square(_core.correlation(x, method, _halflife(halflife)), shape)
+    return square(_core.correlation(x, _choice(method, "method"), _halflife(halflife)), shape)
 
 
 def diversification_ratio(weights: Any, cov: Any) -> float:
@@ -423,7 +446,8 @@ def _shock_row(
                 f"scenarios[{name!r}] gives shocks by symbol, so exposures must be a mapping "
                 "or a labelled Series"
             )
-        unknown = [s for s in shocks if s not in symbols]
+        held = set(symbols)
+        unknown = [s for s in shocks if s not in held]
         if unknown:
             raise RiskError(f"scenarios[{name!r}] names unknown symbols {unknown}")
         absent = [s for s in symbols if s not in shocks]
@@ -535,7 +559,7 @@ def rolling_var(
         _integer(window, "window"),
         _real(confidence, "confidence"),
         _min_periods(min_periods),
-        interpolation,
+        _choice(interpolation, "interpolation"),
     )
     return per_row(out, shape)
 
@@ -554,7 +578,7 @@ def rolling_cvar(
         _integer(window, "window"),
         _real(confidence, "confidence"),
         _min_periods(min_periods),
-        interpolation,
+        _choice(interpolation, "interpolation"),
     )
     return per_row(out, shape)
 
@@ -563,8 +587,9 @@ def rolling_correlation(returns: Any, window: int, min_periods: int | None = Non
     """Pearson correlation of every pair of columns over each trailing ``window``, shape
     ``(T, N, N)``.
 
-    Updated incrementally in O(N²) per step. Each pair uses the rows of the window where both
-    are finite and is NaN below ``min_periods`` of them (default: the whole window, as pandas'
+    Updated incrementally in O(N²) per step. Rows before the first full window are NaN. Each
+    pair uses the rows of the window where both are finite and is NaN below ``min_periods`` of
+    them (default: the whole window, as pandas'
     ``rolling(window).corr()``) or without variance. Raises RiskError as :func:`rolling_var`.
     """
     x, _ = as_matrix(returns)

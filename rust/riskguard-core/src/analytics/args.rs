@@ -1,5 +1,7 @@
 //! Validation of scalar arguments shared by the kernels. Each check names the argument.
 
+use ndarray::ArrayView2;
+
 use crate::error::{Result, RiskError};
 
 /// A confidence level strictly inside (0, 1).
@@ -56,4 +58,42 @@ pub fn all_finite(arg: &'static str, values: impl IntoIterator<Item = f64>) -> R
         )),
         None => Ok(()),
     }
+}
+
+/// A finite, symmetric `(n, n)` matrix. Positive semi-definiteness is for the caller to check.
+pub fn covariance_matrix(arg: &'static str, cov: &ArrayView2<'_, f64>, n: usize) -> Result<()> {
+    if cov.dim() != (n, n) {
+        return Err(RiskError::invalid(
+            arg,
+            format!("must have shape ({n}, {n}), got {:?}", cov.shape()),
+        ));
+    }
+    if let Some(((i, j), v)) = cov.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        return Err(RiskError::invalid(
+            arg,
+            format!("must be finite, got {v} at ({i}, {j})"),
+        ));
+    }
+    for i in 0..n {
+        for j in 0..i {
+            let (a, b) = (cov[(i, j)], cov[(j, i)]);
+            if (a - b).abs() > 1e-12 * (a.abs() + b.abs()).max(f64::MIN_POSITIVE) {
+                return Err(RiskError::invalid(
+                    arg,
+                    format!("must be symmetric, got {a} at ({i}, {j}) and {b} at ({j}, {i})"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A buffer of `len` values, or an error naming `arg` when that much memory cannot be had.
+pub fn buffer(arg: &'static str, len: usize) -> Result<Vec<f64>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| {
+        RiskError::invalid(arg, format!("is too large: cannot allocate {len} values"))
+    })?;
+    v.resize(len, 0.0);
+    Ok(v)
 }

@@ -4,7 +4,7 @@
 //! own memory order, so C-ordered, F-ordered and strided inputs all stream through the cache once.
 //! Large inputs are split across rayon's pool; the result is the same whatever the thread count.
 
-use ndarray::{ArrayView2, Axis, s};
+use ndarray::{ArrayView2, s};
 use rayon::prelude::*;
 
 use crate::error::{Result, RiskError};
@@ -24,25 +24,11 @@ where
     F: Fn(usize, &mut [f64]) -> Result<T> + Sync,
 {
     let (rows, cols) = x.dim();
-    let rows_outer = x.strides()[1].unsigned_abs() <= x.strides()[0].unsigned_abs();
     let run = |block: usize| -> Result<Vec<T>> {
         let lo = block * BLOCK;
         let hi = (lo + BLOCK).min(cols);
-        let sub = x.slice(s![.., lo..hi]);
         let mut buf = vec![0.0; rows * (hi - lo)];
-        if rows_outer {
-            for (t, row) in sub.axis_iter(Axis(0)).enumerate() {
-                for (j, v) in row.iter().enumerate() {
-                    buf[j * rows + t] = *v;
-                }
-            }
-        } else {
-            for (col, dst) in sub.axis_iter(Axis(1)).zip(buf.chunks_mut(rows.max(1))) {
-                for (d, v) in dst.iter_mut().zip(col.iter()) {
-                    *d = *v;
-                }
-            }
-        }
+        gather(x.slice(s![.., lo..hi]), &mut buf);
         buf.chunks_mut(rows.max(1))
             .enumerate()
             .map(|(j, c)| f(lo + j, c))
@@ -58,6 +44,34 @@ where
         (0..blocks).map(run).collect::<Result<_>>()?
     };
     Ok(parts.into_iter().flatten().collect())
+}
+
+/// Copies the columns of `x` into `buf`, one after another, reading `x` in its memory order.
+fn gather(x: ArrayView2<'_, f64>, buf: &mut [f64]) {
+    let rows = x.nrows();
+    if x.strides()[0].unsigned_abs() >= x.strides()[1].unsigned_abs() {
+        for (t, row) in x.rows().into_iter().enumerate() {
+            match row.as_slice() {
+                Some(r) => {
+                    for (j, v) in r.iter().enumerate() {
+                        buf[j * rows + t] = *v;
+                    }
+                }
+                None => {
+                    for (j, v) in row.iter().enumerate() {
+                        buf[j * rows + t] = *v;
+                    }
+                }
+            }
+        }
+    } else {
+        for (col, dst) in x.columns().into_iter().zip(buf.chunks_mut(rows)) {
+            match col.as_slice() {
+                Some(c) => dst.copy_from_slice(c),
+                None => dst.iter_mut().zip(col.iter()).for_each(|(d, v)| *d = *v),
+            }
+        }
+    }
 }
 
 /// Moves the finite values of `buf` to its front, in order, and returns how many there are.

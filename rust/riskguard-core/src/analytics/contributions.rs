@@ -20,53 +20,43 @@ pub struct Contributions {
 }
 
 fn check_cov(weights: &[f64], cov: &ArrayView2<'_, f64>) -> Result<()> {
-    let n = weights.len();
-    if n == 0 {
+    if weights.is_empty() {
         return Err(RiskError::invalid("weights", "must not be empty"));
     }
     args::all_finite("weights", weights.iter().copied())?;
-    if cov.dim() != (n, n) {
-        return Err(RiskError::invalid(
-            "cov",
-            format!(
-                "must have shape ({n}, {n}) to match weights, got {:?}",
-                cov.shape()
-            ),
-        ));
+    if weights.iter().all(|w| *w == 0.0) {
+        return Err(RiskError::invalid("weights", "must not all be zero"));
     }
-    args::all_finite("cov", cov.iter().copied())?;
-    for i in 0..n {
-        if cov[(i, i)] < 0.0 {
-            return Err(RiskError::invalid(
-                "cov",
-                format!(
-                    "must have a non-negative diagonal, got {} at ({i}, {i})",
-                    cov[(i, i)]
-                ),
-            ));
-        }
-        for j in 0..i {
-            let (a, b) = (cov[(i, j)], cov[(j, i)]);
-            if (a - b).abs() > 1e-12 * (a.abs() + b.abs()).max(f64::MIN_POSITIVE) {
-                return Err(RiskError::invalid(
-                    "cov",
-                    format!("must be symmetric, got {a} at ({i}, {j}) and {b} at ({j}, {i})"),
-                ));
-            }
-        }
+    args::covariance_matrix("cov", cov, weights.len())?;
+    match (0..weights.len()).find(|&i| cov[(i, i)] < 0.0) {
+        Some(i) => Err(RiskError::Numerical(format!(
+            "cov is not positive semi-definite: its diagonal holds {} at ({i}, {i})",
+            cov[(i, i)]
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
-/// `Σw` and `sqrt(wᵀΣw)`.
-fn sigma_w(weights: &[f64], cov: &ArrayView2<'_, f64>) -> (Vec<f64>, f64) {
+/// `Σw` and `sqrt(wᵀΣw)`. A clearly negative `wᵀΣw` means `cov` is not positive
+/// semi-definite, which is an error rather than a silent zero.
+fn sigma_w(weights: &[f64], cov: &ArrayView2<'_, f64>) -> Result<(Vec<f64>, f64)> {
     let sw: Vec<f64> = cov
         .rows()
         .into_iter()
         .map(|row| row.iter().zip(weights).map(|(c, w)| c * w).sum())
         .collect();
     let var: f64 = sw.iter().zip(weights).map(|(s, w)| s * w).sum();
-    (sw, var.max(0.0).sqrt())
+    let scale: f64 = weights
+        .iter()
+        .enumerate()
+        .map(|(i, w)| w * w * cov[(i, i)])
+        .sum();
+    if var < -1e-12 * scale.max(f64::MIN_POSITIVE) {
+        return Err(RiskError::Numerical(format!(
+            "cov is not positive semi-definite: the portfolio variance wᵀΣw is {var}"
+        )));
+    }
+    Ok((sw, var.max(0.0).sqrt()))
 }
 
 /// Component and marginal VaR of `weights` under covariance `cov` at `confidence`.
@@ -78,7 +68,7 @@ pub fn risk_contributions(
     let c = args::confidence(confidence)?;
     check_cov(weights, &cov)?;
     let z = -normal_quantile(1.0 - c);
-    let (sw, sigma) = sigma_w(weights, &cov);
+    let (sw, sigma) = sigma_w(weights, &cov)?;
     let marginal: Vec<f64> = sw
         .iter()
         .map(|s| if sigma > 0.0 { z * s / sigma } else { f64::NAN })
@@ -95,7 +85,7 @@ pub fn risk_contributions(
 /// `sum(|w_i| * sigma_i) / sigma_p`; NaN when the portfolio has no variance.
 pub fn diversification_ratio(weights: &[f64], cov: ArrayView2<'_, f64>) -> Result<f64> {
     check_cov(weights, &cov)?;
-    let (_, sigma) = sigma_w(weights, &cov);
+    let (_, sigma) = sigma_w(weights, &cov)?;
     let stand_alone: f64 = weights
         .iter()
         .enumerate()
@@ -148,6 +138,10 @@ mod tests {
         assert!(e.to_string().starts_with("cov must be symmetric"), "{e}");
         assert!(risk_contributions(&[1.0], array![[1.0, 0.0], [0.0, 1.0]].view(), 0.95).is_err());
         assert!(herfindahl(&[0.0, 0.0]).is_err());
+        assert!(diversification_ratio(&[0.0, 0.0], array![[1.0, 0.0], [0.0, 1.0]].view()).is_err());
+        let indefinite = array![[1.0, 2.0], [2.0, 1.0]];
+        let e = risk_contributions(&[1.0, -1.0], indefinite.view(), 0.95).unwrap_err();
+        assert!(e.to_string().contains("not positive semi-definite"), "{e}");
     }
 
     proptest! {

@@ -9,8 +9,8 @@ use faer::linalg::matmul::triangular::{BlockStructure, matmul as tri_matmul};
 use faer::{Accum, Mat, MatRef, Par};
 use ndarray::{Array2, ArrayView2};
 
-use super::args;
 use super::columns::{map_columns, reject_infinite};
+use super::{args, moments};
 use crate::error::{Result, RiskError};
 
 /// RiskMetrics' decay, used by `ewma` when no half-life is given.
@@ -116,11 +116,7 @@ struct PairStats {
 /// Centres each column of a column-major buffer on the mean of its finite values; NaN becomes 0.
 fn centre(buf: &mut [f64], t: usize) {
     for c in buf.chunks_mut(t.max(1)) {
-        let (s, k) = c
-            .iter()
-            .filter(|v| !v.is_nan())
-            .fold((0.0, 0usize), |(s, k), v| (s + v, k + 1));
-        let mean = if k == 0 { 0.0 } else { s / k as f64 };
+        let mean = moments::mean(c.iter().copied().filter(|v| !v.is_nan()));
         c.iter_mut()
             .for_each(|v| *v = if v.is_nan() { 0.0 } else { *v - mean });
     }
@@ -184,12 +180,17 @@ fn ewma_stats(x: &[f64], t: usize, n: usize, lambda: f64) -> PairStats {
     let mut xs = vec![0.0; m * n];
     for j in 0..n {
         let col = &x[j * t..(j + 1) * t];
-        let mean = complete
-            .iter()
-            .zip(&w)
-            .map(|(&r, wk)| wk * col[r])
-            .sum::<f64>()
-            / total;
+        let constant = complete.iter().all(|&r| col[r] == col[complete[0]]);
+        let mean = if constant {
+            col[complete[0]]
+        } else {
+            complete
+                .iter()
+                .zip(&w)
+                .map(|(&r, wk)| wk * col[r])
+                .sum::<f64>()
+                / total
+        };
         for (k, &r) in complete.iter().enumerate() {
             xs[j * m + k] = (w[k] / total).sqrt() * (col[r] - mean);
         }
@@ -261,6 +262,18 @@ mod tests {
         assert_eq!(c, array![[1.0, 1.0], [1.0, 1.0]]);
         let v = covariance(x.view(), CovMethod::Sample).unwrap();
         assert!((v[(0, 1)] - 2.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn constant_columns_have_no_correlation() {
+        let x = array![[0.03, 0.0], [0.03, 0.01], [0.03, 0.02]];
+        for method in [CovMethod::Sample, CovMethod::Ewma { lambda: 0.9 }] {
+            let c = correlation(x.view(), method).unwrap();
+            assert!(
+                c[(0, 0)].is_nan() && c[(0, 1)].is_nan() && c[(1, 1)] == 1.0,
+                "{c}"
+            );
+        }
     }
 
     #[test]

@@ -9,18 +9,26 @@ use crate::error::Result;
 /// The largest peak-to-trough loss of compounded wealth, as a positive fraction. NaN returns are
 /// skipped; a series with no finite return gives NaN.
 pub fn max_drawdown_of(r: &[f64]) -> f64 {
-    let (mut wealth, mut peak, mut worst) = (1.0f64, 1.0f64, 0.0f64);
-    let mut seen = false;
+    if r.iter().all(|x| x.is_nan()) {
+        return f64::NAN;
+    }
+    // An episode's depth is known once it ends (a new peak) or the series does, so the division
+    // happens once per peak, not once per period.
+    let (mut wealth, mut peak, mut low, mut worst) = (1.0f64, 1.0f64, 1.0f64, 0.0f64);
     for &x in r {
         if x.is_nan() {
             continue;
         }
-        seen = true;
         wealth *= 1.0 + x;
-        peak = peak.max(wealth);
-        worst = worst.max((peak - wealth) / peak);
+        if wealth > peak {
+            worst = worst.max((peak - low) / peak);
+            peak = wealth;
+            low = wealth;
+        } else if wealth < low {
+            low = wealth;
+        }
     }
-    if seen { worst } else { f64::NAN }
+    worst.max((peak - low) / peak)
 }
 
 /// Max drawdown per column.

@@ -70,10 +70,33 @@ impl Moments {
     }
 }
 
-/// Mean and ddof-1 standard deviation of finite values: `(n, mean, std)`.
+/// Mean of finite values, exact when they are all equal, so that a constant series has
+/// deviations of exactly zero rather than rounding noise.
+pub fn mean(a: impl Iterator<Item = f64>) -> f64 {
+    let (mut sum, mut n, mut lo, mut hi) = (0.0, 0usize, f64::INFINITY, f64::NEG_INFINITY);
+    for v in a {
+        sum += v;
+        n += 1;
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    match n {
+        0 => f64::NAN,
+        _ if lo == hi => lo,
+        _ => sum / n as f64,
+    }
+}
+
+/// Mean and ddof-1 standard deviation of finite values: `(n, mean, std)`. A constant sample
+/// has a standard deviation of exactly 0.
 pub fn mean_std(a: &[f64]) -> (usize, f64, f64) {
-    let m = Moments::of(a);
-    (m.n, m.mean, m.std(1))
+    let n = a.len();
+    let mean = mean(a.iter().copied());
+    if n < 2 {
+        return (n, mean, f64::NAN);
+    }
+    let s2: f64 = a.iter().map(|v| (v - mean) * (v - mean)).sum();
+    (n, mean, (s2 / (n - 1) as f64).sqrt())
 }
 
 #[cfg(test)]
@@ -89,5 +112,6 @@ mod tests {
         // population excess kurtosis of 1..4 is -1.36
         assert!((m.excess_kurtosis() + 1.36).abs() < 1e-12);
         assert!(Moments::of(&[1.0]).std(1).is_nan());
+        assert_eq!(mean_std(&[1.0 / 3.0; 37]).2, 0.0);
     }
 }

@@ -20,6 +20,12 @@ use crate::error::{Result, RiskError};
 
 const CHUNK: usize = 4096;
 
+/// Longest simulated horizon, in periods: beyond it a path stops meaning anything.
+pub const MAX_HORIZON: i64 = 10_000;
+
+/// Most paths one call simulates (8 GB of results).
+pub const MAX_PATHS: i64 = 1_000_000_000;
+
 /// Where simulated period returns come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum McMethod {
@@ -67,8 +73,24 @@ impl McSpec {
     ) -> Result<Self> {
         Ok(Self {
             confidence: args::confidence(confidence)?,
-            horizon: args::count("horizon", horizon, 1)?,
-            n_paths: args::count("n_paths", n_paths, 1)?,
+            horizon: match horizon {
+                h if h > MAX_HORIZON => {
+                    return Err(RiskError::invalid(
+                        "horizon",
+                        format!("must be <= {MAX_HORIZON} periods, got {h}"),
+                    ));
+                }
+                h => args::count("horizon", h, 1)?,
+            },
+            n_paths: match n_paths {
+                n if n > MAX_PATHS => {
+                    return Err(RiskError::invalid(
+                        "n_paths",
+                        format!("must be <= {MAX_PATHS}, got {n}"),
+                    ));
+                }
+                n => args::count("n_paths", n, 1)?,
+            },
             seed,
             method: method.parse()?,
             repair,
@@ -97,7 +119,11 @@ fn psd_factor(cov: &Array2<f64>, repair: bool) -> Result<Mat<f64>> {
 }
 
 /// Simulated h-period compounded portfolio returns, chunk by chunk.
-fn simulate(spec: &McSpec, step: impl Fn(&mut Xoshiro256PlusPlus) -> f64 + Sync) -> Vec<f64> {
+fn simulate(
+    spec: &McSpec,
+    step: impl Fn(&mut Xoshiro256PlusPlus) -> f64 + Sync,
+) -> Result<Vec<f64>> {
+    let mut paths = args::buffer("n_paths", spec.n_paths)?;
     let chunks = spec.n_paths.div_ceil(CHUNK);
     let mut streams = Vec::with_capacity(chunks);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(spec.seed);
@@ -105,7 +131,6 @@ fn simulate(spec: &McSpec, step: impl Fn(&mut Xoshiro256PlusPlus) -> f64 + Sync)
         streams.push(rng.clone());
         rng.jump();
     }
-    let mut paths = vec![0.0; spec.n_paths];
     paths
         .par_chunks_mut(CHUNK)
         .zip(streams)
@@ -118,7 +143,7 @@ fn simulate(spec: &McSpec, step: impl Fn(&mut Xoshiro256PlusPlus) -> f64 + Sync)
                 *p = growth - 1.0;
             }
         });
-    paths
+    Ok(paths)
 }
 
 /// Monte Carlo `(VaR, CVaR)` of the portfolio `weights · r`, as positive losses over `horizon`
@@ -147,13 +172,7 @@ pub fn var_monte_carlo(
         .collect();
     let complete = returns.select(Axis(0), &rows);
     if let Some(c) = &cov {
-        if c.dim() != (n, n) {
-            return Err(RiskError::invalid(
-                "cov",
-                format!("must have shape ({n}, {n}), got {:?}", c.shape()),
-            ));
-        }
-        args::all_finite("cov", c.iter().copied())?;
+        args::covariance_matrix("cov", c, n)?;
     }
     if rows.len() < 2 {
         return Ok((f64::NAN, f64::NAN));
@@ -183,7 +202,7 @@ pub fn var_monte_carlo(
                     r += b * z;
                 }
                 r
-            })
+            })?
         }
         McMethod::Bootstrap => {
             let portfolio: Vec<f64> = complete
@@ -192,11 +211,11 @@ pub fn var_monte_carlo(
                 .map(|row| row.iter().zip(weights).map(|(r, w)| r * w).sum())
                 .collect();
             let m = portfolio.len();
-            simulate(spec, |rng| portfolio[rng.random_range(0..m)])
+            simulate(spec, |rng| portfolio[rng.random_range(0..m)])?
         }
     };
     let q = quantile_in_place(&mut paths, 1.0 - spec.confidence, Interpolation::Linear);
-    Ok((-q, -mean_at_or_below(&paths, q)))
+    Ok((0.0 - q, 0.0 - mean_at_or_below(&paths, q)))
 }
 
 #[cfg(test)]
@@ -276,6 +295,17 @@ mod tests {
                 .0
                 .is_finite()
         );
+    }
+
+    #[test]
+    fn impossible_sizes_are_errors_not_aborts() {
+        let x = sample();
+        let e = McSpec::new(0.95, 1, i64::MAX, 0, "normal", false).unwrap_err();
+        assert!(e.to_string().starts_with("n_paths must be <="), "{e}");
+        assert!(McSpec::new(0.95, MAX_HORIZON + 1, 10, 0, "normal", false).is_err());
+        let asym = array![[1.0, 0.1, 0.0], [0.2, 1.0, 0.0], [0.0, 0.0, 1.0]];
+        let spec = McSpec::new(0.95, 1, 10, 0, "normal", false).unwrap();
+        assert!(var_monte_carlo(x.view(), &[1.0, 0.0, 0.0], Some(asym.view()), &spec).is_err());
     }
 
     #[test]

@@ -67,6 +67,10 @@ fn cagr_of(a: &[f64], ppy: f64) -> f64 {
         return f64::NAN;
     }
     let ending = a.iter().fold(1.0, |w, r| w * (1.0 + r));
+    if ending < 0.0 {
+        // Wealth below zero has no annual growth rate.
+        return f64::NAN;
+    }
     ending.powf(ppy / a.len() as f64) - 1.0
 }
 
@@ -147,6 +151,15 @@ mod tests {
         let r = Array2::from_elem((5, 1), 0.01);
         assert!(sortino_ratio(r.view(), 0.0, 252.0).unwrap()[0].is_nan());
         assert!(calmar_ratio(r.view(), 252.0).unwrap()[0].is_nan());
+    }
+
+    #[test]
+    fn negative_wealth_has_no_growth_rate() {
+        let r = array![[-2.0]];
+        assert!(cagr(r.view(), 1.0).unwrap()[0].is_nan());
+        assert!(calmar_ratio(r.view(), 1.0).unwrap()[0].is_nan());
+        let flat = Array2::from_elem((37, 1), 1.0 / 3.0);
+        assert!(sharpe_ratio(flat.view(), 0.0, 252.0).unwrap()[0].is_nan());
     }
 
     #[test]

@@ -52,6 +52,19 @@ impl SortedWindow {
         let i = self.0.partition_point(|x| x.total_cmp(&v).is_lt());
         self.0.remove(i);
     }
+    /// Removes `old` and inserts `new` with one move of the values between them.
+    fn replace(&mut self, old: f64, new: f64) {
+        let v = &mut self.0;
+        let i = v.partition_point(|x| x.total_cmp(&old).is_lt());
+        let j = v.partition_point(|x| x.total_cmp(&new).is_lt());
+        if j <= i {
+            v.copy_within(j..i, j + 1);
+            v[j] = new;
+        } else {
+            v.copy_within(i + 1..j, i);
+            v[j - 1] = new;
+        }
+    }
 }
 
 fn rolling_column(
@@ -66,14 +79,16 @@ fn rolling_column(
     let mut win = SortedWindow(Vec::with_capacity(w));
     let mut lagged = col.clone();
     for (t, v) in col.enumerate() {
-        if !v.is_nan() {
-            win.insert(v);
-        }
-        if t >= w {
-            let old = lagged.next().unwrap_or(f64::NAN);
-            if !old.is_nan() {
-                win.remove(old);
-            }
+        let old = if t >= w {
+            lagged.next().unwrap_or(f64::NAN)
+        } else {
+            f64::NAN
+        };
+        match (old.is_nan(), v.is_nan()) {
+            (false, false) => win.replace(old, v),
+            (false, true) => win.remove(old),
+            (true, false) => win.insert(v),
+            (true, true) => {}
         }
         out[t] = if t + 1 < w || win.0.len() < min {
             f64::NAN
@@ -194,45 +209,57 @@ pub fn rolling_correlation(
     let (w, min) = window_args(rows, window, min_periods)?;
     reject_infinite("returns", returns)?;
     let x: Array2<f64> = returns.as_standard_layout().into_owned();
+    let row = |t: usize| {
+        x.row(t)
+            .to_slice()
+            .expect("standard layout rows are contiguous")
+    };
     let index: Vec<(usize, usize)> = (0..n).flat_map(|i| (i..n).map(move |j| (i, j))).collect();
     let mut pairs = vec![Pair::default(); index.len()];
+    let update = |pairs: &mut [Pair], r: &[f64], add: bool| {
+        for (p, &(i, j)) in pairs.iter_mut().zip(&index) {
+            let (a, b) = (r[i], r[j]);
+            if !a.is_nan() && !b.is_nan() {
+                if add { p.add(a, b) } else { p.remove(a, b) }
+            }
+        }
+    };
+    // A column whose finite values have not changed inside the window has no variance; the
+    // running sums could leave rounding dust there, so constancy is tracked exactly.
+    let mut last_value = vec![f64::NAN; n];
+    let mut last_change: Vec<Option<usize>> = vec![None; n];
     let mut out = Array3::<f64>::from_elem((rows, n, n), f64::NAN);
-    let row = |t: usize| x.row(t);
     for t in 0..rows {
         if t >= w && t % w == 0 {
             pairs.iter_mut().for_each(|p| *p = Pair::default());
             for s in t + 1 - w..t {
-                let r = row(s);
-                for (p, &(i, j)) in pairs.iter_mut().zip(&index) {
-                    let (a, b) = (r[i], r[j]);
-                    if !a.is_nan() && !b.is_nan() {
-                        p.add(a, b);
-                    }
-                }
+                update(&mut pairs, row(s), true);
             }
         } else if t >= w {
-            let r = row(t - w);
-            for (p, &(i, j)) in pairs.iter_mut().zip(&index) {
-                let (a, b) = (r[i], r[j]);
-                if !a.is_nan() && !b.is_nan() {
-                    p.remove(a, b);
-                }
-            }
+            update(&mut pairs, row(t - w), false);
         }
         let r = row(t);
-        for (p, &(i, j)) in pairs.iter_mut().zip(&index) {
-            let (a, b) = (r[i], r[j]);
-            if !a.is_nan() && !b.is_nan() {
-                p.add(a, b);
+        update(&mut pairs, r, true);
+        for (i, &v) in r.iter().enumerate() {
+            if !v.is_nan() {
+                if !last_value[i].is_nan() && v != last_value[i] {
+                    last_change[i] = Some(t);
+                }
+                last_value[i] = v;
             }
         }
         if t + 1 >= w {
+            let start = t + 1 - w;
+            let varies: Vec<bool> = last_change
+                .iter()
+                .map(|c| c.is_some_and(|c| c > start))
+                .collect();
             let mut slab = out.index_axis_mut(Axis(0), t);
             for (p, &(i, j)) in pairs.iter().zip(&index) {
-                let c = if i == j && p.correlation(min as f64).is_finite() {
-                    1.0
-                } else {
-                    p.correlation(min as f64)
+                let c = match p.correlation(min as f64) {
+                    _ if !(varies[i] && varies[j]) => f64::NAN,
+                    c if i == j && c.is_finite() => 1.0,
+                    c => c,
                 };
                 slab[(i, j)] = c;
                 slab[(j, i)] = c;
@@ -293,6 +320,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_constant_window_has_no_correlation() {
+        let x = ndarray::array![
+            [0.01, 0.02],
+            [-0.02, 0.01],
+            [0.03125, -0.01],
+            [0.03125, 0.02]
+        ];
+        let c = rolling_correlation(x.view(), 2, None).unwrap();
+        assert!(c[(3, 0, 0)].is_nan() && c[(3, 0, 1)].is_nan());
+        assert_eq!(c[(3, 1, 1)], 1.0);
+        assert_eq!(c[(2, 0, 0)], 1.0);
     }
 
     #[test]

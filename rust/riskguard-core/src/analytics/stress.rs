@@ -77,7 +77,7 @@ pub fn worst_periods(r: &[f64], horizon: i64, count: i64) -> Result<Vec<StressWi
         .filter(|w| w.loss > 0.0)
         .collect();
     windows.sort_by(|a, b| b.loss.total_cmp(&a.loss).then(a.start.cmp(&b.start)));
-    let mut chosen: Vec<StressWindow> = Vec::with_capacity(count);
+    let mut chosen: Vec<StressWindow> = Vec::with_capacity(count.min(windows.len()));
     for w in windows {
         if chosen.len() == count {
             break;
@@ -110,5 +110,6 @@ mod tests {
         assert_eq!((w[1].start, w[1].end), (3, 4));
         assert!(w.iter().all(|x| x.loss > 0.0));
         assert!(worst_periods(&r, 7, 1).is_err());
+        assert_eq!(worst_periods(&r, 1, i64::MAX).unwrap().len(), 3);
     }
 }
