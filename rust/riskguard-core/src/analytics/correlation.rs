@@ -6,10 +6,11 @@
 //! constant factor, not a loop over pairs.
 
 use faer::linalg::matmul::triangular::{BlockStructure, matmul as tri_matmul};
-use faer::{Accum, Mat, MatRef, Par};
+use faer::{Accum, Mat, MatMut, MatRef, Par};
 use ndarray::{Array2, ArrayView2};
+use rayon::prelude::*;
 
-use super::columns::{map_columns, reject_infinite};
+use super::columns::{PARALLEL_MIN, reject_infinite, to_column_major};
 use super::{args, moments};
 use crate::error::{Result, RiskError};
 
@@ -75,65 +76,94 @@ fn cross(a: &[f64], b: &[f64], t: usize, n: usize, m: usize) -> Mat<f64> {
     out
 }
 
-/// `aᵀa` for column-major `a` (t × n), computing the lower triangle and mirroring it.
-fn gram(a: &[f64], t: usize, n: usize) -> Mat<f64> {
+/// `aᵀa` for column-major `a` (t × n), written into a new `(n, n)` array: one triangle is
+/// computed, straight into the array's memory, then mirrored.
+fn gram(a: &[f64], t: usize, n: usize) -> Array2<f64> {
     let a = MatRef::from_column_major_slice(a, t, n);
-    let mut out = Mat::<f64>::zeros(n, n);
-    tri_matmul(
-        out.as_mut(),
-        BlockStructure::TriangularLower,
-        Accum::Replace,
-        a.transpose(),
-        BlockStructure::Rectangular,
-        a,
-        BlockStructure::Rectangular,
-        1.0,
-        par_for(t * n * n / 2),
-    );
-    for j in 0..n {
-        for i in 0..j {
-            out[(i, j)] = out[(j, i)];
+    let mut out = Array2::<f64>::zeros((n, n));
+    {
+        // Row-major memory read as column-major is the transpose, which for aᵀa is itself.
+        let slice = out.as_slice_mut().expect("a new array is contiguous");
+        tri_matmul(
+            MatMut::from_column_major_slice_mut(slice, n, n),
+            BlockStructure::TriangularLower,
+            Accum::Replace,
+            a.transpose(),
+            BlockStructure::Rectangular,
+            a,
+            BlockStructure::Rectangular,
+            1.0,
+            par_for(t * n * n / 2),
+        );
+    }
+    mirror_upper(&mut out);
+    out
+}
+
+/// Copies the upper triangle of a square array onto its lower one, tile by tile so that the
+/// column-wise reads stay in cache.
+fn mirror_upper(out: &mut Array2<f64>) {
+    const TILE: usize = 64;
+    let n = out.nrows();
+    let m = out.as_slice_mut().expect("a new array is contiguous");
+    for bi in (0..n).step_by(TILE) {
+        for bj in (0..=bi).step_by(TILE) {
+            for i in bi..(bi + TILE).min(n) {
+                for j in bj..(bj + TILE).min(i) {
+                    m[i * n + j] = m[j * n + i];
+                }
+            }
         }
     }
-    out
 }
 
 /// The columns of `x` as one column-major buffer, and whether any value is NaN.
 fn column_major(arg: &'static str, x: ArrayView2<'_, f64>) -> Result<(Vec<f64>, bool)> {
-    reject_infinite(arg, x)?;
-    let cols = map_columns(x, |_, c| Ok(c.to_vec()))?;
-    let has_nan = cols.iter().any(|c| c.iter().any(|v| v.is_nan()));
-    Ok((cols.concat(), has_nan))
+    let buf = to_column_major(x);
+    let (nan, inf) = buf.iter().fold((false, false), |(nan, inf), v| {
+        (nan | v.is_nan(), inf | v.is_infinite())
+    });
+    if inf {
+        reject_infinite(arg, x)?;
+    }
+    Ok((buf, nan))
 }
 
-/// Covariance and, for each pair, the two variances over the rows the pair shares.
+/// Covariance and the variances that normalise it into a correlation.
 struct PairStats {
     cov: Array2<f64>,
-    /// `var[(i, j)]`: variance of column i over the rows where i and j are both finite.
-    var: Array2<f64>,
+    /// Without missing data each variance is the diagonal of `cov`. With it, `var[(i, j)]` is
+    /// the variance of column i over the rows where i and j are both finite.
+    pairwise_var: Option<Array2<f64>>,
 }
 
 /// Centres each column of a column-major buffer on the mean of its finite values; NaN becomes 0.
 fn centre(buf: &mut [f64], t: usize) {
-    for c in buf.chunks_mut(t.max(1)) {
+    let centre_one = |c: &mut [f64]| {
         let mean = moments::mean(c.iter().copied().filter(|v| !v.is_nan()));
         c.iter_mut()
             .for_each(|v| *v = if v.is_nan() { 0.0 } else { *v - mean });
+    };
+    if buf.len() >= PARALLEL_MIN {
+        buf.par_chunks_mut(t.max(1)).for_each(centre_one);
+    } else {
+        buf.chunks_mut(t.max(1)).for_each(centre_one);
     }
 }
 
 fn sample_stats(mut buf: Vec<f64>, t: usize, n: usize) -> PairStats {
     centre(&mut buf, t);
-    let g = gram(&buf, t, n);
-    let cov = Array2::from_shape_fn((n, n), |(i, j)| {
-        if t < 2 {
-            f64::NAN
-        } else {
-            g[(i, j)] / (t - 1) as f64
-        }
-    });
-    let var = Array2::from_shape_fn((n, n), |(i, _)| cov[(i, i)]);
-    PairStats { cov, var }
+    let mut cov = gram(&buf, t, n);
+    let scale = if t < 2 {
+        f64::NAN
+    } else {
+        1.0 / (t - 1) as f64
+    };
+    cov.mapv_inplace(|v| v * scale);
+    PairStats {
+        cov,
+        pairwise_var: None,
+    }
 }
 
 fn pairwise_stats(x: &[f64], t: usize, n: usize) -> PairStats {
@@ -160,7 +190,10 @@ fn pairwise_stats(x: &[f64], t: usize, n: usize) -> PairStats {
             }
         }
     }
-    PairStats { cov, var }
+    PairStats {
+        cov,
+        pairwise_var: Some(var),
+    }
 }
 
 fn ewma_stats(x: &[f64], t: usize, n: usize, lambda: f64) -> PairStats {
@@ -169,10 +202,9 @@ fn ewma_stats(x: &[f64], t: usize, n: usize, lambda: f64) -> PairStats {
         .collect();
     let m = complete.len();
     if m == 0 {
-        let nan = Array2::from_elem((n, n), f64::NAN);
         return PairStats {
-            cov: nan.clone(),
-            var: nan,
+            cov: Array2::from_elem((n, n), f64::NAN),
+            pairwise_var: None,
         };
     }
     let w: Vec<f64> = (0..m).map(|k| lambda.powi((m - 1 - k) as i32)).collect();
@@ -195,10 +227,10 @@ fn ewma_stats(x: &[f64], t: usize, n: usize, lambda: f64) -> PairStats {
             xs[j * m + k] = (w[k] / total).sqrt() * (col[r] - mean);
         }
     }
-    let g = gram(&xs, m, n);
-    let cov = Array2::from_shape_fn((n, n), |(i, j)| g[(i, j)]);
-    let var = Array2::from_shape_fn((n, n), |(i, _)| cov[(i, i)]);
-    PairStats { cov, var }
+    PairStats {
+        cov: gram(&xs, m, n),
+        pairwise_var: None,
+    }
 }
 
 fn stats(returns: ArrayView2<'_, f64>, method: CovMethod) -> Result<PairStats> {
@@ -219,18 +251,27 @@ pub fn covariance(returns: ArrayView2<'_, f64>, method: CovMethod) -> Result<Arr
 /// The `(N, N)` correlation matrix: covariance over the product of the pair's standard
 /// deviations, clipped to [-1, 1]; NaN where a column has no variance.
 pub fn correlation(returns: ArrayView2<'_, f64>, method: CovMethod) -> Result<Array2<f64>> {
-    let PairStats { cov, var } = stats(returns, method)?;
+    let PairStats {
+        mut cov,
+        pairwise_var,
+    } = stats(returns, method)?;
     let n = cov.nrows();
-    Ok(Array2::from_shape_fn((n, n), |(i, j)| {
-        let den = (var[(i, j)] * var[(j, i)]).sqrt();
-        if !(den > 0.0) {
+    let sd: Vec<f64> = (0..n).map(|i| cov[(i, i)].sqrt()).collect();
+    let normalise = |(i, j): (usize, usize), c: &mut f64| {
+        let den = match &pairwise_var {
+            Some(var) => (var[(i, j)] * var[(j, i)]).sqrt(),
+            None => sd[i] * sd[j],
+        };
+        *c = if !(den > 0.0) {
             f64::NAN
         } else if i == j {
             1.0
         } else {
-            (cov[(i, j)] / den).clamp(-1.0, 1.0)
-        }
-    }))
+            (*c / den).clamp(-1.0, 1.0)
+        };
+    };
+    cov.indexed_iter_mut().for_each(|(ij, c)| normalise(ij, c));
+    Ok(cov)
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 
 use ndarray::ArrayView2;
 
-use super::columns::{finite_prefix, map_columns, reject_infinite};
+use super::columns::{
+    LANES, block_finite_or_nan, finite_prefix, map_columns, map_row_blocks, reject_infinite,
+};
 use crate::error::Result;
 
 /// The largest peak-to-trough loss of compounded wealth, as a positive fraction. NaN returns are
@@ -31,11 +33,26 @@ pub fn max_drawdown_of(r: &[f64]) -> f64 {
     worst.max((peak - low) / peak)
 }
 
-/// Max drawdown per column.
+/// Max drawdown per column, all columns of a row block advancing together.
 pub fn max_drawdown(returns: ArrayView2<'_, f64>) -> Result<Vec<f64>> {
-    map_columns(returns, |j, col| {
-        let n = finite_prefix("returns", col, j)?;
-        Ok(max_drawdown_of(&col[..n]))
+    map_row_blocks(returns, |first, block| {
+        block_finite_or_nan("returns", block, first)?;
+        let mut wealth = [1.0f64; LANES];
+        let mut peak = [1.0f64; LANES];
+        let mut worst = [0.0f64; LANES];
+        let mut seen = [false; LANES];
+        for row in block.chunks_exact(LANES) {
+            for j in 0..LANES {
+                let r = row[j];
+                seen[j] |= !r.is_nan();
+                wealth[j] *= if r.is_nan() { 1.0 } else { 1.0 + r };
+                peak[j] = peak[j].max(wealth[j]);
+                worst[j] = worst[j].max((peak[j] - wealth[j]) / peak[j]);
+            }
+        }
+        Ok(std::array::from_fn(|j| {
+            if seen[j] { worst[j] } else { f64::NAN }
+        }))
     })
 }
 
@@ -150,6 +167,20 @@ mod tests {
         fn deepest_episode_is_the_max_drawdown(r in prop::collection::vec(-0.5f64..0.5, 1..100)) {
             let deepest = drawdown_periods(&r).unwrap().iter().map(|p| p.depth).fold(0.0, f64::max);
             prop_assert!((deepest - max_drawdown_of(&r)).abs() < 1e-12);
+        }
+
+        #[test]
+        fn row_blocks_match_one_column_at_a_time(
+            v in prop::collection::vec(prop::option::weighted(0.9, -0.5f64..0.5), 40..200),
+        ) {
+            let cols = 19;
+            let rows = v.len() / cols;
+            let x = ndarray::Array2::from_shape_fn((rows, cols), |(t, j)| v[t * cols + j].unwrap_or(f64::NAN));
+            let got = max_drawdown(x.view()).unwrap();
+            for j in 0..cols {
+                let want = max_drawdown_of(&x.column(j).to_vec());
+                prop_assert!(want.is_nan() && got[j].is_nan() || (want - got[j]).abs() < 1e-12);
+            }
         }
     }
 }

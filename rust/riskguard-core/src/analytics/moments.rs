@@ -1,6 +1,8 @@
 //! Two-pass sample moments of finite values; two passes keep the variance accurate when the mean
 //! is large relative to the spread.
 
+use super::columns::LANES;
+
 /// Count, mean and central moment sums of a finite sample.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Moments {
@@ -87,16 +89,43 @@ pub fn mean(a: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
-/// Mean and ddof-1 standard deviation of finite values: `(n, mean, std)`. A constant sample
-/// has a standard deviation of exactly 0.
-pub fn mean_std(a: &[f64]) -> (usize, f64, f64) {
-    let n = a.len();
-    let mean = mean(a.iter().copied());
-    if n < 2 {
-        return (n, mean, f64::NAN);
+/// Per column of a row block (see `columns::map_row_blocks`): mean and ddof-1 standard
+/// deviation of the finite values of `x - shift`, exactly 0 for a constant column, NaN below two values.
+pub fn lane_mean_std(block: &[f64], shift: f64) -> ([f64; LANES], [f64; LANES]) {
+    let mut n = [0.0f64; LANES];
+    let mut sum = [0.0f64; LANES];
+    let mut lo = [f64::INFINITY; LANES];
+    let mut hi = [f64::NEG_INFINITY; LANES];
+    for row in block.chunks_exact(LANES) {
+        for j in 0..LANES {
+            let v = row[j] - shift;
+            let ok = !v.is_nan();
+            n[j] += if ok { 1.0 } else { 0.0 };
+            sum[j] += if ok { v } else { 0.0 };
+            lo[j] = if ok { lo[j].min(v) } else { lo[j] };
+            hi[j] = if ok { hi[j].max(v) } else { hi[j] };
+        }
     }
-    let s2: f64 = a.iter().map(|v| (v - mean) * (v - mean)).sum();
-    (n, mean, (s2 / (n - 1) as f64).sqrt())
+    let mean: [f64; LANES] = std::array::from_fn(|j| match n[j] {
+        0.0 => f64::NAN,
+        _ if lo[j] == hi[j] => lo[j],
+        k => sum[j] / k,
+    });
+    let mut s2 = [0.0f64; LANES];
+    for row in block.chunks_exact(LANES) {
+        for j in 0..LANES {
+            let d = row[j] - shift - mean[j];
+            s2[j] += if d.is_nan() { 0.0 } else { d * d };
+        }
+    }
+    let std = std::array::from_fn(|j| {
+        if n[j] < 2.0 {
+            f64::NAN
+        } else {
+            (s2[j] / (n[j] - 1.0)).sqrt()
+        }
+    });
+    (mean, std)
 }
 
 #[cfg(test)]
@@ -112,6 +141,16 @@ mod tests {
         // population excess kurtosis of 1..4 is -1.36
         assert!((m.excess_kurtosis() + 1.36).abs() < 1e-12);
         assert!(Moments::of(&[1.0]).std(1).is_nan());
-        assert_eq!(mean_std(&[1.0 / 3.0; 37]).2, 0.0);
+        assert_eq!(mean([1.0 / 3.0; 37].into_iter()), 1.0 / 3.0);
+        let mut block = vec![f64::NAN; 4 * LANES];
+        for (t, v) in [1.0, 2.0, 3.0, 4.0].into_iter().enumerate() {
+            block[t * LANES] = v;
+            block[t * LANES + 1] = 0.25;
+        }
+        block[2 * LANES + 1] = f64::NAN;
+        let (mean, std) = lane_mean_std(&block, 0.5);
+        assert_eq!((mean[0], std[0]), (2.0, (5.0f64 / 3.0).sqrt()));
+        assert_eq!((mean[1], std[1]), (-0.25, 0.0));
+        assert!(mean[2].is_nan() && std[2].is_nan());
     }
 }

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use super::args;
 use super::columns::reject_infinite;
 use super::correlation::{CovMethod, covariance};
-use super::quantile::{Interpolation, mean_at_or_below, quantile_in_place};
+use super::quantile::{Interpolation, quantile_and_tail_mean};
 use crate::error::{Result, RiskError};
 
 const CHUNK: usize = 4096;
@@ -214,8 +214,9 @@ pub fn var_monte_carlo(
             simulate(spec, |rng| portfolio[rng.random_range(0..m)])?
         }
     };
-    let q = quantile_in_place(&mut paths, 1.0 - spec.confidence, Interpolation::Linear);
-    Ok((0.0 - q, 0.0 - mean_at_or_below(&paths, q)))
+    let (q, tail) =
+        quantile_and_tail_mean(&mut paths, 1.0 - spec.confidence, Interpolation::Linear);
+    Ok((0.0 - q, 0.0 - tail))
 }
 
 #[cfg(test)]

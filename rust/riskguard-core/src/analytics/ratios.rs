@@ -3,9 +3,11 @@
 use ndarray::ArrayView2;
 
 use super::args;
-use super::columns::{finite_prefix, map_columns, reject_infinite};
+use super::columns::{
+    block_finite_or_nan, finite_prefix, map_columns, map_row_blocks, reject_infinite,
+};
 use super::drawdown::max_drawdown_of;
-use super::moments::mean_std;
+use super::moments::lane_mean_std;
 use crate::error::{Result, RiskError};
 
 fn ratio(num: f64, den: f64) -> f64 {
@@ -35,10 +37,15 @@ pub fn sharpe_ratio(
 ) -> Result<Vec<f64>> {
     let rf = args::finite("risk_free", risk_free)?;
     let ppy = args::positive("periods_per_year", periods_per_year)?;
-    per_column(returns, |a| {
-        a.iter_mut().for_each(|v| *v -= rf);
-        let (_, mean, std) = mean_std(a);
-        ratio(mean, std) * ppy.sqrt()
+    mean_over_std(returns, rf, ppy.sqrt())
+}
+
+/// `mean(r - shift) / std(r - shift) * scale` per column.
+fn mean_over_std(returns: ArrayView2<'_, f64>, shift: f64, scale: f64) -> Result<Vec<f64>> {
+    map_row_blocks(returns, |first, block| {
+        block_finite_or_nan("returns", block, first)?;
+        let (mean, std) = lane_mean_std(block, shift);
+        Ok(std::array::from_fn(|j| ratio(mean[j], std[j]) * scale))
     })
 }
 
@@ -89,7 +96,11 @@ pub fn calmar_ratio(returns: ArrayView2<'_, f64>, periods_per_year: f64) -> Resu
 /// `std(r, ddof=1) * sqrt(periods_per_year)`.
 pub fn annual_volatility(returns: ArrayView2<'_, f64>, periods_per_year: f64) -> Result<Vec<f64>> {
     let ppy = args::positive("periods_per_year", periods_per_year)?;
-    per_column(returns, |a| mean_std(a).2 * ppy.sqrt())
+    map_row_blocks(returns, |first, block| {
+        block_finite_or_nan("returns", block, first)?;
+        let (_, std) = lane_mean_std(block, 0.0);
+        Ok(std.map(|s| s * ppy.sqrt()))
+    })
 }
 
 /// `mean(r - b) / std(r - b, ddof=1)`, times `sqrt(ppy)` when `annualize`. `benchmark` has one
@@ -119,11 +130,7 @@ pub fn information_ratio(
     reject_infinite("returns", returns)?;
     reject_infinite("benchmark", benchmark)?;
     let active = &returns - &benchmark;
-    let scale = if annualize { ppy.sqrt() } else { 1.0 };
-    per_column(active.view(), |a| {
-        let (_, mean, std) = mean_std(a);
-        ratio(mean, std) * scale
-    })
+    mean_over_std(active.view(), 0.0, if annualize { ppy.sqrt() } else { 1.0 })
 }
 
 #[cfg(test)]

@@ -171,19 +171,24 @@ impl Pair {
         self.sxy += dx * (y - self.my);
     }
 
+    /// Takes a point out. Returns false when the removal cancelled so much of a sum of squares
+    /// that the rest is no longer accurate to about 1e-10; the pair must then be rebuilt.
     #[inline]
-    fn remove(&mut self, x: f64, y: f64) {
+    fn remove(&mut self, x: f64, y: f64) -> bool {
         if self.n <= 1.0 {
             *self = Self::default();
-            return;
+            return true;
         }
         let n = self.n - 1.0;
         let mx = self.mx - (x - self.mx) / n;
         let my = self.my - (y - self.my) / n;
-        self.sxx -= (x - mx) * (x - self.mx);
-        self.syy -= (y - my) * (y - self.my);
+        let (dxx, dyy) = ((x - mx) * (x - self.mx), (y - my) * (y - self.my));
+        self.sxx -= dxx;
+        self.syy -= dyy;
         self.sxy -= (x - mx) * (y - self.my);
         *self = Self { n, mx, my, ..*self };
+        const KEPT: f64 = 1e-6;
+        self.sxx >= KEPT * dxx && self.syy >= KEPT * dyy
     }
 
     fn correlation(&self, min: f64) -> f64 {
@@ -216,14 +221,15 @@ pub fn rolling_correlation(
     };
     let index: Vec<(usize, usize)> = (0..n).flat_map(|i| (i..n).map(move |j| (i, j))).collect();
     let mut pairs = vec![Pair::default(); index.len()];
-    let update = |pairs: &mut [Pair], r: &[f64], add: bool| {
+    let add = |pairs: &mut [Pair], r: &[f64]| {
         for (p, &(i, j)) in pairs.iter_mut().zip(&index) {
             let (a, b) = (r[i], r[j]);
             if !a.is_nan() && !b.is_nan() {
-                if add { p.add(a, b) } else { p.remove(a, b) }
+                p.add(a, b);
             }
         }
     };
+    let mut rebuild: Vec<usize> = Vec::new();
     // A column whose finite values have not changed inside the window has no variance; the
     // running sums could leave rounding dust there, so constancy is tracked exactly.
     let mut last_value = vec![f64::NAN; n];
@@ -233,13 +239,29 @@ pub fn rolling_correlation(
         if t >= w && t % w == 0 {
             pairs.iter_mut().for_each(|p| *p = Pair::default());
             for s in t + 1 - w..t {
-                update(&mut pairs, row(s), true);
+                add(&mut pairs, row(s));
             }
         } else if t >= w {
-            update(&mut pairs, row(t - w), false);
+            let r = row(t - w);
+            for (k, (p, &(i, j))) in pairs.iter_mut().zip(&index).enumerate() {
+                let (a, b) = (r[i], r[j]);
+                if !a.is_nan() && !b.is_nan() && !p.remove(a, b) {
+                    rebuild.push(k);
+                }
+            }
+            for k in rebuild.drain(..) {
+                let (i, j) = index[k];
+                pairs[k] = Pair::default();
+                for s in t + 1 - w..t {
+                    let (a, b) = (row(s)[i], row(s)[j]);
+                    if !a.is_nan() && !b.is_nan() {
+                        pairs[k].add(a, b);
+                    }
+                }
+            }
         }
         let r = row(t);
-        update(&mut pairs, r, true);
+        add(&mut pairs, r);
         for (i, &v) in r.iter().enumerate() {
             if !v.is_nan() {
                 if !last_value[i].is_nan() && v != last_value[i] {
