@@ -28,6 +28,17 @@ pub fn count(arg: &'static str, v: i64, min: i64) -> Result<usize> {
     }
 }
 
+/// A count in `[min, max]`.
+pub fn count_within(arg: &'static str, v: i64, min: i64, max: i64) -> Result<usize> {
+    if v > max {
+        return Err(RiskError::invalid(
+            arg,
+            format!("must be <= {max}, got {v}"),
+        ));
+    }
+    count(arg, v, min)
+}
+
 /// A finite, strictly positive real.
 pub fn positive(arg: &'static str, v: f64) -> Result<f64> {
     if v.is_finite() && v > 0.0 {

@@ -25,8 +25,6 @@ where
     F: Fn(usize, &mut [f64]) -> Result<T> + Sync,
 {
     let (rows, cols) = x.dim();
-    // One scratch buffer per worker, reused across blocks: fresh large allocations would be
-    // mapped and faulted in page by page on every block.
     let run = |buf: &mut Vec<f64>, block: usize| -> Result<Vec<T>> {
         let lo = block * BLOCK;
         let hi = (lo + BLOCK).min(cols);
@@ -37,12 +35,28 @@ where
             .map(|(j, c)| f(lo + j, c))
             .collect()
     };
-    let scratch = || vec![0.0; rows * BLOCK.min(cols)];
-    let blocks = cols.div_ceil(BLOCK);
-    let parts: Vec<Vec<T>> = if rows * cols >= PARALLEL_MIN {
+    over_blocks(
+        rows * cols,
+        cols.div_ceil(BLOCK),
+        rows * BLOCK.min(cols),
+        run,
+    )
+}
+
+/// Runs `run(scratch, block)` for every block, in parallel for inputs of `size` at least
+/// [`PARALLEL_MIN`], and concatenates the results in block order. Each worker reuses one
+/// scratch buffer of `scratch_len` values: fresh large allocations would be mapped and faulted
+/// in page by page on every block.
+fn over_blocks<T, F>(size: usize, blocks: usize, scratch_len: usize, run: F) -> Result<Vec<T>>
+where
+    T: Send,
+    F: Fn(&mut Vec<f64>, usize) -> Result<Vec<T>> + Sync,
+{
+    let scratch = || vec![0.0; scratch_len];
+    let parts: Vec<Vec<T>> = if size >= PARALLEL_MIN {
         (0..blocks)
             .into_par_iter()
-            .map_init(scratch, run)
+            .map_init(scratch, &run)
             .collect::<Result<_>>()?
     } else {
         let mut buf = scratch();
@@ -145,20 +159,7 @@ where
         }
         Ok(f(lo, buf)?[..hi - lo].to_vec())
     };
-    let scratch = || vec![0.0; rows * LANES];
-    let blocks = cols.div_ceil(LANES);
-    let parts: Vec<Vec<T>> = if rows * cols >= PARALLEL_MIN {
-        (0..blocks)
-            .into_par_iter()
-            .map_init(scratch, run)
-            .collect::<Result<_>>()?
-    } else {
-        let mut buf = scratch();
-        (0..blocks)
-            .map(|b| run(&mut buf, b))
-            .collect::<Result<_>>()?
-    };
-    Ok(parts.into_iter().flatten().collect())
+    over_blocks(rows * cols, cols.div_ceil(LANES), rows * LANES, run)
 }
 
 /// Refuses a row block holding an infinity, naming its row and column.

@@ -73,24 +73,8 @@ impl McSpec {
     ) -> Result<Self> {
         Ok(Self {
             confidence: args::confidence(confidence)?,
-            horizon: match horizon {
-                h if h > MAX_HORIZON => {
-                    return Err(RiskError::invalid(
-                        "horizon",
-                        format!("must be <= {MAX_HORIZON} periods, got {h}"),
-                    ));
-                }
-                h => args::count("horizon", h, 1)?,
-            },
-            n_paths: match n_paths {
-                n if n > MAX_PATHS => {
-                    return Err(RiskError::invalid(
-                        "n_paths",
-                        format!("must be <= {MAX_PATHS}, got {n}"),
-                    ));
-                }
-                n => args::count("n_paths", n, 1)?,
-            },
+            horizon: args::count_within("horizon", horizon, 1, MAX_HORIZON)?,
+            n_paths: args::count_within("n_paths", n_paths, 1, MAX_PATHS)?,
             seed,
             method: method.parse()?,
             repair,
