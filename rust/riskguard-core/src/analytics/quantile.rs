@@ -108,34 +108,35 @@ fn select_quantile(a: &mut [f64], n: usize, p: f64, interpolation: Interpolation
     lerp(lo, hi, gamma)
 }
 
-/// Reorders `a` so that it starts with every value at or below its `need`-th smallest, and
-/// maybe a few more, and returns that prefix. The threshold is estimated from an evenly spaced
-/// sample, so the selection that follows runs over a few hundred values rather than the whole
-/// column. Returns all of `a` when the estimate falls short or the tail is not small.
-fn lower_tail(a: &mut [f64], need: usize) -> &mut [f64] {
+/// The values of `a` at or below its `need`-th smallest, and maybe a few more, copied into
+/// `scratch`: those at or below a threshold estimated from an evenly spaced sample, so that the
+/// selection that follows runs over a few hundred values rather than the whole column. `None`
+/// when the tail is not small or the estimate misses; the caller then selects over all of `a`.
+fn lower_tail<'s>(a: &[f64], need: usize, scratch: &'s mut Vec<f64>) -> Option<&'s mut [f64]> {
     const SAMPLE: usize = 128;
     let n = a.len();
-    if n < 4 * SAMPLE || need * 4 > n {
-        return a;
+    let cap = n / 4;
+    if n < 4 * SAMPLE || need > cap {
+        return None;
     }
     let step = n / SAMPLE;
     let mut sample: [f64; SAMPLE] = std::array::from_fn(|i| a[i * step]);
     let expected = (SAMPLE * need) as f64 / n as f64;
     let rank = (expected + 3.0 * expected.sqrt() + 2.0).ceil() as usize;
     if rank >= SAMPLE {
-        return a;
+        return None;
     }
     let (_, &mut threshold, _) = sample.select_nth_unstable_by(rank, f64::total_cmp);
-    // Branch-free partition: every step swaps, so `a` stays a permutation of itself and a short
-    // prefix can fall back to the whole column.
+    // Branch-free filter: always store, advance only on a candidate. Overflowing the cap means
+    // the threshold was too high to help.
+    scratch.clear();
+    scratch.resize(cap + 1, 0.0);
     let mut m = 0;
-    for i in 0..n {
-        let v = a[i];
-        a[i] = a[m];
-        a[m] = v;
+    for &v in a {
+        scratch[m.min(cap)] = v;
         m += usize::from(v <= threshold);
     }
-    if m < need { a } else { &mut a[..m] }
+    (need..=cap).contains(&m).then(move || &mut scratch[..m])
 }
 
 /// The `p` quantile of the non-empty, finite `a` and the mean of the values at or below it.
@@ -143,7 +144,11 @@ fn lower_tail(a: &mut [f64], need: usize) -> &mut [f64] {
 pub fn quantile_and_tail_mean(a: &mut [f64], p: f64, interpolation: Interpolation) -> (f64, f64) {
     let n = a.len();
     let need = (((n - 1) as f64 * p).floor() as usize + 2).min(n);
-    let tail = lower_tail(a, need);
+    let mut scratch = Vec::new();
+    let tail = match lower_tail(a, need, &mut scratch) {
+        Some(tail) => tail,
+        None => a,
+    };
     let q = select_quantile(tail, n, p, interpolation);
     (q, mean_at_or_below(tail, q))
 }
