@@ -209,6 +209,9 @@ pub fn finite_prefix(arg: &'static str, buf: &mut [f64], column: usize) -> Resul
 
 /// Checks that no value of `x` is infinite (NaN is allowed: it marks a missing observation).
 pub fn reject_infinite(arg: &'static str, x: ArrayView2<'_, f64>) -> Result<()> {
+    if !x.fold(false, |bad, v| bad | v.is_infinite()) {
+        return Ok(());
+    }
     match x.indexed_iter().find(|(_, v)| v.is_infinite()) {
         Some(((t, j), v)) => Err(RiskError::invalid(
             arg,

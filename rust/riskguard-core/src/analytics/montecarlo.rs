@@ -82,10 +82,14 @@ impl McSpec {
     }
 }
 
-/// `F` with `FFᵀ = cov`, from the eigendecomposition so that singular covariances work too.
+/// `F` with `FFᵀ = cov`: the Cholesky factor, or, for a singular or indefinite covariance, a
+/// factor from the eigendecomposition.
 fn psd_factor(cov: &Array2<f64>, repair: bool) -> Result<Mat<f64>> {
     let n = cov.nrows();
     let m = Mat::<f64>::from_fn(n, n, |i, j| cov[(i, j)]);
+    if let Ok(llt) = m.llt(Side::Lower) {
+        return Ok(llt.L().to_owned());
+    }
     let evd = m
         .self_adjoint_eigen(Side::Lower)
         .map_err(|e| RiskError::Numerical(format!("cov eigendecomposition failed: {e:?}")))?;
