@@ -28,9 +28,12 @@ where
     let run = |buf: &mut Vec<f64>, block: usize| -> Result<Vec<T>> {
         let lo = block * BLOCK;
         let hi = (lo + BLOCK).min(cols);
+        if rows == 0 {
+            return (lo..hi).map(|j| f(j, &mut [])).collect();
+        }
         let buf = &mut buf[..rows * (hi - lo)];
         gather(x.slice(s![.., lo..hi]), buf);
-        buf.chunks_mut(rows.max(1))
+        buf.chunks_mut(rows)
             .enumerate()
             .map(|(j, c)| f(lo + j, c))
             .collect()
@@ -86,6 +89,7 @@ pub fn to_column_major(x: ArrayView2<'_, f64>) -> Vec<f64> {
 }
 
 /// Copies the columns of `x` into `buf`, one after another, reading `x` in its memory order.
+/// `x` must have at least one row.
 fn gather(x: ArrayView2<'_, f64>, buf: &mut [f64]) {
     let rows = x.nrows();
     if x.strides()[0].unsigned_abs() < x.strides()[1].unsigned_abs() {
@@ -122,7 +126,7 @@ fn gather(x: ArrayView2<'_, f64>, buf: &mut [f64]) {
     }
 }
 
-/// Columns evaluated side by side by the row-block kernels: two AVX-512 vectors of f64.
+/// Columns evaluated side by side by the row-block kernels: four AVX2 vectors of f64.
 pub const LANES: usize = 16;
 
 /// Applies `f(first_column, block)` to row-major blocks of `LANES` columns: `block` holds the
@@ -272,6 +276,14 @@ mod tests {
             e,
             "returns must be finite or NaN, got -inf at row 1 of column 35"
         );
+    }
+
+    #[test]
+    fn no_rows_is_no_values_not_a_panic() {
+        let x = Array2::<f64>::zeros((0, 40));
+        let n = map_columns(x.view(), |_, c| Ok(c.len())).unwrap();
+        assert_eq!(n, vec![0; 40]);
+        assert!(to_column_major(x.view()).is_empty());
     }
 
     #[test]
