@@ -352,34 +352,35 @@ def _as_2d(x):
     return x[:, None] if x.ndim == 1 else x
 
 
-def covariance_sample(x) -> np.ndarray:
-    """ddof-1 covariance, each pair over the rows where both columns are finite (pandas)."""
+def _pairwise(x, stat) -> np.ndarray:
+    """``stat(a, b, same)`` for every pair of columns, over the rows where both are finite."""
     x = _as_2d(x)
     n = x.shape[1]
     out = np.full((n, n), np.nan)
     for i in range(n):
         for j in range(n):
             ok = ~np.isnan(x[:, i]) & ~np.isnan(x[:, j])
-            a, b = x[ok, i], x[ok, j]
-            k = len(a)
-            if k < 2:
-                continue
-            ma, mb = mean(a), mean(b)
-            out[i, j] = sum((u - ma) * (v - mb) for u, v in zip(a, b, strict=True)) / (k - 1)
+            out[i, j] = stat(x[ok, i], x[ok, j], i == j)
     return out
+
+
+def _pair_cov(a, b, _same) -> float:
+    k = len(a)
+    if k < 2:
+        return np.nan
+    ma, mb = mean(a), mean(b)
+    return sum((u - ma) * (v - mb) for u, v in zip(a, b, strict=True)) / (k - 1)
+
+
+def covariance_sample(x) -> np.ndarray:
+    """ddof-1 covariance, each pair over the rows where both columns are finite (pandas)."""
+    return _pairwise(x, _pair_cov)
 
 
 def correlation_pearson(x) -> np.ndarray:
     """Pearson correlation, each pair normalised by its own standard deviations over the shared
     rows (pandas' ``DataFrame.corr``). NaN without variance; diagonal 1; clipped to [-1, 1]."""
-    x = _as_2d(x)
-    n = x.shape[1]
-    out = np.full((n, n), np.nan)
-    for i in range(n):
-        for j in range(n):
-            ok = ~np.isnan(x[:, i]) & ~np.isnan(x[:, j])
-            out[i, j] = _pair_corr(x[ok, i], x[ok, j], i == j)
-    return out
+    return _pairwise(x, _pair_corr)
 
 
 def _pair_corr(a, b, diagonal: bool) -> float:
