@@ -1,10 +1,22 @@
 """riskguard: the risk layer between a trading strategy and the market.
 
-A Rust core (``riskguard._core``) holds the kernels; this package is the public Python API.
+A Rust core (``riskguard._core``) holds the kernels and the risk engine; this package is the
+public Python API.
 Every error riskguard raises for bad input is a :class:`RiskError`, a ``ValueError``.
 """
 
-from riskguard._core import RiskError, __version__
+from riskguard._core import (
+    BreakerSpec,
+    BreakerStatus,
+    Event,
+    Limits,
+    PositionSnapshot,
+    RiskEngine,
+    RiskError,
+    Snapshot,
+    TradingState,
+    __version__,
+)
 from riskguard.analytics import (
     DrawdownPeriod,
     RiskContributions,
@@ -36,10 +48,18 @@ from riskguard.analytics import (
 )
 
 __all__ = [
+    "BreakerSpec",
+    "BreakerStatus",
     "DrawdownPeriod",
+    "Event",
+    "Limits",
+    "PositionSnapshot",
     "RiskContributions",
+    "RiskEngine",
     "RiskError",
+    "Snapshot",
     "StressWindow",
+    "TradingState",
     "__version__",
     "annual_volatility",
     "cagr",

@@ -13,6 +13,15 @@ pub enum RiskError {
     /// semi-definite.
     #[error("{0}")]
     Numerical(String),
+    /// Limits that fail validation; every problem is listed.
+    #[error("invalid limits: {}", .0.join("; "))]
+    InvalidLimits(Vec<String>),
+    /// A call the engine's state does not allow, e.g. a reset without confirmation.
+    #[error("{0}")]
+    Refused(String),
+    /// Snapshot bytes that are corrupt, truncated or of an unknown version.
+    #[error("corrupt snapshot: {0}")]
+    CorruptSnapshot(String),
 }
 
 impl RiskError {
@@ -30,6 +39,9 @@ impl RiskError {
         match self {
             Self::InvalidArgument { .. } => "INVALID_ARGUMENT",
             Self::Numerical(_) => "NUMERICAL_ERROR",
+            Self::InvalidLimits(_) => "INVALID_LIMITS",
+            Self::Refused(_) => "REFUSED",
+            Self::CorruptSnapshot(_) => "CORRUPT_SNAPSHOT",
         }
     }
 }

@@ -8,6 +8,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 mod analytics;
+mod engine;
 
 create_exception!(
     _core,
@@ -55,5 +56,6 @@ pub(crate) fn call<T: Send>(
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RiskError", m.py().get_type::<RiskError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    analytics::register(m)
+    analytics::register(m)?;
+    engine::register(m)
 }

@@ -1,0 +1,602 @@
+//! The risk engine: marks a portfolio to market on every tick and fill, and runs the breakers
+//! in the same step. The contract is docs/engine.md.
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, RiskError};
+
+use super::breakers::BreakerState;
+use super::events::{Event, EventKind, TradingState};
+use super::limits::{Action, Breaker, Limits};
+use super::portfolio::Position;
+use super::session::{SessionClock, SessionKeys};
+
+/// A symbol given by interned id or by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SymbolRef<'a> {
+    Id(u32),
+    Name(&'a str),
+}
+
+/// Open equity of one session (day, week or month).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Session {
+    pub key: i64,
+    pub open_equity: f64,
+}
+
+/// The deterministic risk state machine. Every call takes its timestamp (ns since the Unix
+/// epoch, UTC); a call that fails leaves the engine unchanged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RiskEngine {
+    pub(crate) limits: Limits,
+    pub(crate) clock: SessionClock,
+    pub(crate) symbols: Vec<String>,
+    #[serde(skip)]
+    pub(crate) index: FxHashMap<String, u32>,
+    pub(crate) positions: Vec<Position>,
+    pub(crate) cash: f64,
+    pub(crate) equity: f64,
+    pub(crate) peak: f64,
+    pub(crate) gross: f64,
+    pub(crate) net: f64,
+    pub(crate) heat: f64,
+    /// An upper bound of the largest notional, exact when `max_exact`; the holder is `max_arg`.
+    pub(crate) max_notional: f64,
+    pub(crate) max_arg: usize,
+    pub(crate) max_exact: bool,
+    pub(crate) realized: f64,
+    pub(crate) sessions: [Session; 3],
+    pub(crate) next_day_start: i64,
+    pub(crate) breakers: [BreakerState; 11],
+    /// Per configurable breaker: its threshold (shrunk by the filter's margin) while it could
+    /// trip, else infinity. Derived
+    /// from `limits` and `breakers` by `refresh_breakers`.
+    #[serde(skip)]
+    pub(crate) armed: [f64; 10],
+    /// Bit per configurable breaker that is tripped and may re-arm during evaluation.
+    #[serde(skip)]
+    pub(crate) rearm_pending: u16,
+    /// No pending breaker can re-arm before this timestamp.
+    #[serde(skip)]
+    pub(crate) rearm_after: i64,
+    pub(crate) tripped_positions: u32,
+    /// Symbols whose latest volatility score is at or above the spike threshold.
+    pub(crate) spiking: u32,
+    pub(crate) streak: u32,
+    pub(crate) state: TradingState,
+    pub(crate) kill_reason: String,
+    pub(crate) ts: i64,
+}
+
+impl RiskEngine {
+    /// A flat account holding `equity` in cash at `ts`.
+    ///
+    /// Errors: `equity` not finite and > 0.
+    pub fn new(limits: Limits, equity: f64, ts: i64) -> Result<Self> {
+        if !(equity.is_finite() && equity > 0.0) {
+            return Err(RiskError::invalid(
+                "equity",
+                format!("must be finite and > 0, got {equity}"),
+            ));
+        }
+        let limits = limits.validate()?;
+        let clock = SessionClock::new(limits.reset_s, limits.utc_offset_s);
+        let keys = clock.keys(ts);
+        let session = |key| Session {
+            key,
+            open_equity: equity,
+        };
+        Ok(Self {
+            limits,
+            clock,
+            symbols: Vec::new(),
+            index: FxHashMap::default(),
+            positions: Vec::new(),
+            cash: equity,
+            equity,
+            peak: equity,
+            gross: 0.0,
+            net: 0.0,
+            heat: 0.0,
+            max_notional: 0.0,
+            max_arg: 0,
+            max_exact: true,
+            realized: 0.0,
+            sessions: [session(keys.day), session(keys.week), session(keys.month)],
+            next_day_start: clock.next_day_start(keys.day),
+            breakers: [BreakerState::default(); 11],
+            armed: [f64::INFINITY; 10],
+            rearm_pending: 0,
+            rearm_after: i64::MAX,
+            tripped_positions: 0,
+            spiking: 0,
+            streak: 0,
+            state: TradingState::Active,
+            kill_reason: String::new(),
+            ts,
+        }
+        .refreshed())
+    }
+
+    fn refreshed(mut self) -> Self {
+        self.refresh_breakers();
+        self
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn state(&self) -> TradingState {
+        self.state
+    }
+
+    /// The last timestamp seen.
+    pub fn ts(&self) -> i64 {
+        self.ts
+    }
+
+    /// Interned symbols, by id.
+    pub fn symbols(&self) -> &[String] {
+        &self.symbols
+    }
+
+    /// The id of `symbol`, interning it on first use.
+    ///
+    /// Errors: an empty name; more than 2³² symbols.
+    pub fn symbol_id(&mut self, symbol: &str) -> Result<u32> {
+        if let Some(&id) = self.index.get(symbol) {
+            return Ok(id);
+        }
+        if symbol.is_empty() {
+            return Err(RiskError::invalid("symbol", "must not be empty"));
+        }
+        let id = u32::try_from(self.symbols.len())
+            .map_err(|_| RiskError::invalid("symbol", "table is full (2^32 symbols)"))?;
+        self.symbols.push(symbol.to_owned());
+        self.index.insert(symbol.to_owned(), id);
+        self.positions.push(Position::new());
+        Ok(id)
+    }
+
+    /// The id of an interned symbol.
+    ///
+    /// Errors: an unknown name or id.
+    pub fn lookup(&self, symbol: SymbolRef<'_>) -> Result<usize> {
+        match symbol {
+            SymbolRef::Id(id) if (id as usize) < self.symbols.len() => Ok(id as usize),
+            SymbolRef::Id(id) => Err(RiskError::invalid(
+                "symbol",
+                format!("is not a known symbol id, got {id}"),
+            )),
+            SymbolRef::Name(name) => self.index.get(name).map(|&i| i as usize).ok_or_else(|| {
+                RiskError::invalid("symbol", format!("is not a known symbol, got {name:?}"))
+            }),
+        }
+    }
+
+    fn check_ts(&self, ts: i64) -> Result<()> {
+        if ts < self.ts {
+            Err(RiskError::invalid(
+                "ts",
+                format!("must not go backwards: got {ts}, last {}", self.ts),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Records a fill of signed `qty` (+ buy, − sell) at `price`, paying `fee`, then runs the
+    /// breakers. A name is interned on first use.
+    ///
+    /// Errors: `qty` zero or not finite; `price` not finite and > 0; `fee` not finite and ≥ 0;
+    /// `ts` earlier than the last; a result that overflows; an unknown id.
+    pub fn on_fill(
+        &mut self,
+        symbol: SymbolRef<'_>,
+        qty: f64,
+        price: f64,
+        ts: i64,
+        fee: f64,
+        out: &mut Vec<Event>,
+    ) -> Result<()> {
+        if !(qty.is_finite() && qty != 0.0) {
+            return Err(RiskError::invalid(
+                "qty",
+                format!("must be finite and non-zero, got {qty}"),
+            ));
+        }
+        check_price("price", price)?;
+        if !(fee.is_finite() && fee >= 0.0) {
+            return Err(RiskError::invalid(
+                "fee",
+                format!("must be finite and ≥ 0, got {fee}"),
+            ));
+        }
+        self.check_ts(ts)?;
+        let existing = match symbol {
+            SymbolRef::Name(name) if !self.index.contains_key(name) => {
+                if name.is_empty() {
+                    return Err(RiskError::invalid("symbol", "must not be empty"));
+                }
+                None
+            }
+            s => Some(self.lookup(s)?),
+        };
+        let mut after = existing.map_or_else(Position::new, |i| self.positions[i]);
+        let outcome = after.apply_fill(qty, price, fee);
+        let cash = self.cash - qty * price - fee;
+        // Equity is bounded by |cash| + gross, so a finite bound means every aggregate stays
+        // finite too.
+        let others: f64 = (self.positions.iter().enumerate())
+            .filter(|&(j, _)| Some(j) != existing)
+            .map(|(_, p)| p.notional())
+            .sum();
+        let overflow = !((qty * price).is_finite()
+            && after.avg.is_finite()
+            && after.realized.is_finite()
+            && (cash.abs() + others + after.notional()).is_finite());
+        if overflow {
+            return Err(RiskError::invalid(
+                "qty",
+                format!("overflows the position: {qty} at {price}"),
+            ));
+        }
+        let i = match (existing, symbol) {
+            (Some(i), _) => i,
+            (None, SymbolRef::Name(name)) => self.symbol_id(name)? as usize,
+            (None, SymbolRef::Id(_)) => unreachable!("ids are looked up"),
+        };
+        let start = out.len();
+        self.roll(ts);
+        self.ts = ts;
+        self.cash = cash;
+        self.realized = self.realized + outcome.realized_piece - fee;
+        self.positions[i] = after;
+        if let Some(trade) = outcome.closed_trade {
+            self.streak = if trade < 0.0 { self.streak + 1 } else { 0 };
+            if self.positions[i].loss_tripped {
+                self.rearm_position(i, f64::NAN, ts, out);
+            }
+        }
+        self.revalue();
+        self.evaluate(i, ts, out, start);
+        Ok(())
+    }
+
+    /// Recomputes equity, exposures, heat and the largest notional from every position.
+    pub(crate) fn revalue(&mut self) {
+        let t = self.limits.spec(Breaker::PositionLoss).map(|s| s.threshold);
+        let (mut value, mut gross, mut net, mut heat) = (0.0, 0.0, 0.0, 0.0);
+        let (mut max, mut arg) = (0.0, 0);
+        for (i, p) in self.positions.iter_mut().enumerate() {
+            p.heat = p.heat_money(t);
+            if p.is_open() {
+                let v = p.qty * p.mark;
+                value += v;
+                net += v;
+                gross += v.abs();
+                heat += p.heat;
+                if v.abs() > max {
+                    (max, arg) = (v.abs(), i);
+                }
+            }
+        }
+        self.equity = self.cash + value;
+        self.gross = gross;
+        self.net = net;
+        self.heat = heat;
+        (self.max_notional, self.max_arg, self.max_exact) = (max, arg, true);
+        self.peak = self.peak.max(self.equity);
+    }
+
+    /// Sets the stop of an open position, or clears it with `None`. Heat changes at once; the
+    /// breakers see it on the next tick or fill.
+    ///
+    /// Errors: an unknown symbol; no open position; a stop not finite and > 0.
+    pub fn set_stop(&mut self, symbol: SymbolRef<'_>, stop: Option<f64>) -> Result<()> {
+        let i = self.lookup(symbol)?;
+        if let Some(s) = stop {
+            check_price("stop", s)?;
+        }
+        if !self.positions[i].is_open() {
+            return Err(RiskError::invalid(
+                "symbol",
+                format!("has no open position to stop: {:?}", self.symbols[i]),
+            ));
+        }
+        let t = self.limits.spec(Breaker::PositionLoss).map(|s| s.threshold);
+        let p = &mut self.positions[i];
+        p.stop = stop;
+        p.stop_hit = false;
+        let old = p.heat;
+        p.heat = p.heat_money(t);
+        self.heat += p.heat - old;
+        Ok(())
+    }
+
+    /// Marks `symbol` to `price` at `ts`, updates every metric and runs every breaker.
+    ///
+    /// Errors: an unknown symbol; `price` not finite and > 0; `ts` earlier than the last.
+    pub fn on_tick(
+        &mut self,
+        symbol: SymbolRef<'_>,
+        price: f64,
+        ts: i64,
+        out: &mut Vec<Event>,
+    ) -> Result<()> {
+        let i = self.lookup(symbol)?;
+        check_price("price", price)?;
+        self.check_ts(ts)?;
+        self.tick(i, price, ts, out);
+        Ok(())
+    }
+
+    /// [`RiskEngine::on_tick`] over arrays of ids, prices and timestamps. The whole batch is
+    /// checked before any of it is applied; the result equals `on_tick` in a loop.
+    ///
+    /// Errors: lengths that differ; any bad id, price or timestamp (the first is named).
+    pub fn on_ticks(
+        &mut self,
+        ids: &[u32],
+        prices: &[f64],
+        ts: &[i64],
+        out: &mut Vec<Event>,
+    ) -> Result<()> {
+        if ids.len() != prices.len() || ids.len() != ts.len() {
+            return Err(RiskError::invalid(
+                "symbol_ids, prices, ts",
+                format!(
+                    "must have equal lengths, got {}, {}, {}",
+                    ids.len(),
+                    prices.len(),
+                    ts.len()
+                ),
+            ));
+        }
+        let n = self.symbols.len();
+        if let Some(k) = ids.iter().position(|&id| id as usize >= n) {
+            return Err(RiskError::invalid(
+                "symbol_ids",
+                format!("[{k}] is not a known symbol id, got {}", ids[k]),
+            ));
+        }
+        if let Some(k) = prices.iter().position(|p| !(p.is_finite() && *p > 0.0)) {
+            return Err(RiskError::invalid(
+                "prices",
+                format!("[{k}] must be finite and > 0, got {}", prices[k]),
+            ));
+        }
+        let mut last = self.ts;
+        for (k, &t) in ts.iter().enumerate() {
+            if t < last {
+                return Err(RiskError::invalid(
+                    "ts",
+                    format!("[{k}] must not go backwards: got {t}, previous {last}"),
+                ));
+            }
+            last = t;
+        }
+        for k in 0..ids.len() {
+            self.tick(ids[k] as usize, prices[k], ts[k], out);
+        }
+        Ok(())
+    }
+
+    /// One validated tick (docs/engine.md, "Ticks").
+    #[inline]
+    fn tick(&mut self, i: usize, price: f64, ts: i64, out: &mut Vec<Event>) {
+        let start = out.len();
+        self.roll(ts);
+        self.ts = ts;
+        let vol_threshold = self
+            .limits
+            .spec(Breaker::VolatilitySpike)
+            .map(|s| s.threshold);
+        let (lambda, warmup) = (self.limits.volatility_lambda, self.limits.volatility_warmup);
+        let t = self.limits.spec(Breaker::PositionLoss).map(|s| s.threshold);
+        let p = &mut self.positions[i];
+        if p.last_tick > 0.0 {
+            let r = (price / p.last_tick).ln();
+            if let Some(z) = p.vol.z_score(r, warmup) {
+                if let Some(thr) = vol_threshold {
+                    let (was, now) = (p.z >= thr, z >= thr);
+                    if was != now {
+                        if now {
+                            self.spiking += 1;
+                        } else {
+                            self.spiking -= 1;
+                        }
+                    }
+                }
+                p.z = z;
+            }
+            p.vol.update(r, lambda, warmup);
+        }
+        p.last_tick = price;
+        let m0 = p.mark;
+        p.mark = price;
+        if p.is_open() {
+            let q = p.qty;
+            let d = price - m0;
+            self.equity += q * d;
+            self.net += q * d;
+            self.gross += q.abs() * d;
+            let old = p.heat;
+            p.heat = p.heat_money(t);
+            self.heat += p.heat - old;
+            let notional = (q * price).abs();
+            if notional >= self.max_notional {
+                (self.max_notional, self.max_arg, self.max_exact) = (notional, i, true);
+            } else if i == self.max_arg {
+                self.max_exact = false;
+            }
+            self.peak = self.peak.max(self.equity);
+            if !p.stop_hit
+                && let Some(stop) = p.stop_crossed()
+            {
+                p.stop_hit = true;
+                out.push(Event {
+                    kind: EventKind::StopHit,
+                    breaker: None,
+                    symbol: Some(i as u32),
+                    value: price,
+                    threshold: stop,
+                    action: Some(Action::ClosePosition),
+                    ts,
+                    state: self.state,
+                });
+            }
+        }
+        self.evaluate(i, ts, out, start);
+    }
+
+    /// Starts new sessions when `ts` crosses a day boundary: their open equity is the equity
+    /// carried in.
+    #[inline]
+    pub(crate) fn roll(&mut self, ts: i64) {
+        if ts < self.next_day_start {
+            return;
+        }
+        let SessionKeys { day, week, month } = self.clock.keys(ts);
+        for (session, key) in self.sessions.iter_mut().zip([day, week, month]) {
+            if session.key != key {
+                *session = Session {
+                    key,
+                    open_equity: self.equity,
+                };
+            }
+        }
+        self.next_day_start = self.clock.next_day_start(day);
+    }
+
+    /// Engages the latched kill switch: HALTED, and a flatten request for every open position.
+    /// A second kill while engaged does nothing.
+    ///
+    /// Errors: `ts` earlier than the last.
+    pub fn kill(&mut self, reason: &str, ts: i64, out: &mut Vec<Event>) -> Result<()> {
+        self.check_ts(ts)?;
+        let start = out.len();
+        self.roll(ts);
+        self.ts = ts;
+        if self.breakers[Breaker::KillSwitch.index()].tripped {
+            return Ok(());
+        }
+        self.kill_reason = reason.to_owned();
+        self.engage(
+            Breaker::KillSwitch,
+            EventKind::KillSwitch,
+            None,
+            f64::NAN,
+            ts,
+            out,
+            start,
+        );
+        Ok(())
+    }
+
+    /// Re-arms breaker `name` (or the kill switch, `"kill_switch"`). Refused unless `confirm`.
+    /// A breaker that is not tripped gives no event. Resetting `max_drawdown` re-bases the peak
+    /// to the current equity; `consecutive_losses` clears the streak; `position_loss` re-arms
+    /// every position.
+    ///
+    /// Errors: no `confirm`; an unknown name; `ts` earlier than the last.
+    pub fn reset(
+        &mut self,
+        name: &str,
+        ts: i64,
+        confirm: bool,
+        out: &mut Vec<Event>,
+    ) -> Result<()> {
+        let b: Breaker = name.parse()?;
+        if !confirm {
+            return Err(RiskError::Refused(format!(
+                "reset of {b} refused: pass confirm=True to re-arm it"
+            )));
+        }
+        self.check_ts(ts)?;
+        self.roll(ts);
+        self.ts = ts;
+        if b == Breaker::PositionLoss {
+            for i in 0..self.positions.len() {
+                if self.positions[i].loss_tripped {
+                    self.rearm_position(i, f64::NAN, ts, out);
+                }
+            }
+            return Ok(());
+        }
+        if !self.breakers[b.index()].tripped {
+            return Ok(());
+        }
+        match b {
+            Breaker::MaxDrawdown => self.peak = self.equity,
+            Breaker::ConsecutiveLosses => self.streak = 0,
+            Breaker::KillSwitch => self.kill_reason.clear(),
+            _ => {}
+        }
+        self.recover(b, None, f64::NAN, ts, out);
+        Ok(())
+    }
+
+    /// The human message of an event this engine emitted.
+    pub fn describe(&self, e: &Event) -> String {
+        let sym = e
+            .symbol
+            .and_then(|i| self.symbols.get(i as usize))
+            .map_or("", String::as_str);
+        let cause = e.breaker.map_or("", Breaker::name);
+        let action = e.action.map_or("", Action::name);
+        let show = |b: Option<Breaker>, x: f64| match b {
+            Some(Breaker::VolatilitySpike) => format!("{x:.2}σ"),
+            Some(Breaker::Leverage) => format!("{x:.2}x"),
+            Some(Breaker::ConsecutiveLosses) => format!("{x}"),
+            _ => format!("{:.2}%", 100.0 * x),
+        };
+        let on = if sym.is_empty() {
+            String::new()
+        } else {
+            format!(" on {sym}")
+        };
+        match e.kind {
+            EventKind::BreakerTripped => format!(
+                "{cause} tripped{on}: {} ≥ {} ({action})",
+                show(e.breaker, e.value),
+                show(e.breaker, e.threshold)
+            ),
+            EventKind::BreakerRecovered if e.value.is_nan() => {
+                format!("{cause} re-armed{on}")
+            }
+            EventKind::BreakerRecovered => format!(
+                "{cause} re-armed{on}: {} against {}",
+                show(e.breaker, e.value),
+                show(e.breaker, e.threshold)
+            ),
+            EventKind::StateChanged => format!("trading state is now {} ({cause})", e.state),
+            EventKind::StopHit => {
+                format!("stop hit on {sym}: mark {}, stop {}", e.value, e.threshold)
+            }
+            EventKind::KillSwitch if self.kill_reason.is_empty() => "kill switch engaged".into(),
+            EventKind::KillSwitch => format!("kill switch engaged: {}", self.kill_reason),
+            EventKind::FlattenRequested => {
+                format!("flatten {sym} ({} held) for {cause}", e.value)
+            }
+            EventKind::ReduceRequested => format!(
+                "reduce every position by {:.0}% for {cause}",
+                100.0 * e.value
+            ),
+        }
+    }
+}
+
+fn check_price(arg: &'static str, price: f64) -> Result<()> {
+    if price.is_finite() && price > 0.0 {
+        Ok(())
+    } else {
+        Err(RiskError::invalid(
+            arg,
+            format!("must be finite and > 0, got {price}"),
+        ))
+    }
+}

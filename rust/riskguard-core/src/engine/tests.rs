@@ -1,0 +1,287 @@
+//! Scenario and property tests of the engine's contract (docs/engine.md). The Python suite
+//! holds it to an independent reference model; these pin the core on its own.
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::RiskError;
+
+const DAY: i64 = 86_400_000_000_000;
+const HOUR: i64 = 3_600_000_000_000;
+
+fn kinds(events: &[Event]) -> Vec<(&'static str, Option<&'static str>)> {
+    events
+        .iter()
+        .map(|e| (e.kind.name(), e.breaker.map(Breaker::name)))
+        .collect()
+}
+
+fn only(names: &[(&str, LimitValue)]) -> Limits {
+    let off = Breaker::CONFIGURABLE
+        .iter()
+        .map(|b| (b.name(), LimitValue::Off));
+    Limits::build(off.chain(names.iter().cloned())).unwrap()
+}
+
+fn fill(e: &mut RiskEngine, s: &str, qty: f64, price: f64, ts: i64) -> Vec<Event> {
+    let mut out = vec![];
+    e.on_fill(SymbolRef::Name(s), qty, price, ts, 0.0, &mut out)
+        .unwrap();
+    out
+}
+
+fn tick(e: &mut RiskEngine, s: &str, price: f64, ts: i64) -> Vec<Event> {
+    let mut out = vec![];
+    e.on_tick(SymbolRef::Name(s), price, ts, &mut out).unwrap();
+    out
+}
+
+#[test]
+fn daily_loss_trips_once_flattens_and_rearms_next_day() {
+    let mut e =
+        RiskEngine::new(only(&[("daily_loss", LimitValue::Number(0.05))]), 1000.0, 0).unwrap();
+    fill(&mut e, "A", 10.0, 50.0, 1);
+    fill(&mut e, "B", -5.0, 20.0, 2);
+    assert!(tick(&mut e, "A", 46.0, 3).is_empty()); // −40: a 4 % loss
+    let ev = tick(&mut e, "A", 45.0, 4); // −50: exactly 5 %
+    assert_eq!(
+        kinds(&ev),
+        [
+            ("breaker_tripped", Some("daily_loss")),
+            ("state_changed", Some("daily_loss")),
+            ("flatten_requested", Some("daily_loss")),
+            ("flatten_requested", Some("daily_loss")),
+        ]
+    );
+    assert_eq!(ev[0].value, 0.05);
+    assert_eq!(ev[2].symbol, Some(0));
+    assert_eq!((ev[3].symbol, ev[3].value), (Some(1), -5.0));
+    assert_eq!(e.state(), TradingState::Halted);
+    assert!(
+        tick(&mut e, "A", 40.0, 5).is_empty(),
+        "reported once per transition"
+    );
+    // The next day opens at the equity carried in (900), so the same mark is no loss.
+    let ev = tick(&mut e, "A", 40.0, DAY);
+    assert_eq!(
+        kinds(&ev),
+        [
+            ("breaker_recovered", Some("daily_loss")),
+            ("state_changed", Some("daily_loss"))
+        ]
+    );
+    assert_eq!(e.state(), TradingState::Active);
+    assert_eq!(e.snapshot().day_open_equity, 900.0);
+}
+
+#[test]
+fn max_drawdown_stays_latched_across_restore_until_reset() {
+    let mut e = RiskEngine::new(
+        only(&[("max_drawdown", LimitValue::Number(0.1))]),
+        1000.0,
+        0,
+    )
+    .unwrap();
+    fill(&mut e, "A", 10.0, 100.0, 0);
+    tick(&mut e, "A", 120.0, 1); // peak 1200
+    let ev = tick(&mut e, "A", 108.0, 2); // 1080: 10 % off the peak
+    assert_eq!(ev[0].kind, EventKind::BreakerTripped);
+    let mut r = RiskEngine::from_bytes(&e.to_bytes()).unwrap();
+    assert!(
+        tick(&mut r, "A", 130.0, 3).is_empty(),
+        "latched: a new high does not re-arm"
+    );
+    assert_eq!(r.state(), TradingState::Halted);
+    let mut out = vec![];
+    assert!(matches!(
+        r.reset("max_drawdown", 4, false, &mut out),
+        Err(RiskError::Refused(_))
+    ));
+    r.reset("max_drawdown", 4, true, &mut out).unwrap();
+    assert_eq!(kinds(&out)[0], ("breaker_recovered", Some("max_drawdown")));
+    assert_eq!(r.snapshot().peak_equity, 1300.0);
+    assert_eq!(r.state(), TradingState::Active);
+}
+
+#[test]
+fn kill_switch_is_latched_and_idempotent() {
+    let mut e = RiskEngine::new(Limits::default(), 1e6, 0).unwrap();
+    fill(&mut e, "A", 1.0, 10.0, 0);
+    let mut out = vec![];
+    e.kill("operator", 5, &mut out).unwrap();
+    assert_eq!(
+        kinds(&out),
+        [
+            ("kill_switch", Some("kill_switch")),
+            ("state_changed", Some("kill_switch")),
+            ("flatten_requested", Some("kill_switch")),
+        ]
+    );
+    assert_eq!(e.describe(&out[0]), "kill switch engaged: operator");
+    out.clear();
+    e.kill("again", 6, &mut out).unwrap();
+    assert!(out.is_empty());
+    let mut r = RiskEngine::from_bytes(&e.to_bytes()).unwrap();
+    assert_eq!(r.state(), TradingState::Halted);
+    r.reset("kill_switch", 7, true, &mut out).unwrap();
+    assert_eq!(r.state(), TradingState::Active);
+}
+
+#[test]
+fn losing_streak_halts_for_its_cooldown() {
+    let mut e = RiskEngine::new(
+        only(&[("consecutive_losses", LimitValue::Number(2.0))]),
+        1e6,
+        0,
+    )
+    .unwrap();
+    fill(&mut e, "A", 1.0, 10.0, 0);
+    assert!(fill(&mut e, "A", -1.0, 9.0, 1).is_empty());
+    fill(&mut e, "A", -1.0, 10.0, 2);
+    let ev = fill(&mut e, "A", 1.0, 11.0, 3); // the short loses: the second loss
+    assert_eq!(
+        kinds(&ev)[0],
+        ("breaker_tripped", Some("consecutive_losses"))
+    );
+    assert!(tick(&mut e, "A", 11.0, 3 + 4 * HOUR - 1).is_empty());
+    let ev = tick(&mut e, "A", 11.0, 3 + 4 * HOUR);
+    assert_eq!(
+        kinds(&ev)[0],
+        ("breaker_recovered", Some("consecutive_losses"))
+    );
+    assert_eq!(e.snapshot().consecutive_losses, 0);
+}
+
+#[test]
+fn every_corrupted_byte_is_an_error() {
+    let mut e = RiskEngine::new(Limits::default(), 1e6, 0).unwrap();
+    fill(&mut e, "A", 1.0, 10.0, 0);
+    let bytes = e.to_bytes();
+    for i in 0..bytes.len() {
+        let mut b = bytes.clone();
+        b[i] ^= 0x5a;
+        assert!(RiskEngine::from_bytes(&b).is_err(), "byte {i}");
+        assert!(
+            RiskEngine::from_bytes(&bytes[..i]).is_err(),
+            "truncated at {i}"
+        );
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Fill(u32, f64, f64),
+    Tick(u32, f64),
+    Stop(u32, f64),
+    Wait(i64),
+    Kill,
+    Reset(usize),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        2 => (0..3u32, -4i32..=4, 1..400i32)
+            .prop_map(|(s, q, p)| Op::Fill(s, f64::from(q), f64::from(p) / 4.0)),
+        6 => (0..3u32, 1..400i32).prop_map(|(s, p)| Op::Tick(s, f64::from(p) / 4.0)),
+        1 => (0..3u32, 1..400i32).prop_map(|(s, p)| Op::Stop(s, f64::from(p) / 4.0)),
+        2 => (0..3 * DAY).prop_map(Op::Wait),
+        1 => Just(Op::Kill),
+        1 => (0..Breaker::ALL.len()).prop_map(Op::Reset),
+    ]
+}
+
+/// Applies `op`, returning the events, or None when the engine refused it.
+fn apply(e: &mut RiskEngine, ts: &mut i64, op: &Op) -> Option<Vec<Event>> {
+    let mut out = vec![];
+    let names = ["A", "B", "C"];
+    let ok = match *op {
+        Op::Fill(s, q, p) => e
+            .on_fill(
+                SymbolRef::Name(names[s as usize]),
+                q,
+                p,
+                *ts,
+                0.25,
+                &mut out,
+            )
+            .is_ok(),
+        Op::Tick(s, p) => e
+            .on_tick(SymbolRef::Name(names[s as usize]), p, *ts, &mut out)
+            .is_ok(),
+        Op::Stop(s, p) => e
+            .set_stop(SymbolRef::Name(names[s as usize]), Some(p))
+            .is_ok(),
+        Op::Wait(d) => {
+            *ts += d;
+            true
+        }
+        Op::Kill => e.kill("test", *ts, &mut out).is_ok(),
+        Op::Reset(b) => e.reset(Breaker::ALL[b].name(), *ts, true, &mut out).is_ok(),
+    };
+    ok.then_some(out)
+}
+
+fn small_limits() -> Limits {
+    Limits::build([("volatility_warmup", LimitValue::Number(2.0))]).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn refused_calls_change_nothing_and_restores_replay_exactly(
+        ops in prop::collection::vec(op(), 1..60),
+        cut in 0usize..60,
+    ) {
+        let mut e = RiskEngine::new(small_limits(), 10_000.0, 0).unwrap();
+        let mut restored: Option<RiskEngine> = None;
+        let mut ts = 0;
+        for (k, op) in ops.iter().enumerate() {
+            if k == cut {
+                restored = Some(RiskEngine::from_bytes(&e.to_bytes()).unwrap());
+            }
+            let before = e.to_bytes();
+            let got = apply(&mut e, &mut ts, op);
+            if got.is_none() {
+                prop_assert_eq!(&before, &e.to_bytes());
+            }
+            if let Some(r) = restored.as_mut() {
+                let mut ts_r = ts;
+                if let Op::Wait(d) = op { ts_r -= d; }
+                let again = apply(r, &mut ts_r, op);
+                prop_assert_eq!(got.is_some(), again.is_some());
+                prop_assert_eq!(format!("{:?}", got), format!("{:?}", again));
+            }
+        }
+        if let Some(r) = restored {
+            prop_assert_eq!(e.to_bytes(), r.to_bytes());
+        }
+    }
+
+    #[test]
+    fn on_ticks_equals_on_tick_in_a_loop(
+        prices in prop::collection::vec((0..3u32, 1..400i32, 0..2 * HOUR), 1..200),
+    ) {
+        let mut a = RiskEngine::new(small_limits(), 10_000.0, 0).unwrap();
+        let mut out = vec![];
+        for (s, q) in [("A", 10.0), ("B", -20.0), ("C", 5.0)] {
+            a.on_fill(SymbolRef::Name(s), q, 50.0, 0, 0.0, &mut out).unwrap();
+        }
+        let mut b = a.clone();
+        let (mut ids, mut px, mut ts, mut t) = (vec![], vec![], vec![], 0);
+        for &(s, p, d) in &prices {
+            t += d;
+            ids.push(s);
+            px.push(f64::from(p) / 4.0);
+            ts.push(t);
+        }
+        let mut one = vec![];
+        for k in 0..ids.len() {
+            a.on_tick(SymbolRef::Id(ids[k]), px[k], ts[k], &mut one).unwrap();
+        }
+        let mut batch = vec![];
+        b.on_ticks(&ids, &px, &ts, &mut batch).unwrap();
+        prop_assert_eq!(format!("{one:?}"), format!("{batch:?}"));
+        prop_assert_eq!(a.to_bytes(), b.to_bytes());
+    }
+}

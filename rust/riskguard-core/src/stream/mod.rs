@@ -1,0 +1,5 @@
+//! O(1) incremental indicators: each update takes constant time and allocates nothing.
+
+pub mod ewma;
+
+pub use ewma::EwmaVariance;

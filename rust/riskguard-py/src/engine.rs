@@ -1,0 +1,1007 @@
+//! Bindings of `riskguard_core::engine`: the risk engine, its limits, events and snapshots.
+//! Conversion only; every rule lives in the core.
+
+use std::borrow::Cow;
+
+use numpy::PyReadonlyArray1;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyString, PyType};
+use riskguard_core::engine::{
+    self as core, Breaker, LimitValue, PartialSpec, RiskEngine as CoreEngine, SymbolRef,
+};
+
+use crate::{RiskError, call};
+
+/// A real number argument; bools and non-numbers are refused with a `RiskError`.
+fn real(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
+    if obj.is_instance_of::<PyFloat>()
+        || (obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>())
+    {
+        return obj.extract();
+    }
+    obj.extract::<f64>()
+        .ok()
+        .filter(|_| !obj.is_instance_of::<PyBool>() && !obj.is_instance_of::<PyString>())
+        .ok_or_else(|| RiskError::new_err(format!("{name} must be a number, got {}", kind(obj))))
+}
+
+/// An integer timestamp in nanoseconds.
+fn int64(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
+    if obj.is_instance_of::<PyBool>() {
+        return Err(RiskError::new_err(format!(
+            "{name} must be an integer, got bool"
+        )));
+    }
+    obj.extract::<i64>().map_err(|_| {
+        RiskError::new_err(format!(
+            "{name} must be an integer (ns since the Unix epoch) within int64, got {}",
+            describe_value(obj)
+        ))
+    })
+}
+
+fn kind(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map_or_else(|_| "?".into(), |n| n.to_string())
+}
+
+fn describe_value(obj: &Bound<'_, PyAny>) -> String {
+    match obj.repr() {
+        Ok(r) if r.len().unwrap_or(0) <= 40 => format!("{r} ({})", kind(obj)),
+        _ => kind(obj),
+    }
+}
+
+/// A symbol given as a name or an interned id.
+fn symbol<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<SymbolRef<'a>> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(SymbolRef::Name(s.to_str()?));
+    }
+    if obj.is_instance_of::<PyInt>()
+        && !obj.is_instance_of::<PyBool>()
+        && let Ok(id) = obj.extract::<u32>()
+    {
+        return Ok(SymbolRef::Id(id));
+    }
+    Err(RiskError::new_err(format!(
+        "symbol must be a str or an interned id (int), got {}",
+        describe_value(obj)
+    )))
+}
+
+/// The engine's trading state.
+#[pyclass(module = "riskguard", name = "TradingState", eq, eq_int, frozen, hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(clippy::upper_case_acronyms)]
+pub enum PyTradingState {
+    /// Normal trading.
+    ACTIVE,
+    /// Only risk-reducing orders.
+    REDUCING,
+    /// No new risk; exits allowed.
+    HALTED,
+}
+
+impl From<core::TradingState> for PyTradingState {
+    fn from(s: core::TradingState) -> Self {
+        match s {
+            core::TradingState::Active => Self::ACTIVE,
+            core::TradingState::Reducing => Self::REDUCING,
+            core::TradingState::Halted => Self::HALTED,
+        }
+    }
+}
+
+#[pymethods]
+impl PyTradingState {
+    /// `"ACTIVE"`, `"REDUCING"` or `"HALTED"`.
+    #[getter]
+    fn name(&self) -> &'static str {
+        match self {
+            Self::ACTIVE => "ACTIVE",
+            Self::REDUCING => "REDUCING",
+            Self::HALTED => "HALTED",
+        }
+    }
+
+    fn __str__(&self) -> &'static str {
+        self.name()
+    }
+}
+
+/// A breaker's settings: `threshold`, plus optional overrides of its default `action`,
+/// `cooldown_s`, `latched` and `fraction`. Fields left `None` take the breaker's defaults
+/// when the spec is given to `Limits`, which also validates it.
+#[pyclass(module = "riskguard", name = "BreakerSpec", frozen, eq)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct PyBreakerSpec {
+    #[pyo3(get)]
+    threshold: f64,
+    #[pyo3(get)]
+    action: Option<String>,
+    #[pyo3(get)]
+    cooldown_s: Option<f64>,
+    #[pyo3(get)]
+    latched: Option<bool>,
+    #[pyo3(get)]
+    fraction: Option<f64>,
+}
+
+#[pymethods]
+impl PyBreakerSpec {
+    #[new]
+    #[pyo3(signature = (threshold, *, action=None, cooldown_s=None, latched=None, fraction=None))]
+    fn new(
+        threshold: &Bound<'_, PyAny>,
+        action: Option<String>,
+        cooldown_s: Option<&Bound<'_, PyAny>>,
+        latched: Option<bool>,
+        fraction: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        Ok(Self {
+            threshold: real(threshold, "threshold")?,
+            action,
+            cooldown_s: cooldown_s.map(|c| real(c, "cooldown_s")).transpose()?,
+            latched,
+            fraction: fraction.map(|f| real(f, "fraction")).transpose()?,
+        })
+    }
+
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("threshold", self.threshold)?;
+        d.set_item("action", &self.action)?;
+        d.set_item("cooldown_s", self.cooldown_s)?;
+        d.set_item("latched", self.latched)?;
+        d.set_item("fraction", self.fraction)?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        let mut parts = vec![format!("{}", self.threshold)];
+        if let Some(a) = &self.action {
+            parts.push(format!("action={a:?}"));
+        }
+        if let Some(c) = self.cooldown_s {
+            parts.push(format!("cooldown_s={c}"));
+        }
+        if let Some(l) = self.latched {
+            parts.push(format!("latched={}", if l { "True" } else { "False" }));
+        }
+        if let Some(f) = self.fraction {
+            parts.push(format!("fraction={f}"));
+        }
+        format!("BreakerSpec({})", parts.join(", "))
+    }
+}
+
+impl From<&core::BreakerSpec> for PyBreakerSpec {
+    fn from(s: &core::BreakerSpec) -> Self {
+        Self {
+            threshold: s.threshold,
+            action: Some(s.action.name().to_owned()),
+            cooldown_s: Some(s.cooldown_s),
+            latched: Some(s.latched),
+            fraction: Some(s.fraction),
+        }
+    }
+}
+
+fn limit_value(obj: &Bound<'_, PyAny>) -> LimitValue {
+    if obj.is_none() {
+        return LimitValue::Off;
+    }
+    if let Ok(spec) = obj.cast::<PyBreakerSpec>() {
+        let s = spec.get();
+        return LimitValue::Spec(PartialSpec {
+            threshold: s.threshold,
+            action: s.action.clone(),
+            cooldown_s: s.cooldown_s,
+            latched: s.latched,
+            fraction: s.fraction,
+        });
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        return PyBreakerSpec::new_from_dict(d)
+            .map(|s| limit_value(&Bound::new(obj.py(), s).expect("alloc").into_any()))
+            .unwrap_or_else(|e| LimitValue::Invalid(format!("dict ({e})")));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return LimitValue::Text(s.to_string());
+    }
+    match real(obj, "value") {
+        Ok(x) => LimitValue::Number(x),
+        Err(_) => LimitValue::Invalid(kind(obj)),
+    }
+}
+
+impl PyBreakerSpec {
+    fn new_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Self> {
+        const KEYS: [&str; 5] = ["threshold", "action", "cooldown_s", "latched", "fraction"];
+        for k in d.keys() {
+            let k: String = k.extract()?;
+            if !KEYS.contains(&k.as_str()) {
+                return Err(RiskError::new_err(format!("unknown key {k:?}")));
+            }
+        }
+        let get = |k| d.get_item(k).ok().flatten().filter(|v| !v.is_none());
+        let threshold =
+            get("threshold").ok_or_else(|| RiskError::new_err("missing \"threshold\""))?;
+        Self::new(
+            &threshold,
+            get("action").map(|a| a.extract()).transpose()?,
+            get("cooldown_s").as_ref(),
+            get("latched").map(|l| l.extract()).transpose()?,
+            get("fraction").as_ref(),
+        )
+    }
+}
+
+/// Every breaker's limits and the session clock, validated with every problem listed at once.
+///
+/// `Limits(**kwargs)` or `Limits.from_dict(d)`. Each breaker keyword (`daily_loss`,
+/// `weekly_loss`, `monthly_loss`, `max_drawdown`, `position_loss`, `volatility_spike`,
+/// `leverage`, `concentration`, `portfolio_heat`, `consecutive_losses`) takes a threshold, None
+/// to switch it off, or a `BreakerSpec` (or its dict) for full control; unnamed breakers keep
+/// their defaults (DESIGN.md's table). The session clock: `reset_time` ("HH:MM", when the
+/// daily session starts) and `utc_offset` ("+HH:MM"); weeks start on Monday, months on the
+/// 1st. `volatility_lambda` (0.94) and `volatility_warmup` (20 returns) tune the
+/// volatility-spike score.
+///
+/// Thresholds: losses, drawdown and position loss in (0, 1]; volatility spike in sigmas,
+/// leverage as a multiple, concentration and heat as fractions of equity, all > 0;
+/// consecutive losses a whole number ≥ 1. Raises RiskError listing every problem.
+#[pyclass(module = "riskguard", name = "Limits", frozen, eq)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct PyLimits {
+    inner: core::Limits,
+}
+
+impl PyLimits {
+    fn spec(&self, b: Breaker) -> Option<PyBreakerSpec> {
+        self.inner.spec(b).map(PyBreakerSpec::from)
+    }
+
+    fn build(entries: Vec<(String, Bound<'_, PyAny>)>) -> PyResult<Self> {
+        let values: Vec<(String, LimitValue)> = entries
+            .iter()
+            .map(|(k, v)| (k.clone(), limit_value(v)))
+            .collect();
+        let inner = core::Limits::build(values.iter().map(|(k, v)| (k.as_str(), v.clone())))
+            .map_err(|e| RiskError::new_err(e.to_string()))?;
+        Ok(Self { inner })
+    }
+}
+
+#[pymethods]
+impl PyLimits {
+    #[new]
+    #[pyo3(signature = (**kwargs))]
+    fn new(py: Python<'_>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        Self::from_dict(kwargs.cloned().unwrap_or_else(|| PyDict::new(py)))
+    }
+
+    /// Limits from a mapping such as `to_dict()` gives: a breaker maps to a threshold, `None`,
+    /// a `BreakerSpec` or a dict of its fields.
+    #[staticmethod]
+    fn from_dict(d: Bound<'_, PyDict>) -> PyResult<Self> {
+        let mut entries = Vec::with_capacity(d.len());
+        for (k, v) in d.iter() {
+            let k: String = k.extract().map_err(|_| {
+                RiskError::new_err(format!("limit names must be str, got {}", kind(&k)))
+            })?;
+            entries.push((k, v));
+        }
+        Self::build(entries)
+    }
+
+    /// Plain data: each breaker as a dict of its fields (or `None` when off), then the session
+    /// settings. `Limits.from_dict(l.to_dict()) == l`.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for b in Breaker::CONFIGURABLE {
+            match self.spec(b) {
+                Some(s) => d.set_item(b.name(), s.to_dict(py)?)?,
+                None => d.set_item(b.name(), py.None())?,
+            }
+        }
+        d.set_item("reset_time", self.inner.reset_time())?;
+        d.set_item("utc_offset", self.inner.utc_offset())?;
+        d.set_item("volatility_lambda", self.inner.volatility_lambda)?;
+        d.set_item("volatility_warmup", self.inner.volatility_warmup)?;
+        Ok(d)
+    }
+
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyDict>,))> {
+        let ctor = py.get_type::<PyLimits>().getattr("from_dict")?;
+        Ok((ctor, (self.to_dict(py)?,)))
+    }
+
+    fn __repr__(&self) -> String {
+        let specs: Vec<String> = Breaker::CONFIGURABLE
+            .iter()
+            .map(|&b| match self.spec(b) {
+                Some(s) => format!("{}={}", b.name(), s.__repr__()),
+                None => format!("{}=None", b.name()),
+            })
+            .collect();
+        format!(
+            "Limits({}, reset_time={:?}, utc_offset={:?}, volatility_lambda={}, volatility_warmup={})",
+            specs.join(", "),
+            self.inner.reset_time(),
+            self.inner.utc_offset(),
+            self.inner.volatility_lambda,
+            self.inner.volatility_warmup
+        )
+    }
+
+    #[getter]
+    fn daily_loss(&self) -> Option<PyBreakerSpec> {
+        self.spec(Breaker::DailyLoss)
+    }
+    #[getter]
+    fn weekly_loss(&self) -> Option<PyBreakerSpec> {
+        self.spec(Breaker::WeeklyLoss)
+    }
+    #[getter]
+    fn monthly_loss(&self) -> Option<PyBreakerSpec> {
+        self.spec(Breaker::MonthlyLoss)
+    }
+    #[getter]
+    fn max_drawdown(&self) -> Option<PyBreakerSpec> {
+        self.spec(Breaker::MaxDrawdown)
+    }
+    #[getter]
+    fn position_loss(&self) -> Option<PyBreakerSpec> {
+        self.spec(Breaker::PositionLoss)
+    }
+    #[getter]
+    fn volatility_spike(&self) -> Option<PyBreakerSpec> {
+        self.spec(Breaker::VolatilitySpike)
+    }
+    #[getter]
+    fn leverage(&self) -> Option<PyBreakerSpec> {
+        self.spec(Breaker::Leverage)
+    }
+    #[getter]
+    fn concentration(&self) -> Option<PyBreakerSpec> {
+        self.spec(Breaker::Concentration)
+    }
+    #[getter]
+    fn portfolio_heat(&self) -> Option<PyBreakerSpec> {
+        self.spec(Breaker::PortfolioHeat)
+    }
+    #[getter]
+    fn consecutive_losses(&self) -> Option<PyBreakerSpec> {
+        self.spec(Breaker::ConsecutiveLosses)
+    }
+    #[getter]
+    fn reset_time(&self) -> String {
+        self.inner.reset_time()
+    }
+    #[getter]
+    fn utc_offset(&self) -> String {
+        self.inner.utc_offset()
+    }
+    #[getter]
+    fn volatility_lambda(&self) -> f64 {
+        self.inner.volatility_lambda
+    }
+    #[getter]
+    fn volatility_warmup(&self) -> u64 {
+        self.inner.volatility_warmup
+    }
+}
+
+/// Something the engine reported.
+///
+/// - `kind`: `breaker_tripped`, `breaker_recovered`, `state_changed`, `stop_hit`,
+///   `kill_switch`, `flatten_requested` or `reduce_requested` (stable names);
+/// - `breaker`: the breaker concerned or causing it, else None; `symbol`: or None;
+/// - `value`: the metric, mark, quantity held or fraction to cut; `threshold`: the threshold
+///   or stop; NaN where they do not apply;
+/// - `action`: the breaker's action; `ts`: ns; `state`: the trading state after the event;
+///   `message`: for people.
+#[pyclass(module = "riskguard", name = "Event", frozen, get_all)]
+#[derive(Debug, Clone)]
+pub struct PyEvent {
+    kind: &'static str,
+    breaker: Option<&'static str>,
+    symbol: Option<String>,
+    value: f64,
+    threshold: f64,
+    action: Option<&'static str>,
+    ts: i64,
+    message: String,
+    state: PyTradingState,
+}
+
+#[pymethods]
+impl PyEvent {
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("kind", self.kind)?;
+        d.set_item("breaker", self.breaker)?;
+        d.set_item("symbol", &self.symbol)?;
+        d.set_item("value", self.value)?;
+        d.set_item("threshold", self.threshold)?;
+        d.set_item("action", self.action)?;
+        d.set_item("ts", self.ts)?;
+        d.set_item("message", &self.message)?;
+        d.set_item("state", self.state.name())?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Event(kind={:?}, breaker={}, symbol={}, value={}, threshold={}, action={}, ts={}, state={}, message={:?})",
+            self.kind,
+            py_opt(self.breaker),
+            py_opt(self.symbol.as_deref()),
+            self.value,
+            self.threshold,
+            py_opt(self.action),
+            self.ts,
+            self.state.name(),
+            self.message
+        )
+    }
+}
+
+fn py_opt(s: Option<&str>) -> String {
+    s.map_or_else(|| "None".into(), |s| format!("{s:?}"))
+}
+
+/// One open position: signed `qty`, `avg_price`, `mark`, `unrealized_pnl`, `realized_pnl`
+/// (since it opened, net of fees) and `stop` (or None).
+#[pyclass(module = "riskguard", name = "PositionSnapshot", frozen, get_all)]
+#[derive(Debug, Clone)]
+pub struct PyPositionSnapshot {
+    symbol: String,
+    qty: f64,
+    avg_price: f64,
+    mark: f64,
+    unrealized_pnl: f64,
+    realized_pnl: f64,
+    stop: Option<f64>,
+}
+
+#[pymethods]
+impl PyPositionSnapshot {
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("symbol", &self.symbol)?;
+        d.set_item("qty", self.qty)?;
+        d.set_item("avg_price", self.avg_price)?;
+        d.set_item("mark", self.mark)?;
+        d.set_item("unrealized_pnl", self.unrealized_pnl)?;
+        d.set_item("realized_pnl", self.realized_pnl)?;
+        d.set_item("stop", self.stop)?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "PositionSnapshot(symbol={:?}, qty={}, avg_price={}, mark={}, unrealized_pnl={}, realized_pnl={}, stop={})",
+            self.symbol,
+            self.qty,
+            self.avg_price,
+            self.mark,
+            self.unrealized_pnl,
+            self.realized_pnl,
+            self.stop.map_or("None".into(), |s| s.to_string())
+        )
+    }
+}
+
+/// The engine's state at its last timestamp `ts`. Losses, drawdown, leverage, concentration
+/// and heat are fractions of equity; session-open equity is the equity carried into the day,
+/// week or month. `positions` maps each symbol with an open position to its
+/// `PositionSnapshot`. `to_dict()` gives the same as plain data.
+#[pyclass(module = "riskguard", name = "Snapshot", frozen, get_all)]
+pub struct PySnapshot {
+    ts: i64,
+    equity: f64,
+    cash: f64,
+    peak_equity: f64,
+    drawdown: f64,
+    day_open_equity: f64,
+    day_loss: f64,
+    week_open_equity: f64,
+    week_loss: f64,
+    month_open_equity: f64,
+    month_loss: f64,
+    gross_exposure: f64,
+    net_exposure: f64,
+    leverage: f64,
+    concentration: f64,
+    heat: f64,
+    state: PyTradingState,
+    consecutive_losses: u32,
+    realized_pnl: f64,
+    positions: Py<PyDict>,
+}
+
+#[pymethods]
+impl PySnapshot {
+    /// The same fields as a dict; `state` as its name, positions as dicts.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        let scalars = [
+            ("equity", self.equity),
+            ("cash", self.cash),
+            ("peak_equity", self.peak_equity),
+            ("drawdown", self.drawdown),
+            ("day_open_equity", self.day_open_equity),
+            ("day_loss", self.day_loss),
+            ("week_open_equity", self.week_open_equity),
+            ("week_loss", self.week_loss),
+            ("month_open_equity", self.month_open_equity),
+            ("month_loss", self.month_loss),
+            ("gross_exposure", self.gross_exposure),
+            ("net_exposure", self.net_exposure),
+            ("leverage", self.leverage),
+            ("concentration", self.concentration),
+            ("heat", self.heat),
+        ];
+        d.set_item("ts", self.ts)?;
+        for (k, v) in scalars {
+            d.set_item(k, v)?;
+        }
+        d.set_item("state", self.state.name())?;
+        d.set_item("consecutive_losses", self.consecutive_losses)?;
+        d.set_item("realized_pnl", self.realized_pnl)?;
+        let positions = PyDict::new(py);
+        for (k, v) in self.positions.bind(py).iter() {
+            positions.set_item(k, v.cast::<PyPositionSnapshot>()?.get().to_dict(py)?)?;
+        }
+        d.set_item("positions", positions)?;
+        Ok(d)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!(
+            "Snapshot(ts={}, state={}, equity={}, drawdown={}, day_loss={}, gross_exposure={}, leverage={}, heat={}, positions={})",
+            self.ts,
+            self.state.name(),
+            self.equity,
+            self.drawdown,
+            self.day_loss,
+            self.gross_exposure,
+            self.leverage,
+            self.heat,
+            self.positions.bind(py).len()
+        )
+    }
+}
+
+/// One breaker's status: `status` is `"off"`, `"armed"` or `"tripped"`; `value` its current
+/// metric; `tripped_at` and `cooldown_until` (ns) while tripped.
+#[pyclass(module = "riskguard", name = "BreakerStatus", frozen, get_all)]
+#[derive(Debug, Clone)]
+pub struct PyBreakerStatus {
+    name: &'static str,
+    status: &'static str,
+    value: f64,
+    threshold: f64,
+    action: Option<&'static str>,
+    latched: bool,
+    tripped_at: Option<i64>,
+    cooldown_until: Option<i64>,
+}
+
+#[pymethods]
+impl PyBreakerStatus {
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("name", self.name)?;
+        d.set_item("status", self.status)?;
+        d.set_item("value", self.value)?;
+        d.set_item("threshold", self.threshold)?;
+        d.set_item("action", self.action)?;
+        d.set_item("latched", self.latched)?;
+        d.set_item("tripped_at", self.tripped_at)?;
+        d.set_item("cooldown_until", self.cooldown_until)?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "BreakerStatus(name={:?}, status={:?}, value={}, threshold={}, action={}, tripped_at={})",
+            self.name,
+            self.status,
+            self.value,
+            self.threshold,
+            py_opt(self.action),
+            self.tripped_at.map_or("None".into(), |t| t.to_string())
+        )
+    }
+}
+
+/// The risk engine: a deterministic state machine that marks a portfolio to market on every
+/// tick and fill and runs every circuit breaker in the same step.
+///
+/// `RiskEngine(limits=None, equity=100_000.0, ts=0)` starts flat with `equity` in cash at `ts`.
+/// `limits` is a `Limits`, a dict for `Limits.from_dict`, or None for the defaults.
+///
+/// Conventions (docs/engine.md has the full contract):
+/// - every timestamp `ts` is int nanoseconds since the Unix epoch, UTC, and may not go
+///   backwards (equal is allowed);
+/// - a symbol is a str or the int id `symbol_id` interned for it;
+/// - quantities are signed (+ long, − short); prices are finite and > 0;
+/// - losses, drawdown, leverage, concentration and heat are fractions of equity (0.05 = 5 %);
+/// - every call that fails raises `RiskError` and leaves the engine exactly as it was.
+///
+/// The state survives restarts through `to_bytes()`/`from_bytes()` (pickle too): latched
+/// breakers and the kill switch stay engaged until `reset(..., confirm=True)`.
+#[pyclass(module = "riskguard", name = "RiskEngine")]
+pub struct PyRiskEngine {
+    inner: CoreEngine,
+}
+
+impl PyRiskEngine {
+    fn events(&self, events: Vec<core::Event>) -> Vec<PyEvent> {
+        events
+            .into_iter()
+            .map(|e| PyEvent {
+                kind: e.kind.name(),
+                breaker: e.breaker.map(Breaker::name),
+                symbol: e
+                    .symbol
+                    .and_then(|i| self.inner.symbols().get(i as usize).cloned()),
+                value: e.value,
+                threshold: e.threshold,
+                action: e.action.map(core::Action::name),
+                ts: e.ts,
+                message: self.inner.describe(&e),
+                state: e.state.into(),
+            })
+            .collect()
+    }
+}
+
+/// A contiguous slice of a 1-D array of `T`, or a `RiskError` naming the expected dtype.
+fn slice<'a, T: numpy::Element + Clone>(
+    arr: &'a Option<PyReadonlyArray1<'_, T>>,
+    obj: &Bound<'_, PyAny>,
+    name: &str,
+    dtype: &str,
+) -> PyResult<Cow<'a, [T]>> {
+    let arr = arr.as_ref().ok_or_else(|| {
+        let got = obj
+            .getattr("dtype")
+            .and_then(|d| d.str())
+            .map_or_else(|_| kind(obj), |d| format!("dtype {d}"));
+        let ndim = obj
+            .getattr("ndim")
+            .ok()
+            .and_then(|n| n.extract::<usize>().ok());
+        let shape = match ndim {
+            Some(n) if n != 1 => format!(" with {n} dimensions"),
+            _ => String::new(),
+        };
+        RiskError::new_err(format!(
+            "{name} must be a 1-D numpy array of {dtype}, got {got}{shape}"
+        ))
+    })?;
+    Ok(match arr.as_slice() {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => Cow::Owned(arr.as_array().to_vec()),
+    })
+}
+
+#[pymethods]
+impl PyRiskEngine {
+    #[new]
+    #[pyo3(signature = (limits=None, equity=None, ts=None))]
+    fn new(
+        py: Python<'_>,
+        limits: Option<&Bound<'_, PyAny>>,
+        equity: Option<&Bound<'_, PyAny>>,
+        ts: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let limits = match limits {
+            None => core::Limits::default(),
+            Some(l) if l.is_none() => core::Limits::default(),
+            Some(l) => match l.cast::<PyLimits>() {
+                Ok(l) => l.get().inner.clone(),
+                Err(_) => match l.cast::<PyDict>() {
+                    Ok(d) => PyLimits::from_dict(d.clone())?.inner,
+                    Err(_) => {
+                        return Err(RiskError::new_err(format!(
+                            "limits must be a Limits or a dict, got {}",
+                            kind(l)
+                        )));
+                    }
+                },
+            },
+        };
+        let equity = equity.map_or(Ok(100_000.0), |e| real(e, "equity"))?;
+        let ts = ts.map_or(Ok(0), |t| int64(t, "ts"))?;
+        let inner = call(py, 0, || CoreEngine::new(limits, equity, ts))?;
+        Ok(Self { inner })
+    }
+
+    /// The int id of `symbol`, interning it on first use. Ids index the arrays of `on_ticks`.
+    ///
+    /// Raises RiskError: `symbol` not a non-empty str.
+    fn symbol_id(&mut self, py: Python<'_>, symbol: &Bound<'_, PyAny>) -> PyResult<u32> {
+        let name = symbol
+            .cast::<PyString>()
+            .map_err(|_| RiskError::new_err(format!("symbol must be a str, got {}", kind(symbol))))?
+            .to_str()?;
+        call(py, 0, || self.inner.symbol_id(name))
+    }
+
+    /// Interned symbols, in id order.
+    #[getter]
+    fn symbols(&self) -> Vec<String> {
+        self.inner.symbols().to_vec()
+    }
+
+    /// Records a fill of signed `qty` (+ buy, − sell) at `price`, paying `fee` (≥ 0, in
+    /// account currency), then runs every breaker. Tracks the average price, realized P&L
+    /// (net of fees), partial closes and flips; a close counts toward the losing streak. The
+    /// fill's price becomes the symbol's mark. A new str symbol is interned.
+    ///
+    /// Returns the events, in order. Raises RiskError: `qty` zero or not finite; `price` not
+    /// finite and > 0; `fee` negative or not finite; `ts` going backwards; an unknown id; a
+    /// fill whose position, cash or notional would overflow.
+    #[pyo3(signature = (symbol, qty, price, ts, fee=None))]
+    fn on_fill(
+        &mut self,
+        py: Python<'_>,
+        symbol: &Bound<'_, PyAny>,
+        qty: &Bound<'_, PyAny>,
+        price: &Bound<'_, PyAny>,
+        ts: &Bound<'_, PyAny>,
+        fee: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<PyEvent>> {
+        let sym = self::symbol(symbol)?;
+        let (qty, price, ts) = (real(qty, "qty")?, real(price, "price")?, int64(ts, "ts")?);
+        let fee = fee.map_or(Ok(0.0), |f| real(f, "fee"))?;
+        let mut out = Vec::new();
+        call(py, 0, || {
+            self.inner.on_fill(sym, qty, price, ts, fee, &mut out)
+        })?;
+        Ok(self.events(out))
+    }
+
+    /// Sets the stop of an open position (or clears it with None). Heat uses it at once; the
+    /// next tick reports `stop_hit` once when a long's mark is at or below it (a short's at or
+    /// above). A close clears the stop.
+    ///
+    /// Raises RiskError: an unknown symbol; no open position; a price not finite and > 0.
+    #[pyo3(signature = (symbol, price))]
+    fn set_stop(
+        &mut self,
+        py: Python<'_>,
+        symbol: &Bound<'_, PyAny>,
+        price: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let sym = self::symbol(symbol)?;
+        let stop = price.map(|p| real(p, "price")).transpose()?;
+        call(py, 0, || self.inner.set_stop(sym, stop))
+    }
+
+    /// Marks `symbol` to `price` at `ts`, updates every metric (equity, peak, session losses,
+    /// exposure, heat, the symbol's EWMA volatility) and runs every breaker.
+    ///
+    /// Returns the events, in order: empty on a quiet tick. A trip is reported once per
+    /// transition. Raises RiskError: an unknown symbol; `price` not finite and > 0; `ts` going
+    /// backwards.
+    fn on_tick(
+        &mut self,
+        py: Python<'_>,
+        symbol: &Bound<'_, PyAny>,
+        price: &Bound<'_, PyAny>,
+        ts: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<PyEvent>> {
+        let sym = self::symbol(symbol)?;
+        let (price, ts) = (real(price, "price")?, int64(ts, "ts")?);
+        let mut out = Vec::new();
+        call(py, 0, || self.inner.on_tick(sym, price, ts, &mut out))?;
+        Ok(self.events(out))
+    }
+
+    /// `on_tick` over arrays: `symbol_ids` (uint32), `prices` (float64), `ts` (int64), all 1-D
+    /// and of equal length. The whole batch is checked first, then applied with the GIL
+    /// released; the result equals calling `on_tick` in a loop.
+    ///
+    /// Raises RiskError: another dtype or shape; unequal lengths; any unknown id, bad price or
+    /// timestamp going backwards (named with its index). Nothing is applied then.
+    fn on_ticks(
+        &mut self,
+        py: Python<'_>,
+        symbol_ids: &Bound<'_, PyAny>,
+        prices: &Bound<'_, PyAny>,
+        ts: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<PyEvent>> {
+        let (a, b, c) = (
+            symbol_ids.extract().ok(),
+            prices.extract().ok(),
+            ts.extract().ok(),
+        );
+        let ids = slice::<u32>(&a, symbol_ids, "symbol_ids", "uint32")?;
+        let px = slice::<f64>(&b, prices, "prices", "float64")?;
+        let t = slice::<i64>(&c, ts, "ts", "int64")?;
+        let mut out = Vec::new();
+        let engine = &mut self.inner;
+        call(py, ids.len(), || engine.on_ticks(&ids, &px, &t, &mut out))?;
+        Ok(self.events(out))
+    }
+
+    /// Engages the latched kill switch: HALTED, and `flatten_requested` for every open
+    /// position. Only `reset("kill_switch", ts, confirm=True)` disengages it, and it survives
+    /// `to_bytes`/`from_bytes`. Killing an engaged engine does nothing.
+    ///
+    /// Raises RiskError: `ts` going backwards.
+    fn kill(
+        &mut self,
+        py: Python<'_>,
+        reason: &str,
+        ts: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<PyEvent>> {
+        let ts = int64(ts, "ts")?;
+        let mut out = Vec::new();
+        call(py, 0, || self.inner.kill(reason, ts, &mut out))?;
+        Ok(self.events(out))
+    }
+
+    /// Re-arms breaker `name` (a `Limits` name, or `"kill_switch"`) and returns the events.
+    /// `max_drawdown` re-bases the peak to the current equity; `consecutive_losses` clears the
+    /// streak; `position_loss` re-arms every position. A breaker that is not tripped gives no
+    /// event.
+    ///
+    /// Raises RiskError: `confirm` not True; an unknown name; `ts` going backwards.
+    #[pyo3(signature = (name, ts, confirm=false))]
+    fn reset(
+        &mut self,
+        py: Python<'_>,
+        name: &str,
+        ts: &Bound<'_, PyAny>,
+        confirm: bool,
+    ) -> PyResult<Vec<PyEvent>> {
+        let ts = int64(ts, "ts")?;
+        let mut out = Vec::new();
+        call(py, 0, || self.inner.reset(name, ts, confirm, &mut out))?;
+        Ok(self.events(out))
+    }
+
+    /// The state at the last timestamp, as a `Snapshot`.
+    fn snapshot(&mut self, py: Python<'_>) -> PyResult<PySnapshot> {
+        let s = self.inner.snapshot();
+        let positions = PyDict::new(py);
+        for p in s.positions {
+            let symbol = p.symbol.clone();
+            let p = PyPositionSnapshot {
+                symbol: p.symbol,
+                qty: p.qty,
+                avg_price: p.avg_price,
+                mark: p.mark,
+                unrealized_pnl: p.unrealized_pnl,
+                realized_pnl: p.realized_pnl,
+                stop: p.stop,
+            };
+            positions.set_item(symbol, p)?;
+        }
+        Ok(PySnapshot {
+            ts: s.ts,
+            equity: s.equity,
+            cash: s.cash,
+            peak_equity: s.peak_equity,
+            drawdown: s.drawdown,
+            day_open_equity: s.day_open_equity,
+            day_loss: s.day_loss,
+            week_open_equity: s.week_open_equity,
+            week_loss: s.week_loss,
+            month_open_equity: s.month_open_equity,
+            month_loss: s.month_loss,
+            gross_exposure: s.gross_exposure,
+            net_exposure: s.net_exposure,
+            leverage: s.leverage,
+            concentration: s.concentration,
+            heat: s.heat,
+            state: s.state.into(),
+            consecutive_losses: s.consecutive_losses,
+            realized_pnl: s.realized_pnl,
+            positions: positions.unbind(),
+        })
+    }
+
+    /// Every breaker's status, in evaluation order, the kill switch last.
+    fn breakers(&mut self) -> Vec<PyBreakerStatus> {
+        self.inner
+            .breaker_statuses()
+            .into_iter()
+            .map(|b| PyBreakerStatus {
+                name: b.breaker.name(),
+                status: b.status.name(),
+                value: b.value,
+                threshold: b.threshold,
+                action: b.action.map(core::Action::name),
+                latched: b.latched,
+                tripped_at: b.tripped_at,
+                cooldown_until: b.cooldown_until,
+            })
+            .collect()
+    }
+
+    /// The trading state: the most severe action among the tripped breakers.
+    #[getter]
+    fn state(&self) -> PyTradingState {
+        self.inner.state().into()
+    }
+
+    /// The last timestamp seen (ns).
+    #[getter]
+    fn ts(&self) -> i64 {
+        self.inner.ts()
+    }
+
+    /// The engine's limits.
+    #[getter]
+    fn limits(&self) -> PyLimits {
+        PyLimits {
+            inner: self.inner.limits().clone(),
+        }
+    }
+
+    /// The whole state as versioned, CRC-32-checked bytes (limits included, floats bit for
+    /// bit).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.to_bytes())
+    }
+
+    /// Restores an engine from `to_bytes()`; it answers every later call exactly as the
+    /// original would.
+    ///
+    /// Raises RiskError: bytes that are not a snapshot, truncated or corrupt bytes, another
+    /// format version, or an inconsistent state.
+    #[classmethod]
+    fn from_bytes(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        let data = data
+            .cast::<PyBytes>()
+            .map_err(|_| RiskError::new_err(format!("data must be bytes, got {}", kind(data))))?
+            .as_bytes();
+        let inner = call(py, 0, || CoreEngine::from_bytes(data))?;
+        Ok(Self { inner })
+    }
+
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
+        let ctor = py.get_type::<PyRiskEngine>().getattr("from_bytes")?;
+        Ok((ctor, (self.to_bytes(py),)))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "RiskEngine(state={}, symbols={}, ts={})",
+            self.inner.state(),
+            self.inner.symbols().len(),
+            self.inner.ts()
+        )
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyTradingState>()?;
+    m.add_class::<PyBreakerSpec>()?;
+    m.add_class::<PyLimits>()?;
+    m.add_class::<PyEvent>()?;
+    m.add_class::<PyPositionSnapshot>()?;
+    m.add_class::<PySnapshot>()?;
+    m.add_class::<PyBreakerStatus>()?;
+    m.add_class::<PyRiskEngine>()?;
+    Ok(())
+}
