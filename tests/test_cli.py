@@ -68,3 +68,33 @@ def test_synthetic_market_rejects_bad_arguments():
     for kwargs, arg in (({"n_days": 10}, "n_days"), ({"symbols": ["XXX"]}, "symbols")):
         with pytest.raises(rg.RiskError, match=arg):
             synthetic_market(**kwargs)
+
+
+def test_demo_engine_replay_matches_an_independent_equity_path():
+    from riskguard.demo import engine_replay
+
+    market = synthetic_market(5)
+    replay = engine_replay(market, equity=1_000_000.0, before=60, after=40)
+    start = replay["first_day"]
+    window = market.returns[start : market.crash_start + 40]
+    closes = 100.0 * np.cumprod(1.0 + window, axis=0)
+    qty = replay["quantity"]
+    cash = 1_000_000.0 - qty * 100.0 * len(market.symbols)
+    # Marks after each tick: instruments are ticked in order within a day.
+    prev = np.vstack([np.full(len(market.symbols), 100.0), closes[:-1]])
+    n = len(market.symbols)
+    path = []
+    for d in range(len(closes)):
+        for j in range(n):
+            marks = np.concatenate([closes[d, : j + 1], prev[d, j + 1 :]])
+            path.append(cash + qty * marks.sum())
+    equity = np.array(path)
+    assert np.isclose(replay["final"]["equity"], equity[-1], rtol=1e-12)
+    drawdown = 1.0 - equity / np.maximum.accumulate(np.maximum(equity, 1_000_000.0))
+    trips = [e for e in replay["timeline"] if e["breaker"] == "max_drawdown"]
+    first = np.flatnonzero(drawdown >= 0.15)
+    if first.size:
+        assert trips and trips[0]["kind"] == "breaker_tripped"
+        assert trips[0]["day"] == first[0] // n
+    else:
+        assert not trips

@@ -1,4 +1,5 @@
-"""`riskguard demo`: the analytics run over a seeded synthetic market, printed as risk tables."""
+"""`riskguard demo`: the analytics and the risk engine run over a seeded synthetic market,
+printed as risk tables and a breaker timeline."""
 
 from __future__ import annotations
 
@@ -11,7 +12,24 @@ from rich.console import Console
 from rich.table import Table
 
 from riskguard import analytics as rga
-from riskguard.synthetic import synthetic_market
+from riskguard._core import Limits, RiskEngine
+from riskguard.synthetic import Market, synthetic_market
+
+NS_PER_DAY = 86_400 * 10**9
+# Day 0 of the replay: 2020-01-06 00:00 UTC, a Monday. Closes are ticked at 16:00 UTC.
+REPLAY_START_NS = 1_578_268_800 * 10**9
+CLOSE_NS = 16 * 3_600 * 10**9
+PORTFOLIO_BREAKERS = {
+    "daily_loss",
+    "weekly_loss",
+    "monthly_loss",
+    "max_drawdown",
+    "volatility_spike",
+    "leverage",
+    "concentration",
+    "portfolio_heat",
+    "consecutive_losses",
+}
 
 
 def risk_report(seed: int = 7, confidence: float = 0.99) -> dict[str, Any]:
@@ -41,6 +59,7 @@ def risk_report(seed: int = 7, confidence: float = 0.99) -> dict[str, Any]:
     return {
         "seed": seed,
         "confidence": confidence,
+        "engine": engine_replay(market),
         "symbols": symbols,
         "crash_day": market.crash_start,
         "instruments": {k: [float(x) for x in v] for k, v in per_instrument.items()},
@@ -71,6 +90,57 @@ def risk_report(seed: int = 7, confidence: float = 0.99) -> dict[str, Any]:
             {"loss": w.loss, "start": w.start, "end": w.end}
             for w in rga.worst_periods(portfolio, horizon=5, n=3)
         ],
+    }
+
+
+def engine_replay(
+    market: Market, equity: float = 1_000_000.0, before: int = 60, after: int = 40
+) -> dict[str, Any]:
+    """Replays ``before`` days before the crash to ``after`` days after it through a
+    :class:`RiskEngine` with the default limits: 90 % of ``equity`` bought equal-weight at 100
+    on day 0, then every instrument's daily close ticked at 16:00 UTC. The engine only
+    reports; nothing acts on its requests, so the book rides through the crash and the events
+    show what riskguard would have done and when.
+
+    Returns the portfolio-level events (day, kind, breaker, message), the count of every event
+    by kind and breaker, and the final snapshot as plain data.
+    """
+    start = max(0, market.crash_start - before)
+    window = market.returns[start : market.crash_start + after]
+    closes = 100.0 * np.cumprod(1.0 + window, axis=0)
+    n_days, n = closes.shape
+    engine = RiskEngine(Limits(), equity=equity, ts=REPLAY_START_NS)
+    qty = 0.9 * equity / n / 100.0
+    for symbol in market.symbols:
+        engine.on_fill(symbol, qty, 100.0, REPLAY_START_NS)
+    day_ts = REPLAY_START_NS + CLOSE_NS + NS_PER_DAY * np.arange(n_days, dtype=np.int64)
+    events = engine.on_ticks(
+        np.tile(np.arange(n, dtype=np.uint32), n_days),
+        np.ascontiguousarray(closes).ravel(),
+        np.repeat(day_ts, n),
+    )
+    counts: dict[str, int] = {}
+    for e in events:
+        key = f"{e.kind}:{e.breaker}"
+        counts[key] = counts.get(key, 0) + 1
+    timeline = [
+        {
+            "day": (e.ts - REPLAY_START_NS) // NS_PER_DAY,
+            "kind": e.kind,
+            "breaker": e.breaker,
+            "state": e.state.name,
+            "message": e.message,
+        }
+        for e in events
+        if e.breaker in PORTFOLIO_BREAKERS and e.kind in ("breaker_tripped", "breaker_recovered")
+    ]
+    return {
+        "first_day": start,
+        "crash_day": market.crash_start - start,
+        "quantity": qty,
+        "timeline": timeline,
+        "event_counts": counts,
+        "final": engine.snapshot().to_dict(),
     }
 
 
@@ -145,6 +215,28 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     for w in report["worst_weeks"]:
         t.add_row(str(w["start"]), str(w["end"]), _pct(w["loss"]))
     console.print(t)
+    print_engine(report["engine"], console)
+
+
+def print_engine(replay: dict[str, Any], console: Console) -> None:
+    """Renders :func:`engine_replay`: the breaker timeline and the final state."""
+    t = Table(
+        title=f"Risk engine replay, default limits: breaker timeline "
+        f"(crash on day {replay['crash_day']})"
+    )
+    for col in ("day", "event", "state", "message"):
+        t.add_column(col, justify="right" if col == "day" else "left")
+    for e in replay["timeline"]:
+        t.add_row(str(e["day"]), e["kind"], e["state"], e["message"])
+    console.print(t)
+    f = replay["final"]
+    requests = sum(
+        v for k, v in replay["event_counts"].items() if k.startswith(("flatten", "reduce"))
+    )
+    console.print(
+        f"final state {f['state']}, equity {f['equity']:,.0f}, drawdown {_pct(f['drawdown'])}, "
+        f"{requests} flatten/reduce requests the Guard would have acted on"
+    )
 
 
 def run_demo(

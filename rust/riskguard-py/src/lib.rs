@@ -11,7 +11,7 @@ mod analytics;
 mod engine;
 
 create_exception!(
-    _core,
+    riskguard,
     RiskError,
     PyValueError,
     "Base class of every error riskguard raises for bad input or state. A ValueError."
