@@ -11,6 +11,12 @@ for "the fastest numpy recipe" the code says what was tried. numpy, pandas and e
 on one core (except numpy's BLAS calls); riskguard uses every core through rayon. This script
 reports, it does not judge: the exit code is 0 whether or not the targets are met.
 
+The engine rows (``engine-*``) drive ``RiskEngine`` with a seeded per-symbol random walk over
+100 open positions, every breaker armed at its default. Two of them have an absolute target
+(ticks per second, nanoseconds per call) instead of a peer; their agreement check holds the
+batch call and the one-call-per-tick loop to the same result. ``engine-vs-python`` runs the
+plain Python model of ``tests/engine_reference.py`` on a prefix of the same stream.
+
 The environment is reported, never changed: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (which can
 slow numpy's OpenBLAS kernels) are printed if set, with numpy's BLAS as threadpoolctl (if
 installed) or numpy's build configuration sees it.
@@ -19,6 +25,7 @@ installed) or numpy's build configuration sees it.
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import math
 import os
@@ -29,6 +36,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,6 +51,14 @@ try:
     import empyrical as ep
 except ImportError:  # pragma: no cover - reported as an unavailable peer
     ep = None
+
+# The engine's pure-Python reference model lives with the tests; appended (not prepended) so
+# that nothing in tests/ can shadow an installed module.
+sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
+try:
+    import engine_reference as eref
+except ImportError:  # pragma: no cover - reported as an unavailable peer
+    eref = None
 
 
 SEED = 20240611
@@ -71,6 +87,155 @@ def returns(t: int, n: int) -> np.ndarray:
         x += 0.0003
         _DATA[key] = np.ascontiguousarray(x, dtype=np.float64)
     return _DATA[key]
+
+
+NS = 1_000_000_000
+# Monday 3 January 2022, 23:55 UTC: the default daily session rolls over five minutes into the
+# stream, so the timed work includes a session roll.
+ENGINE_T0 = (1_641_168_000 + 86_400 - 300) * NS
+ENGINE_EQUITY = 1e9  # large against ~1e7 gross, so that breakers mostly stay quiet
+ENGINE_SYMBOLS = 100
+ENGINE_TICKS = 1_000_000
+ENGINE_LOOP_CALLS = 100_000  # on_tick calls per timed run of the single-call row
+ENGINE_REF_TICKS = 20_000  # the Python model takes ~0.3 ms a tick; 1M ticks would take minutes
+
+
+@dataclass
+class TickStream:
+    """A seeded tick stream over ``n_symbols`` instruments and the fills that open one position
+    in each before the first tick."""
+
+    symbols: list[str]
+    fills: list[tuple[str, float, float]]  # (symbol, qty, price), all at ENGINE_T0
+    stops: list[tuple[str, float]]
+    ids: np.ndarray  # uint32
+    prices: np.ndarray  # float64
+    ts: np.ndarray  # int64, non-decreasing
+
+
+_STREAMS: dict[tuple[int, int], TickStream] = {}
+
+
+def tick_stream(n_ticks: int = ENGINE_TICKS, n_symbols: int = ENGINE_SYMBOLS) -> TickStream:
+    """Uniformly random symbols, each following its own geometric random walk (per-tick log
+    sd 0.5 to 2 bp, so ~0.5-2 % over its ~10k ticks), exponential gaps of 1 ms on average.
+    Every position is worth ~1e5 (long or short); half carry a stop 5 % away. Cached."""
+    key = (n_ticks, n_symbols)
+    if key not in _STREAMS:
+        rng = np.random.default_rng([SEED, n_ticks, n_symbols])
+        symbols = [f"SYM{k:03d}" for k in range(n_symbols)]
+        start = rng.uniform(10.0, 1000.0, n_symbols)
+        vol = rng.uniform(5e-5, 2e-4, n_symbols)
+        side = rng.choice([-1.0, 1.0], n_symbols)
+        ids = rng.integers(0, n_symbols, n_ticks).astype(np.uint32)
+        steps = rng.standard_normal(n_ticks) * vol[ids]
+        # cumulative log return of each symbol along its own ticks
+        order = np.argsort(ids, kind="stable")
+        walk = np.cumsum(steps[order])
+        first = np.searchsorted(ids[order], np.arange(n_symbols))
+        walk -= np.concatenate(([0.0], walk))[first][ids[order]]
+        log_ret = np.empty(n_ticks)
+        log_ret[order] = walk
+        prices = start[ids] * np.exp(log_ret)
+        gaps = rng.exponential(1e6, n_ticks).astype(np.int64)
+        ts = ENGINE_T0 + np.cumsum(gaps)
+        qty = side * np.maximum(np.round(1e5 / start, 3), 0.001)
+        fills = [(s, float(q), float(p)) for s, q, p in zip(symbols, qty, start, strict=True)]
+        stops = [
+            (s, float(p * (1 - 0.05 * d)))
+            for k, (s, d, p) in enumerate(zip(symbols, side, start, strict=True))
+            if k % 2 == 0
+        ]
+        _STREAMS[key] = TickStream(symbols, fills, stops, ids, prices, ts.astype(np.int64))
+    return _STREAMS[key]
+
+
+def open_positions(engine: Any, stream: TickStream) -> Any:
+    """Opens the stream's positions on a ``rg.RiskEngine`` or a reference model."""
+    for symbol, qty, price in stream.fills:
+        engine.on_fill(symbol, qty, price, ENGINE_T0)
+    for symbol, stop in stream.stops:
+        engine.set_stop(symbol, stop)
+    return engine
+
+
+@dataclass
+class EngineRun:
+    """An engine image and the arguments of one call. Each timed run restores the image
+    (outside the timer), so that every run does the same work from the same state."""
+
+    image: bytes
+    args: tuple
+
+    @classmethod
+    def of(cls, stream: TickStream, args: tuple) -> EngineRun:
+        engine = open_positions(rg.RiskEngine(equity=ENGINE_EQUITY, ts=ENGINE_T0), stream)
+        return cls(engine.to_bytes(), args)
+
+    def fresh(self) -> tuple:
+        return (rg.RiskEngine.from_bytes(self.image), *self.args)
+
+
+@dataclass
+class ReferenceRun:
+    """The reference model with its positions open; each timed run works on a deep copy."""
+
+    model: Any
+    args: tuple
+
+    @classmethod
+    def of(cls, stream: TickStream, args: tuple) -> ReferenceRun:
+        model = eref.ReferenceEngine.create(None, equity=ENGINE_EQUITY, ts=ENGINE_T0)
+        return cls(open_positions(model, stream), args)
+
+    def fresh(self) -> tuple:
+        return (copy.deepcopy(self.model), *self.args)
+
+
+def engine_batch(run: tuple) -> tuple[Any, list]:
+    engine, ids, prices, ts = run
+    return engine, engine.on_ticks(ids, prices, ts)
+
+
+def engine_loop(run: tuple) -> tuple[Any, list]:
+    """One ``on_tick`` call per tick from Python scalars, as a bot's event loop makes them;
+    the loop and the check of each returned list are part of the measured cost."""
+    engine, ids, prices, ts = run
+    on_tick = engine.on_tick
+    events: list = []
+    for i, p, t in zip(ids, prices, ts, strict=True):
+        out = on_tick(i, p, t)
+        if out:
+            events += out
+    return engine, events
+
+
+def reference_batch(run: tuple) -> tuple[Any, list]:
+    model, ids, prices, ts = run
+    return model, model.on_ticks(ids, prices, ts)
+
+
+def _lists(stream: TickStream, n: int) -> tuple[list, list, list]:
+    return stream.ids[:n].tolist(), stream.prices[:n].tolist(), stream.ts[:n].tolist()
+
+
+def engine_batch_data(n: int) -> tuple[EngineRun, None, tuple[TickStream, int]]:
+    s = tick_stream()
+    return EngineRun.of(s, (s.ids[:n], s.prices[:n], s.ts[:n])), None, (s, n)
+
+
+def engine_loop_data(n: int) -> tuple[EngineRun, None, tuple[TickStream, int]]:
+    s = tick_stream()
+    return EngineRun.of(s, _lists(s, n)), None, (s, n)
+
+
+def engine_vs_reference_data(n: int) -> tuple[EngineRun, ReferenceRun, TickStream]:
+    s = tick_stream()
+    return (
+        EngineRun.of(s, (s.ids[:n], s.prices[:n], s.ts[:n])),
+        ReferenceRun.of(s, _lists(s, n)),
+        s,
+    )
 
 
 # --- peers ---------------------------------------------------------------------------------------
@@ -218,6 +383,87 @@ def monte_carlo_check(ours: Any, peer: Any, data: Any) -> str:
     return f"statistical: |diff| <= 5*sqrt(2)*SE (SE_VaR={se_var:.2e}), both near closed form"
 
 
+def _event_key(e: Any) -> tuple:
+    bits = [float(e.value), float(e.threshold)]
+    return (
+        e.kind,
+        e.breaker,
+        e.symbol,
+        *("nan" if math.isnan(x) else x.hex() for x in bits),
+        e.action,
+        e.ts,
+        e.state.name,
+    )
+
+
+def agrees_with(form: str) -> Callable[[Any, Any, Any], str]:
+    """The same ticks in the other form (``"loop"``: ``on_tick`` once per tick; ``"batch"``:
+    one ``on_ticks``) must leave the same image and give the same events, bit for bit."""
+
+    def check(ours: Any, _peer: Any, data: tuple[TickStream, int]) -> str:
+        stream, n = data
+        engine, events = ours
+        other = EngineRun.of(stream, ()).fresh()[0]
+        if form == "loop":
+            _, want = engine_loop((other, *_lists(stream, n)))
+        else:
+            _, want = engine_batch((other, stream.ids[:n], stream.prices[:n], stream.ts[:n]))
+        assert engine.to_bytes() == other.to_bytes(), (
+            f"the {form} over the same ticks leaves a different image"
+        )
+        assert [_event_key(e) for e in events] == [_event_key(e) for e in want], (
+            f"different events: {len(events)} here, {len(want)} from the {form}"
+        )
+        kinds = sorted({e.kind for e in events})
+        return (
+            f"same image and same {len(events)} events as the {form} over {n:,} ticks "
+            f"({', '.join(kinds) or 'none'}); final state {engine.state.name}"
+        )
+
+    return check
+
+
+def engine_matches_reference(ours: Any, peer: Any, _stream: TickStream) -> str:
+    """Same events (kinds, breakers, symbols, actions, timestamps and states exactly, values
+    to 1e-9) and the same final snapshot (1e-9 relative) as the Python model."""
+    rtol = 1e-9
+    engine, got = ours
+    model, want = peer
+    got = [eref.event_tuple(e) for e in got]
+    assert len(got) == len(want), f"{len(got)} events vs {len(want)} in the reference"
+    for g, w in zip(got, want, strict=True):
+        assert (g.kind, g.breaker, g.symbol, g.action, g.ts, g.state) == (
+            w.kind,
+            w.breaker,
+            w.symbol,
+            w.action,
+            w.ts,
+            w.state,
+        ), f"event {g} vs reference {w}"
+        np.testing.assert_allclose([g.value, g.threshold], [w.value, w.threshold], rtol=rtol)
+    snap = engine.snapshot().to_dict()
+    ref_snap = model.snapshot()
+    assert snap["state"] == ref_snap["state"], (snap["state"], ref_snap["state"])
+    assert snap["ts"] == ref_snap["ts"]
+    for key, value in ref_snap.items():
+        if isinstance(value, float):
+            np.testing.assert_allclose(snap[key], value, rtol=rtol, atol=1e-12, err_msg=key)
+    assert sorted(snap["positions"]) == sorted(ref_snap["positions"])
+    for sym, want_pos in ref_snap["positions"].items():
+        for key in ("qty", "avg_price", "mark", "unrealized_pnl", "realized_pnl"):
+            np.testing.assert_allclose(
+                snap["positions"][sym][key],
+                want_pos[key],
+                rtol=rtol,
+                atol=1e-9,
+                err_msg=f"{sym}.{key}",
+            )
+    return (
+        f"same {len(got)} events and final snapshot as the Python model (rtol {rtol:g}); "
+        f"final state {snap['state']}"
+    )
+
+
 # --- rows ----------------------------------------------------------------------------------------
 
 
@@ -227,13 +473,19 @@ class Row:
     operation: str
     shape: str
     peer_name: str
-    target: float  # minimum ratio peer / riskguard
+    target: float  # minimum ratio peer / riskguard (unused when max_per_unit is set)
     target_text: str
     make: Callable[[], Any]  # builds (data for ours, data for peer, data for the check)
     ours: Callable[[Any], Any]
-    peer: Callable[[Any], Any]
+    peer: Callable[[Any], Any] | None  # None: no peer, the target is absolute (max_per_unit)
     check: Callable[[Any, Any, Any], str]
     available: Callable[[], str | None] = lambda: None  # reason the peer is unavailable
+    # builds one timed call's argument from the row's data, outside the timer (stateful rows
+    # restore their state here, so that every run does the same work)
+    fresh: Callable[[Any], Any] = lambda data: data
+    units: int = 1  # work items (ticks, calls) in one timed call, for per-item figures
+    unit: str = ""
+    max_per_unit: float | None = None  # absolute target: riskguard's seconds per unit
 
 
 def _need(module: Any, dist: str) -> Callable[[], str | None]:
@@ -355,6 +607,54 @@ def rows() -> list[Row]:
             peer=lambda d: np_monte_carlo(d[0], d[1], d[2], CONFIDENCE, seed=0),
             check=monte_carlo_check,
         ),
+        Row(
+            "engine-on-ticks",
+            "engine on_ticks, all breakers armed",
+            f"{ENGINE_SYMBOLS} pos × {ENGINE_TICKS / 1e6:g}M ticks",
+            "none (absolute target)",
+            0.0,
+            "≥ 20M ticks/s",
+            make=lambda: engine_batch_data(ENGINE_TICKS),
+            ours=engine_batch,
+            peer=None,
+            check=agrees_with("loop"),
+            fresh=lambda run: run.fresh(),
+            units=ENGINE_TICKS,
+            unit="tick",
+            max_per_unit=1 / 20e6,
+        ),
+        Row(
+            "engine-on-tick",
+            "engine on_tick, one call from Python",
+            f"{ENGINE_SYMBOLS} pos, {ENGINE_LOOP_CALLS // 1000}k calls/run",
+            "none (absolute target)",
+            0.0,
+            "≤ 500 ns per call",
+            make=lambda: engine_loop_data(ENGINE_LOOP_CALLS),
+            ours=engine_loop,
+            peer=None,
+            check=agrees_with("batch"),
+            fresh=lambda run: run.fresh(),
+            units=ENGINE_LOOP_CALLS,
+            unit="call",
+            max_per_unit=500e-9,
+        ),
+        Row(
+            "engine-vs-python",
+            "engine on_ticks vs pure-Python monitor",
+            f"{ENGINE_SYMBOLS} pos × {ENGINE_REF_TICKS // 1000}k ticks",
+            "Python ReferenceEngine",
+            100.0,
+            "≥100×",
+            make=lambda: engine_vs_reference_data(ENGINE_REF_TICKS),
+            ours=engine_batch,
+            peer=reference_batch,
+            check=engine_matches_reference,
+            available=lambda: None if eref is not None else "tests/engine_reference.py missing",
+            fresh=lambda run: run.fresh(),
+            units=ENGINE_REF_TICKS,
+            unit="tick",
+        ),
     ]
 
 
@@ -376,12 +676,20 @@ class Result:
         return self.peer / self.ours
 
     @property
+    def per_unit(self) -> float | None:
+        return None if self.ours is None else self.ours / self.row.units
+
+    @property
     def met(self) -> bool | None:
+        if self.row.max_per_unit is not None:
+            per = self.per_unit
+            return None if per is None or self.error else per <= self.row.max_per_unit
         r = self.ratio
         return None if r is None else r >= self.row.target
 
 
-def _once(fn: Callable[[Any], Any], arg: Any) -> float:
+def _once(fn: Callable[[Any], Any], fresh: Callable[[Any], Any], data: Any) -> float:
+    arg = fresh(data)
     gc.collect()
     t0 = time.perf_counter()
     fn(arg)
@@ -397,8 +705,8 @@ def run_row(row: Row, repeats: int) -> Result:
     ours_data, peer_data, check_data = row.make()
     # Warm-up: one call each, whose results are also the agreement check.
     try:
-        a = row.ours(ours_data)
-        b = row.peer(peer_data)
+        a = row.ours(row.fresh(ours_data))
+        b = row.peer(row.fresh(peer_data)) if row.peer is not None else None
         res.note = row.check(a, b, check_data)
     except AssertionError as e:
         first = [ln for ln in str(e).strip().splitlines() if ln.strip()][:4]
@@ -408,10 +716,11 @@ def run_row(row: Row, repeats: int) -> Result:
     ours_t: list[float] = []
     peer_t: list[float] = []
     for _ in range(repeats):  # interleaved, so drifting background load hits both alike
-        ours_t.append(_once(row.ours, ours_data))
-        peer_t.append(_once(row.peer, peer_data))
+        ours_t.append(_once(row.ours, row.fresh, ours_data))
+        if row.peer is not None:
+            peer_t.append(_once(row.peer, row.fresh, peer_data))
     res.ours = statistics.median(ours_t)
-    res.peer = statistics.median(peer_t)
+    res.peer = statistics.median(peer_t) if peer_t else None
     return res
 
 
@@ -425,7 +734,23 @@ def fmt_time(s: float | None) -> str:
         return f"{s:.3f} s"
     if s >= 1e-3:
         return f"{s * 1e3:.2f} ms"
-    return f"{s * 1e6:.1f} µs"
+    if s >= 1e-6:
+        return f"{s * 1e6:.1f} µs"
+    return f"{s * 1e9:.0f} ns"
+
+
+def fmt_rate(per_second: float) -> str:
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if per_second >= scale:
+            return f"{per_second / scale:.1f}{suffix}"
+    return f"{per_second:.0f}"
+
+
+def fmt_with_unit(s: float | None, row: Row) -> str:
+    """A run's median, with the time per unit for rows that time many units per call."""
+    if s is None or row.units == 1:
+        return fmt_time(s)
+    return f"{fmt_time(s)} ({fmt_time(s / row.units)}/{row.unit})"
 
 
 def _version(dist: str) -> str:
@@ -504,6 +829,9 @@ def header(repeats: int, quick: bool) -> list[str]:
         "except numpy's BLAS (corrcoef, Monte Carlo dot)."
     )
     lines.append("ratio = peer median / riskguard median: >1 means riskguard is faster.")
+    lines.append(
+        "rows without a peer have an absolute target, met by riskguard's median time per unit."
+    )
     return lines
 
 
@@ -516,9 +844,9 @@ def cells(r: Result) -> list[str]:
     return [
         r.row.operation,
         r.row.shape,
-        fmt_time(r.ours),
+        fmt_with_unit(r.ours, r.row),
         r.row.peer_name,
-        fmt_time(r.peer),
+        fmt_with_unit(r.peer, r.row),
         "—" if ratio is None else f"{ratio:.2f}×",
         r.row.target_text,
         "n/a" if met is None else ("yes" if met else "NO"),
@@ -570,11 +898,30 @@ def print_report(results: list[Result], head: list[str]) -> None:
     for r in results:
         if r.note:
             say(f"  {r.row.name}: agreement checked ({r.note})")
+    for r in results:
+        if r.row.units > 1 and r.ours:
+            line = (
+                f"  {r.row.name}: riskguard {fmt_rate(r.row.units / r.ours)} {r.row.unit}s/s "
+                f"({fmt_time(r.per_unit)} per {r.row.unit})"
+            )
+            if r.peer:
+                line += (
+                    f"; {r.row.peer_name} {fmt_rate(r.row.units / r.peer)} {r.row.unit}s/s "
+                    f"({fmt_time(r.peer / r.row.units)} per {r.row.unit})"
+                )
+            say(line)
     misses = [r for r in results if r.met is False]
     errors = [r for r in results if r.error]
     for r in errors:
         say(f"NOT COMPARED  {r.row.name}: {r.error}")
     for r in misses:
+        if r.row.max_per_unit is not None:
+            say(
+                f"MISSED TARGET {r.row.name}: riskguard {fmt_time(r.per_unit)} per "
+                f"{r.row.unit} ({fmt_rate(1 / r.per_unit)} {r.row.unit}s/s), target "
+                f"{r.row.target_text}"
+            )
+            continue
         say(
             f"MISSED TARGET {r.row.name}: ratio {r.ratio:.2f}× < {r.row.target_text} "
             f"(riskguard {fmt_time(r.ours)} vs {r.row.peer_name} {fmt_time(r.peer)})"

@@ -45,3 +45,13 @@ impl RiskError {
         }
     }
 }
+
+/// A float as messages show it: plain for everyday magnitudes, scientific beyond them, so that
+/// `1e300` does not print as three hundred digits.
+pub fn num(x: f64) -> String {
+    if x != 0.0 && x.is_finite() && !(1e-6..1e16).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}

@@ -40,6 +40,28 @@ fn int64(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
     })
 }
 
+/// A str argument.
+fn text<'a>(obj: &'a Bound<'_, PyAny>, name: &str) -> PyResult<&'a str> {
+    match obj.cast::<PyString>() {
+        Ok(s) => Ok(s.to_str()?),
+        Err(_) => Err(RiskError::new_err(format!(
+            "{name} must be a str, got {}",
+            describe_value(obj)
+        ))),
+    }
+}
+
+/// A bool argument; truthy values of other types are refused, so that a confirmation is
+/// always explicit.
+fn flag(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<bool> {
+    obj.cast::<PyBool>().map(|b| b.is_true()).map_err(|_| {
+        RiskError::new_err(format!(
+            "{name} must be True or False, got {}",
+            describe_value(obj)
+        ))
+    })
+}
+
 fn kind(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type()
         .name()
@@ -134,17 +156,24 @@ impl PyBreakerSpec {
     #[pyo3(signature = (threshold, *, action=None, cooldown_s=None, latched=None, fraction=None))]
     fn new(
         threshold: &Bound<'_, PyAny>,
-        action: Option<String>,
+        action: Option<&Bound<'_, PyAny>>,
         cooldown_s: Option<&Bound<'_, PyAny>>,
-        latched: Option<bool>,
+        latched: Option<&Bound<'_, PyAny>>,
         fraction: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        fn given<'a, 'py>(v: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
+            v.filter(|v| !v.is_none())
+        }
         Ok(Self {
             threshold: real(threshold, "threshold")?,
-            action,
-            cooldown_s: cooldown_s.map(|c| real(c, "cooldown_s")).transpose()?,
-            latched,
-            fraction: fraction.map(|f| real(f, "fraction")).transpose()?,
+            action: given(action)
+                .map(|a| text(a, "action").map(str::to_owned))
+                .transpose()?,
+            cooldown_s: given(cooldown_s)
+                .map(|c| real(c, "cooldown_s"))
+                .transpose()?,
+            latched: given(latched).map(|l| flag(l, "latched")).transpose()?,
+            fraction: given(fraction).map(|f| real(f, "fraction")).transpose()?,
         })
     }
 
@@ -193,19 +222,13 @@ fn limit_value(obj: &Bound<'_, PyAny>) -> LimitValue {
         return LimitValue::Off;
     }
     if let Ok(spec) = obj.cast::<PyBreakerSpec>() {
-        let s = spec.get();
-        return LimitValue::Spec(PartialSpec {
-            threshold: s.threshold,
-            action: s.action.clone(),
-            cooldown_s: s.cooldown_s,
-            latched: s.latched,
-            fraction: s.fraction,
-        });
+        return LimitValue::Spec(spec.get().partial());
     }
     if let Ok(d) = obj.cast::<PyDict>() {
-        return PyBreakerSpec::new_from_dict(d)
-            .map(|s| limit_value(&Bound::new(obj.py(), s).expect("alloc").into_any()))
-            .unwrap_or_else(|e| LimitValue::Invalid(format!("dict ({e})")));
+        return match PyBreakerSpec::new_from_dict(d) {
+            Ok(s) => LimitValue::Spec(s.partial()),
+            Err(e) => LimitValue::Malformed(e.value(obj.py()).to_string()),
+        };
     }
     if let Ok(s) = obj.cast::<PyString>() {
         return LimitValue::Text(s.to_string());
@@ -217,22 +240,35 @@ fn limit_value(obj: &Bound<'_, PyAny>) -> LimitValue {
 }
 
 impl PyBreakerSpec {
+    fn partial(&self) -> PartialSpec {
+        PartialSpec {
+            threshold: self.threshold,
+            action: self.action.clone(),
+            cooldown_s: self.cooldown_s,
+            latched: self.latched,
+            fraction: self.fraction,
+        }
+    }
+
     fn new_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Self> {
         const KEYS: [&str; 5] = ["threshold", "action", "cooldown_s", "latched", "fraction"];
         for k in d.keys() {
-            let k: String = k.extract()?;
-            if !KEYS.contains(&k.as_str()) {
-                return Err(RiskError::new_err(format!("unknown key {k:?}")));
+            if !k.extract::<&str>().is_ok_and(|k| KEYS.contains(&k)) {
+                return Err(RiskError::new_err(format!(
+                    "{} is not a field; fields are {}",
+                    describe_value(&k),
+                    KEYS.join(", ")
+                )));
             }
         }
-        let get = |k| d.get_item(k).ok().flatten().filter(|v| !v.is_none());
+        let get = |k| d.get_item(k).ok().flatten();
         let threshold =
-            get("threshold").ok_or_else(|| RiskError::new_err("missing \"threshold\""))?;
+            get("threshold").ok_or_else(|| RiskError::new_err("threshold is missing"))?;
         Self::new(
             &threshold,
-            get("action").map(|a| a.extract()).transpose()?,
+            get("action").as_ref(),
             get("cooldown_s").as_ref(),
-            get("latched").map(|l| l.extract()).transpose()?,
+            get("latched").as_ref(),
             get("fraction").as_ref(),
         )
     }
@@ -279,13 +315,16 @@ impl PyLimits {
     #[new]
     #[pyo3(signature = (**kwargs))]
     fn new(py: Python<'_>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
-        Self::from_dict(kwargs.cloned().unwrap_or_else(|| PyDict::new(py)))
+        Self::from_dict(kwargs.unwrap_or(&PyDict::new(py)))
     }
 
     /// Limits from a mapping such as `to_dict()` gives: a breaker maps to a threshold, `None`,
     /// a `BreakerSpec` or a dict of its fields.
     #[staticmethod]
-    fn from_dict(d: Bound<'_, PyDict>) -> PyResult<Self> {
+    fn from_dict(d: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let d = d.cast::<PyDict>().map_err(|_| {
+            RiskError::new_err(format!("d must be a dict, got {}", describe_value(d)))
+        })?;
         let mut entries = Vec::with_capacity(d.len());
         for (k, v) in d.iter() {
             let k: String = k.extract().map_err(|_| {
@@ -710,7 +749,7 @@ impl PyRiskEngine {
             Some(l) => match l.cast::<PyLimits>() {
                 Ok(l) => l.get().inner.clone(),
                 Err(_) => match l.cast::<PyDict>() {
-                    Ok(d) => PyLimits::from_dict(d.clone())?.inner,
+                    Ok(d) => PyLimits::from_dict(d)?.inner,
                     Err(_) => {
                         return Err(RiskError::new_err(format!(
                             "limits must be a Limits or a dict, got {}",
@@ -839,13 +878,14 @@ impl PyRiskEngine {
     /// position. Only `reset("kill_switch", ts, confirm=True)` disengages it, and it survives
     /// `to_bytes`/`from_bytes`. Killing an engaged engine does nothing.
     ///
-    /// Raises RiskError: `ts` going backwards.
+    /// Raises RiskError: `reason` not a str; `ts` going backwards.
     fn kill(
         &mut self,
         py: Python<'_>,
-        reason: &str,
+        reason: &Bound<'_, PyAny>,
         ts: &Bound<'_, PyAny>,
     ) -> PyResult<Vec<PyEvent>> {
+        let reason = text(reason, "reason")?;
         let ts = int64(ts, "ts")?;
         let mut out = Vec::new();
         call(py, 0, || self.inner.kill(reason, ts, &mut out))?;
@@ -857,15 +897,18 @@ impl PyRiskEngine {
     /// streak; `position_loss` re-arms every position. A breaker that is not tripped gives no
     /// event.
     ///
-    /// Raises RiskError: `confirm` not True; an unknown name; `ts` going backwards.
-    #[pyo3(signature = (name, ts, confirm=false))]
+    /// Raises RiskError: `confirm` not True (a bool is required); an unknown name; `ts` going
+    /// backwards.
+    #[pyo3(signature = (name, ts, confirm=None))]
     fn reset(
         &mut self,
         py: Python<'_>,
-        name: &str,
+        name: &Bound<'_, PyAny>,
         ts: &Bound<'_, PyAny>,
-        confirm: bool,
+        confirm: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Vec<PyEvent>> {
+        let name = text(name, "name")?;
+        let confirm = confirm.map_or(Ok(false), |c| flag(c, "confirm"))?;
         let ts = int64(ts, "ts")?;
         let mut out = Vec::new();
         call(py, 0, || self.inner.reset(name, ts, confirm, &mut out))?;
@@ -873,7 +916,7 @@ impl PyRiskEngine {
     }
 
     /// The state at the last timestamp, as a `Snapshot`.
-    fn snapshot(&mut self, py: Python<'_>) -> PyResult<PySnapshot> {
+    fn snapshot(&self, py: Python<'_>) -> PyResult<PySnapshot> {
         let s = self.inner.snapshot();
         let positions = PyDict::new(py);
         for p in s.positions {
@@ -914,7 +957,7 @@ impl PyRiskEngine {
     }
 
     /// Every breaker's status, in evaluation order, the kill switch last.
-    fn breakers(&mut self) -> Vec<PyBreakerStatus> {
+    fn breakers(&self) -> Vec<PyBreakerStatus> {
         self.inner
             .breaker_statuses()
             .into_iter()

@@ -170,21 +170,26 @@ impl RiskEngine {
     }
 
     fn exact_max_notional(&mut self) {
-        if self.max_exact {
-            return;
+        if !self.max_exact {
+            (self.max_notional, self.max_arg) = self.scan_max_notional();
+            self.max_exact = true;
         }
+    }
+
+    /// The largest notional and its position, by a scan.
+    fn scan_max_notional(&self) -> (f64, usize) {
         let (mut max, mut arg) = (0.0, 0);
         for (i, p) in self.positions.iter().enumerate() {
             if p.notional() > max {
                 (max, arg) = (p.notional(), i);
             }
         }
-        (self.max_notional, self.max_arg, self.max_exact) = (max, arg, true);
+        (max, arg)
     }
 
     /// A breaker's current metric (docs/engine.md, "Metrics"). Position loss gives the largest
     /// over open positions; the kill switch has none (NaN).
-    pub(crate) fn metric(&mut self, b: Breaker) -> f64 {
+    pub(crate) fn metric(&self, b: Breaker) -> f64 {
         match b {
             Breaker::DailyLoss | Breaker::WeeklyLoss | Breaker::MonthlyLoss => {
                 let s = b.session().expect("session breaker");
@@ -197,10 +202,8 @@ impl RiskEngine {
                 .fold(0.0, f64::max),
             Breaker::VolatilitySpike => self.positions.iter().map(|p| p.z).fold(0.0, f64::max),
             Breaker::Leverage => ratio(self.gross, self.equity),
-            Breaker::Concentration => {
-                self.exact_max_notional();
-                ratio(self.max_notional, self.equity)
-            }
+            Breaker::Concentration if self.max_exact => ratio(self.max_notional, self.equity),
+            Breaker::Concentration => ratio(self.scan_max_notional().0, self.equity),
             Breaker::PortfolioHeat => ratio(self.heat, self.equity),
             Breaker::ConsecutiveLosses => f64::from(self.streak),
             Breaker::KillSwitch => f64::NAN,

@@ -269,6 +269,8 @@ pub enum LimitValue {
     Text(String),
     /// A value of a type no entry accepts; the string names the type.
     Invalid(String),
+    /// A spec whose fields could not be read; the string says which and why.
+    Malformed(String),
 }
 
 /// Every breaker's settings and the session clock.
@@ -339,6 +341,7 @@ impl Limits {
                 LimitValue::Spec(_) => "a BreakerSpec".to_string(),
                 LimitValue::Text(s) => format!("{s:?}"),
                 LimitValue::Invalid(t) => format!("a value of type {t}"),
+                LimitValue::Malformed(m) => m.clone(),
             };
             format!("{name}: must be {expected}, got {got}")
         };
@@ -388,6 +391,7 @@ impl Limits {
                         latched: p.latched.unwrap_or(default.latched),
                         fraction: p.fraction.unwrap_or(default.fraction),
                     }),
+                    LimitValue::Malformed(m) => return Err(format!("{name}.{m}")),
                     v => return Err(wrong("a threshold, a BreakerSpec or None", &v)),
                 };
             }

@@ -4,13 +4,21 @@
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, RiskError};
+use crate::error::{Result, RiskError, num};
 
 use super::breakers::BreakerState;
 use super::events::{Event, EventKind, TradingState};
 use super::limits::{Action, Breaker, Limits};
 use super::portfolio::Position;
 use super::session::{SessionClock, SessionKeys};
+
+/// Prices and stops lie in `[MIN_PRICE, MAX_PRICE]`, quantities within `MAX_QTY`, and fees
+/// and the starting equity within `MAX_AMOUNT`, so that no sum the engine keeps can overflow and
+/// every log return is finite. The ranges cover every traded instrument.
+pub const MIN_PRICE: f64 = 1e-15;
+pub const MAX_PRICE: f64 = 1e15;
+pub const MAX_QTY: f64 = 1e15;
+pub const MAX_AMOUNT: f64 = 1e20;
 
 /// A symbol given by interned id or by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,10 +83,13 @@ impl RiskEngine {
     ///
     /// Errors: `equity` not finite and > 0.
     pub fn new(limits: Limits, equity: f64, ts: i64) -> Result<Self> {
-        if !(equity.is_finite() && equity > 0.0) {
+        if !(equity > 0.0 && equity <= MAX_AMOUNT) {
             return Err(RiskError::invalid(
                 "equity",
-                format!("must be finite and > 0, got {equity}"),
+                format!(
+                    "must be finite, > 0 and ≤ {MAX_AMOUNT:e}, got {}",
+                    num(equity)
+                ),
             ));
         }
         let limits = limits.validate()?;
@@ -202,17 +213,20 @@ impl RiskEngine {
         fee: f64,
         out: &mut Vec<Event>,
     ) -> Result<()> {
-        if !(qty.is_finite() && qty != 0.0) {
+        if !(qty != 0.0 && qty.abs() <= MAX_QTY) {
             return Err(RiskError::invalid(
                 "qty",
-                format!("must be finite and non-zero, got {qty}"),
+                format!(
+                    "must be finite, non-zero and within ±{MAX_QTY:e}, got {}",
+                    num(qty)
+                ),
             ));
         }
         check_price("price", price)?;
-        if !(fee.is_finite() && fee >= 0.0) {
+        if !(0.0..=MAX_AMOUNT).contains(&fee) {
             return Err(RiskError::invalid(
                 "fee",
-                format!("must be finite and ≥ 0, got {fee}"),
+                format!("must be finite, ≥ 0 and ≤ {MAX_AMOUNT:e}, got {}", num(fee)),
             ));
         }
         self.check_ts(ts)?;
@@ -234,14 +248,20 @@ impl RiskEngine {
             .filter(|&(j, _)| Some(j) != existing)
             .map(|(_, p)| p.notional())
             .sum();
-        let overflow = !((qty * price).is_finite()
-            && after.avg.is_finite()
-            && after.realized.is_finite()
-            && (cash.abs() + others + after.notional()).is_finite());
-        if overflow {
+        if after.qty.abs() > MAX_QTY {
             return Err(RiskError::invalid(
                 "qty",
-                format!("overflows the position: {qty} at {price}"),
+                format!(
+                    "would take the position beyond ±{MAX_QTY:e}: {} + {}",
+                    num(after.qty - qty),
+                    num(qty)
+                ),
+            ));
+        }
+        if !(after.realized.is_finite() && (cash.abs() + others + after.notional()).is_finite()) {
+            return Err(RiskError::invalid(
+                "qty",
+                format!("overflows the account: {} at {}", num(qty), num(price)),
             ));
         }
         let i = match (existing, symbol) {
@@ -299,7 +319,7 @@ impl RiskEngine {
     pub fn set_stop(&mut self, symbol: SymbolRef<'_>, stop: Option<f64>) -> Result<()> {
         let i = self.lookup(symbol)?;
         if let Some(s) = stop {
-            check_price("stop", s)?;
+            check_price("price", s)?;
         }
         if !self.positions[i].is_open() {
             return Err(RiskError::invalid(
@@ -363,10 +383,13 @@ impl RiskEngine {
                 format!("[{k}] is not a known symbol id, got {}", ids[k]),
             ));
         }
-        if let Some(k) = prices.iter().position(|p| !(p.is_finite() && *p > 0.0)) {
+        if let Some(k) = prices.iter().position(|p| !in_range(*p)) {
             return Err(RiskError::invalid(
                 "prices",
-                format!("[{k}] must be finite and > 0, got {}", prices[k]),
+                format!(
+                    "[{k}] must be finite and in [{MIN_PRICE:e}, {MAX_PRICE:e}], got {}",
+                    num(prices[k])
+                ),
             ));
         }
         let mut last = self.ts;
@@ -590,13 +613,21 @@ impl RiskEngine {
     }
 }
 
+#[inline]
+fn in_range(price: f64) -> bool {
+    (MIN_PRICE..=MAX_PRICE).contains(&price)
+}
+
 fn check_price(arg: &'static str, price: f64) -> Result<()> {
-    if price.is_finite() && price > 0.0 {
+    if in_range(price) {
         Ok(())
     } else {
         Err(RiskError::invalid(
             arg,
-            format!("must be finite and > 0, got {price}"),
+            format!(
+                "must be finite and in [{MIN_PRICE:e}, {MAX_PRICE:e}], got {}",
+                num(price)
+            ),
         ))
     }
 }

@@ -7,6 +7,7 @@ use crate::error::{Result, RiskError};
 use super::breakers::{loss, ratio};
 use super::events::TradingState;
 use super::limits::{Action, Breaker};
+use super::portfolio::Position;
 use super::risk_engine::RiskEngine;
 
 /// One open position.
@@ -89,7 +90,7 @@ const HEADER: usize = MAGIC.len() + 2;
 
 impl RiskEngine {
     /// The state as a [`Snapshot`].
-    pub fn snapshot(&mut self) -> Snapshot {
+    pub fn snapshot(&self) -> Snapshot {
         let [day, week, month] = self.sessions;
         let concentration = self.metric(Breaker::Concentration);
         Snapshot {
@@ -128,7 +129,7 @@ impl RiskEngine {
     }
 
     /// Every breaker's status, the kill switch last.
-    pub fn breaker_statuses(&mut self) -> Vec<BreakerStatus> {
+    pub fn breaker_statuses(&self) -> Vec<BreakerStatus> {
         Breaker::ALL
             .into_iter()
             .map(|b| {
@@ -220,9 +221,36 @@ impl RiskEngine {
         self.index = index;
         self.refresh_breakers();
         let flagged = self.positions.iter().filter(|p| p.loss_tripped).count();
+        let totals = [
+            self.cash,
+            self.equity,
+            self.peak,
+            self.gross,
+            self.net,
+            self.heat,
+            self.max_notional,
+            self.realized,
+        ];
+        let sane = |p: &Position| {
+            [
+                p.qty,
+                p.avg,
+                p.realized,
+                p.heat,
+                p.last_tick,
+                p.vol.variance(),
+            ]
+            .iter()
+            .all(|x| x.is_finite())
+                && (p.mark.is_finite() || (p.mark.is_nan() && !p.is_open()))
+                && !p.z.is_nan()
+                && p.stop.is_none_or(f64::is_finite)
+        };
         if flagged != self.tripped_positions as usize
             || self.max_arg > self.positions.len()
-            || !(self.cash.is_finite() && self.equity.is_finite() && self.peak.is_finite())
+            || !totals.iter().all(|x| x.is_finite())
+            || !self.sessions.iter().all(|s| s.open_equity.is_finite())
+            || !self.positions.iter().all(sane)
         {
             return Err("inconsistent state".into());
         }
