@@ -82,6 +82,10 @@ impl RiskEngine {
 
     /// Recomputes the evaluation filter's inputs after a breaker changes state.
     pub(crate) fn refresh_breakers(&mut self) {
+        let threshold = |b| self.limits.spec(b).map(|s: &BreakerSpec| s.threshold);
+        self.position_loss_t = threshold(Breaker::PositionLoss);
+        self.spike_t = threshold(Breaker::VolatilitySpike).unwrap_or(f64::INFINITY);
+        self.spike_t2 = self.spike_t * self.spike_t * (1.0 - MARGIN);
         self.rearm_pending = 0;
         self.rearm_after = i64::MAX;
         for (k, b) in Breaker::CONFIGURABLE.into_iter().enumerate() {
@@ -200,7 +204,7 @@ impl RiskEngine {
                 .filter(|p| p.is_open())
                 .map(|p| p.loss())
                 .fold(0.0, f64::max),
-            Breaker::VolatilitySpike => self.positions.iter().map(|p| p.z).fold(0.0, f64::max),
+            Breaker::VolatilitySpike => self.positions.iter().map(|p| p.z()).fold(0.0, f64::max),
             Breaker::Leverage => ratio(self.gross, self.equity),
             Breaker::Concentration if self.max_exact => ratio(self.max_notional, self.equity),
             Breaker::Concentration => ratio(self.scan_max_notional().0, self.equity),

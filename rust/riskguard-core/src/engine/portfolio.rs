@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::stream::EwmaVariance;
+use crate::stream::{EwmaVariance, z_score};
 
 /// A symbol's position, mark and volatility state.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -24,8 +24,12 @@ pub(crate) struct Position {
     /// Last tick price; 0 before the first tick.
     pub last_tick: f64,
     pub vol: EwmaVariance,
-    /// Latest volatility score; 0 before the first scored return.
-    pub z: f64,
+    /// The latest scored return and the variance it was scored against (NaN before any), kept
+    /// instead of the score so the tick path can skip the square root when far from the
+    /// threshold.
+    pub scored: (f64, f64),
+    /// The latest score is at or above the volatility-spike threshold.
+    pub spiking: bool,
 }
 
 /// What a fill did to a position.
@@ -50,8 +54,15 @@ impl Position {
             heat: 0.0,
             last_tick: 0.0,
             vol: EwmaVariance::default(),
-            z: 0.0,
+            scored: (f64::NAN, f64::NAN),
+            spiking: false,
         }
+    }
+
+    /// The latest volatility score; 0 before the first.
+    pub fn z(&self) -> f64 {
+        let (r, var) = self.scored;
+        if r.is_nan() { 0.0 } else { z_score(r, var) }
     }
 
     #[inline]

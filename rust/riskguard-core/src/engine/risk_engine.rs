@@ -11,6 +11,7 @@ use super::events::{Event, EventKind, TradingState};
 use super::limits::{Action, Breaker, Limits};
 use super::portfolio::Position;
 use super::session::{SessionClock, SessionKeys};
+use crate::stream::z_score;
 
 /// Prices and stops lie in `[MIN_PRICE, MAX_PRICE]`, quantities within `MAX_QTY`, and fees
 /// and the starting equity within `MAX_AMOUNT`, so that no sum the engine keeps can overflow and
@@ -69,6 +70,14 @@ pub struct RiskEngine {
     /// No pending breaker can re-arm before this timestamp.
     #[serde(skip)]
     pub(crate) rearm_after: i64,
+    /// From `limits`: the position-loss threshold, the volatility-spike threshold (infinite
+    /// when off) and its square shrunk by the filter's margin.
+    #[serde(skip)]
+    pub(crate) position_loss_t: Option<f64>,
+    #[serde(skip)]
+    pub(crate) spike_t: f64,
+    #[serde(skip)]
+    pub(crate) spike_t2: f64,
     pub(crate) tripped_positions: u32,
     /// Symbols whose latest volatility score is at or above the spike threshold.
     pub(crate) spiking: u32,
@@ -121,6 +130,9 @@ impl RiskEngine {
             armed: [f64::INFINITY; 10],
             rearm_pending: 0,
             rearm_after: i64::MAX,
+            position_loss_t: None,
+            spike_t: f64::INFINITY,
+            spike_t2: f64::INFINITY,
             tripped_positions: 0,
             spiking: 0,
             streak: 0,
@@ -377,6 +389,19 @@ impl RiskEngine {
             ));
         }
         let n = self.symbols.len();
+        // One pass decides; the detailed passes below only name the first culprit.
+        let mut last = self.ts;
+        let mut valid = true;
+        for k in 0..ids.len() {
+            valid &= (ids[k] as usize) < n && in_range(prices[k]) && ts[k] >= last;
+            last = ts[k];
+        }
+        if valid {
+            for k in 0..ids.len() {
+                self.tick(ids[k] as usize, prices[k], ts[k], out);
+            }
+            return Ok(());
+        }
         if let Some(k) = ids.iter().position(|&id| id as usize >= n) {
             return Err(RiskError::invalid(
                 "symbol_ids",
@@ -402,10 +427,7 @@ impl RiskEngine {
             }
             last = t;
         }
-        for k in 0..ids.len() {
-            self.tick(ids[k] as usize, prices[k], ts[k], out);
-        }
-        Ok(())
+        unreachable!("the first pass found a bad tick")
     }
 
     /// One validated tick (docs/engine.md, "Ticks").
@@ -414,27 +436,25 @@ impl RiskEngine {
         let start = out.len();
         self.roll(ts);
         self.ts = ts;
-        let vol_threshold = self
-            .limits
-            .spec(Breaker::VolatilitySpike)
-            .map(|s| s.threshold);
         let (lambda, warmup) = (self.limits.volatility_lambda, self.limits.volatility_warmup);
-        let t = self.limits.spec(Breaker::PositionLoss).map(|s| s.threshold);
+        let t = self.position_loss_t;
         let p = &mut self.positions[i];
         if p.last_tick > 0.0 {
             let r = (price / p.last_tick).ln();
-            if let Some(z) = p.vol.z_score(r, warmup) {
-                if let Some(thr) = vol_threshold {
-                    let (was, now) = (p.z >= thr, z >= thr);
-                    if was != now {
-                        if now {
-                            self.spiking += 1;
-                        } else {
-                            self.spiking -= 1;
-                        }
+            if p.vol.count() >= warmup {
+                let var = p.vol.variance();
+                p.scored = (r, var);
+                // r² clearly under t²·var puts the score clearly under t without the square
+                // root and the division; the margin dwarfs their rounding.
+                let spiking = r * r >= self.spike_t2 * var && z_score(r, var) >= self.spike_t;
+                if spiking != p.spiking {
+                    p.spiking = spiking;
+                    if spiking {
+                        self.spiking += 1;
+                    } else {
+                        self.spiking -= 1;
                     }
                 }
-                p.z = z;
             }
             p.vol.update(r, lambda, warmup);
         }

@@ -243,7 +243,7 @@ impl RiskEngine {
             .iter()
             .all(|x| x.is_finite())
                 && (p.mark.is_finite() || (p.mark.is_nan() && !p.is_open()))
-                && !p.z.is_nan()
+                && !p.vol.variance().is_nan()
                 && p.stop.is_none_or(f64::is_finite)
         };
         if flagged != self.tripped_positions as usize

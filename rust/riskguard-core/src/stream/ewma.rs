@@ -24,21 +24,6 @@ impl EwmaVariance {
         self.var
     }
 
-    /// `|r| / sigma` against the estimate *before* `r` is added, or `None` during the warm-up.
-    /// A zero sigma gives 0 for a zero return and infinity otherwise.
-    #[inline]
-    pub fn z_score(&self, r: f64, warmup: u64) -> Option<f64> {
-        if self.n < warmup {
-            None
-        } else if self.var > 0.0 {
-            Some(r.abs() / self.var.sqrt())
-        } else if r == 0.0 {
-            Some(0.0)
-        } else {
-            Some(f64::INFINITY)
-        }
-    }
-
     /// Adds one return.
     #[inline]
     pub fn update(&mut self, r: f64, lambda: f64, warmup: u64) {
@@ -52,6 +37,18 @@ impl EwmaVariance {
     }
 }
 
+/// `|r| / sqrt(var)`; a zero variance gives 0 for a zero return and infinity otherwise.
+#[inline]
+pub fn z_score(r: f64, var: f64) -> f64 {
+    if var > 0.0 {
+        r.abs() / var.sqrt()
+    } else if r == 0.0 {
+        0.0
+    } else {
+        f64::INFINITY
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,12 +58,12 @@ mod tests {
         let mut v = EwmaVariance::default();
         let rs = [0.01, -0.02, 0.03];
         for r in rs {
-            assert_eq!(v.z_score(r, 3), None);
             v.update(r, 0.94, 3);
         }
+        assert_eq!(v.count(), 3);
         let mean_sq = rs.iter().map(|r| r * r).sum::<f64>() / 3.0;
         assert!((v.variance() - mean_sq).abs() < 1e-18);
-        let z = v.z_score(-0.05, 3).unwrap();
+        let z = z_score(-0.05, v.variance());
         assert!((z - 0.05 / mean_sq.sqrt()).abs() < 1e-12);
         v.update(-0.05, 0.94, 3);
         assert!((v.variance() - (0.94 * mean_sq + 0.06 * 0.0025)).abs() < 1e-15);
@@ -74,9 +71,7 @@ mod tests {
 
     #[test]
     fn zero_variance_gives_zero_or_infinite_scores() {
-        let mut v = EwmaVariance::default();
-        v.update(0.0, 0.94, 1);
-        assert_eq!(v.z_score(0.0, 1), Some(0.0));
-        assert_eq!(v.z_score(1e-9, 1), Some(f64::INFINITY));
+        assert_eq!(z_score(0.0, 0.0), 0.0);
+        assert_eq!(z_score(1e-9, 0.0), f64::INFINITY);
     }
 }

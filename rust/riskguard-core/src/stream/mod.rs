@@ -2,4 +2,4 @@
 
 pub mod ewma;
 
-pub use ewma::EwmaVariance;
+pub use ewma::{EwmaVariance, z_score};
