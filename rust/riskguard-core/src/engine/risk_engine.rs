@@ -51,6 +51,10 @@ pub struct RiskEngine {
     pub(crate) gross: f64,
     pub(crate) net: f64,
     pub(crate) heat: f64,
+    /// Positions with heat money above zero: when none, heat is exactly 0 however the running
+    /// sum has rounded.
+    #[serde(skip)]
+    pub(crate) heated: u32,
     /// An upper bound of the largest notional, exact when `max_exact`; the holder is `max_arg`.
     pub(crate) max_notional: f64,
     pub(crate) max_arg: usize,
@@ -120,6 +124,7 @@ impl RiskEngine {
             gross: 0.0,
             net: 0.0,
             heat: 0.0,
+            heated: 0,
             max_notional: 0.0,
             max_arg: 0,
             max_exact: true,
@@ -302,6 +307,7 @@ impl RiskEngine {
     pub(crate) fn revalue(&mut self) {
         let t = self.limits.spec(Breaker::PositionLoss).map(|s| s.threshold);
         let (mut value, mut gross, mut net, mut heat) = (0.0, 0.0, 0.0, 0.0);
+        let mut heated = 0;
         let (mut max, mut arg) = (0.0, 0);
         for (i, p) in self.positions.iter_mut().enumerate() {
             p.heat = p.heat_money(t);
@@ -311,6 +317,7 @@ impl RiskEngine {
                 net += v;
                 gross += v.abs();
                 heat += p.heat;
+                heated += u32::from(p.heat > 0.0);
                 if v.abs() > max {
                     (max, arg) = (v.abs(), i);
                 }
@@ -320,6 +327,7 @@ impl RiskEngine {
         self.gross = gross;
         self.net = net;
         self.heat = heat;
+        self.heated = heated;
         (self.max_notional, self.max_arg, self.max_exact) = (max, arg, true);
         self.peak = self.peak.max(self.equity);
     }
@@ -345,7 +353,7 @@ impl RiskEngine {
         p.stop_hit = false;
         let old = p.heat;
         p.heat = p.heat_money(t);
-        self.heat += p.heat - old;
+        move_heat(&mut self.heat, &mut self.heated, old, p.heat);
         Ok(())
     }
 
@@ -469,7 +477,7 @@ impl RiskEngine {
             self.gross += q.abs() * d;
             let old = p.heat;
             p.heat = p.heat_money(t);
-            self.heat += p.heat - old;
+            move_heat(&mut self.heat, &mut self.heated, old, p.heat);
             let notional = (q * price).abs();
             if notional >= self.max_notional {
                 (self.max_notional, self.max_arg, self.max_exact) = (notional, i, true);
@@ -631,6 +639,17 @@ impl RiskEngine {
             ),
         }
     }
+}
+
+/// Moves the running heat sum by one position's change from `old` to `new`.
+#[inline]
+fn move_heat(heat: &mut f64, heated: &mut u32, old: f64, new: f64) {
+    *heated = *heated + u32::from(new > 0.0) - u32::from(old > 0.0);
+    *heat = if *heated == 0 {
+        0.0
+    } else {
+        (*heat + (new - old)).max(0.0)
+    };
 }
 
 #[inline]

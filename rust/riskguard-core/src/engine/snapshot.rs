@@ -219,6 +219,7 @@ impl RiskEngine {
             }
         }
         self.index = index;
+        self.heated = self.positions.iter().map(|p| u32::from(p.heat > 0.0)).sum();
         self.refresh_breakers();
         let flagged = self.positions.iter().filter(|p| p.loss_tripped).count();
         let totals = [
