@@ -66,8 +66,8 @@ impl RiskEngine {
         let clear_ratio = |amount: f64, t: f64| amount == 0.0 || (eq > 0.0 && amount < t * eq);
         let p = &self.positions[sym];
         let clear_position = !p.is_open()
-            || p.loss_tripped
-            || -(p.qty * (p.mark - p.avg)) < pos * (p.qty.abs() * p.avg);
+            | p.loss_tripped
+            | (-(p.qty * (p.mark - p.avg)) < pos * (p.qty.abs() * p.avg));
         !(clear_loss(d, day)
             & clear_loss(w, week)
             & clear_loss(m, month)

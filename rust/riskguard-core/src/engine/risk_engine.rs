@@ -478,17 +478,17 @@ impl RiskEngine {
             let old = p.heat;
             p.heat = p.heat_money(t);
             move_heat(&mut self.heat, &mut self.heated, old, p.heat);
+            // The bound stays exact when this position takes the lead, and becomes loose when
+            // the leader shrinks. Selects, not branches: which one happens is a coin toss.
             let notional = (q * price).abs();
-            if notional >= self.max_notional {
-                (self.max_notional, self.max_arg, self.max_exact) = (notional, i, true);
-            } else if i == self.max_arg {
-                self.max_exact = false;
-            }
+            let leads = notional >= self.max_notional;
+            self.max_exact = leads | (self.max_exact & (i != self.max_arg));
+            self.max_arg = if leads { i } else { self.max_arg };
+            self.max_notional = self.max_notional.max(notional);
             self.peak = self.peak.max(self.equity);
-            if !p.stop_hit
-                && let Some(stop) = p.stop_crossed()
-            {
+            if p.stop_crossed() && !p.stop_hit {
                 p.stop_hit = true;
+                let stop = p.stop.unwrap_or(f64::NAN);
                 out.push(Event {
                     kind: EventKind::StopHit,
                     breaker: None,
