@@ -671,7 +671,8 @@ impl PyBreakerStatus {
 /// - every timestamp `ts` is int nanoseconds since the Unix epoch, UTC, and may not go
 ///   backwards (equal is allowed);
 /// - a symbol is a str or the int id `symbol_id` interned for it;
-/// - quantities are signed (+ long, − short); prices are finite and > 0;
+/// - quantities are signed (+ long, − short), within ±1e15; prices and stops lie in
+///   [1e-15, 1e15]; fees and the starting equity in [0, 1e20], so no sum can overflow;
 /// - losses, drawdown, leverage, concentration and heat are fractions of equity (0.05 = 5 %);
 /// - every call that fails raises `RiskError` and leaves the engine exactly as it was.
 ///
@@ -787,9 +788,9 @@ impl PyRiskEngine {
     /// (net of fees), partial closes and flips; a close counts toward the losing streak. The
     /// fill's price becomes the symbol's mark. A new str symbol is interned.
     ///
-    /// Returns the events, in order. Raises RiskError: `qty` zero or not finite; `price` not
-    /// finite and > 0; `fee` negative or not finite; `ts` going backwards; an unknown id; a
-    /// fill whose position, cash or notional would overflow.
+    /// Returns the events, in order. Raises RiskError: `qty` zero or out of bounds (alone or
+    /// with the position held); `price` or `fee` out of bounds; `ts` going backwards; an
+    /// unknown id.
     #[pyo3(signature = (symbol, qty, price, ts, fee=None))]
     fn on_fill(
         &mut self,
@@ -814,7 +815,7 @@ impl PyRiskEngine {
     /// next tick reports `stop_hit` once when a long's mark is at or below it (a short's at or
     /// above). A close clears the stop.
     ///
-    /// Raises RiskError: an unknown symbol; no open position; a price not finite and > 0.
+    /// Raises RiskError: an unknown symbol; no open position; a price out of bounds.
     #[pyo3(signature = (symbol, price))]
     fn set_stop(
         &mut self,
@@ -831,8 +832,8 @@ impl PyRiskEngine {
     /// exposure, heat, the symbol's EWMA volatility) and runs every breaker.
     ///
     /// Returns the events, in order: empty on a quiet tick. A trip is reported once per
-    /// transition. Raises RiskError: an unknown symbol; `price` not finite and > 0; `ts` going
-    /// backwards.
+    /// transition. Raises RiskError: an unknown symbol; `price` NaN, infinite or outside
+    /// [1e-15, 1e15]; `ts` going backwards.
     fn on_tick(
         &mut self,
         py: Python<'_>,

@@ -64,8 +64,7 @@ pub struct RiskEngine {
     pub(crate) next_day_start: i64,
     pub(crate) breakers: [BreakerState; 11],
     /// Per configurable breaker: its threshold (shrunk by the filter's margin) while it could
-    /// trip, else infinity. Derived
-    /// from `limits` and `breakers` by `refresh_breakers`.
+    /// trip, else infinity. Derived from `limits` and `breakers` by `refresh_breakers`.
     #[serde(skip)]
     pub(crate) armed: [f64; 10],
     /// Bit per configurable breaker that is tripped and may re-arm during evaluation.
@@ -94,7 +93,7 @@ pub struct RiskEngine {
 impl RiskEngine {
     /// A flat account holding `equity` in cash at `ts`.
     ///
-    /// Errors: `equity` not finite and > 0.
+    /// Errors: `equity` not in (0, `MAX_AMOUNT`]; invalid limits.
     pub fn new(limits: Limits, equity: f64, ts: i64) -> Result<Self> {
         if !(equity > 0.0 && equity <= MAX_AMOUNT) {
             return Err(RiskError::invalid(
@@ -219,8 +218,9 @@ impl RiskEngine {
     /// Records a fill of signed `qty` (+ buy, − sell) at `price`, paying `fee`, then runs the
     /// breakers. A name is interned on first use.
     ///
-    /// Errors: `qty` zero or not finite; `price` not finite and > 0; `fee` not finite and ≥ 0;
-    /// `ts` earlier than the last; a result that overflows; an unknown id.
+    /// Errors: `qty` zero or beyond ±`MAX_QTY` (alone or with the position); `price` outside
+    /// [`MIN_PRICE`, `MAX_PRICE`]; `fee` outside [0, `MAX_AMOUNT`]; `ts` earlier than the last;
+    /// an unknown id.
     pub fn on_fill(
         &mut self,
         symbol: SymbolRef<'_>,
@@ -335,7 +335,7 @@ impl RiskEngine {
     /// Sets the stop of an open position, or clears it with `None`. Heat changes at once; the
     /// breakers see it on the next tick or fill.
     ///
-    /// Errors: an unknown symbol; no open position; a stop not finite and > 0.
+    /// Errors: an unknown symbol; no open position; a stop outside [`MIN_PRICE`, `MAX_PRICE`].
     pub fn set_stop(&mut self, symbol: SymbolRef<'_>, stop: Option<f64>) -> Result<()> {
         let i = self.lookup(symbol)?;
         if let Some(s) = stop {
@@ -359,7 +359,8 @@ impl RiskEngine {
 
     /// Marks `symbol` to `price` at `ts`, updates every metric and runs every breaker.
     ///
-    /// Errors: an unknown symbol; `price` not finite and > 0; `ts` earlier than the last.
+    /// Errors: an unknown symbol; `price` outside [`MIN_PRICE`, `MAX_PRICE`]; `ts` earlier than
+    /// the last.
     pub fn on_tick(
         &mut self,
         symbol: SymbolRef<'_>,
