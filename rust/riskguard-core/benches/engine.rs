@@ -12,11 +12,6 @@ const TICKS: usize = 1_000_000;
 fn engine(positions: usize) -> (RiskEngine, Vec<u32>, Vec<f64>, Vec<i64>) {
     let mut e = RiskEngine::new(Limits::default(), 1e9, 0).unwrap();
     let mut out = Vec::new();
-    for i in 0..positions {
-        let name = format!("S{i}");
-        e.on_fill(SymbolRef::Name(&name), 10.0, 100.0, 0, 0.0, &mut out)
-            .unwrap();
-    }
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     let mut next = || {
         state ^= state << 13;
@@ -24,11 +19,29 @@ fn engine(positions: usize) -> (RiskEngine, Vec<u32>, Vec<f64>, Vec<i64>) {
         state ^= state << 17;
         state
     };
+    // Longs and shorts, half of them stopped 5 % away, as a real book interleaves them.
+    for i in 0..positions {
+        let name = format!("S{i}");
+        let side = if next() % 2 == 0 { 1.0 } else { -1.0 };
+        e.on_fill(
+            SymbolRef::Name(&name),
+            side * 1000.0,
+            100.0,
+            0,
+            0.0,
+            &mut out,
+        )
+        .unwrap();
+        if i % 2 == 0 {
+            e.set_stop(SymbolRef::Name(&name), Some(100.0 * (1.0 - 0.05 * side)))
+                .unwrap();
+        }
+    }
     let mut prices = vec![100.0; positions];
     let (mut ids, mut px, mut ts) = (vec![], vec![], vec![]);
     for k in 0..TICKS {
         let i = (next() % positions as u64) as usize;
-        prices[i] *= 1.0 + ((next() >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 0.002;
+        prices[i] *= 1.0 + ((next() >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 0.0005;
         ids.push(i as u32);
         px.push(prices[i]);
         ts.push(1 + k as i64 * 1_000_000);

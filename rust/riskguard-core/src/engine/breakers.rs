@@ -45,7 +45,9 @@ pub(crate) fn loss(base: f64, equity: f64) -> f64 {
 impl RiskEngine {
     /// Runs every breaker in order after a fill or tick on position `sym`. `start` is where
     /// this call's events begin in `out`.
-    #[inline]
+    // Inlined into the tick so that the filter reads the values the tick just computed from
+    // registers: reloading them as wide vectors from fresh narrow stores stalls the CPU.
+    #[inline(always)]
     pub(crate) fn evaluate(&mut self, sym: usize, ts: i64, out: &mut Vec<Event>, start: usize) {
         if (self.rearm_pending != 0 && ts >= self.rearm_after) || self.may_trip(sym) {
             self.evaluate_each(sym, ts, out, start);
@@ -56,7 +58,7 @@ impl RiskEngine {
     /// filter: when it says no, [`Self::evaluate_each`] would do nothing. It multiplies instead
     /// of dividing, against thresholds shrunk by [`MARGIN`], which is far wider than the
     /// rounding of either form, so a metric it clears is certainly below its threshold.
-    #[inline]
+    #[inline(always)]
     fn may_trip(&self, sym: usize) -> bool {
         let [day, week, month, dd, pos, vol, lev, conc, heat, streak] = self.armed;
         let eq = self.equity;
