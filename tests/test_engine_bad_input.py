@@ -372,6 +372,10 @@ LIMITS: dict[str, Case] = {
     "daily_loss -0.0": (lambda e: rg.Limits(daily_loss=-0.0), ["daily_loss", "-0"]),
     "daily_loss negative": (lambda e: rg.Limits(daily_loss=-0.05), ["daily_loss", "-0.05"]),
     "daily_loss above 1": (lambda e: rg.Limits(daily_loss=1.5), ["daily_loss", "1.5"]),
+    "volatility_spike huge": (
+        lambda e: rg.Limits(volatility_spike=1e155),
+        ["volatility_spike", "1e155"],
+    ),
     "daily_loss str": (lambda e: rg.Limits(daily_loss="0.05"), ["daily_loss", '"0.05"']),
     "daily_loss bool": (lambda e: rg.Limits(daily_loss=True), ["daily_loss", "bool"]),
     "daily_loss list": (lambda e: rg.Limits(daily_loss=[0.05]), ["daily_loss", "list"]),

@@ -11,8 +11,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from riskguard import Limits, RiskEngine
 from riskguard import analytics as rga
-from riskguard._core import Limits, RiskEngine
 from riskguard.synthetic import Market, synthetic_market
 
 NS_PER_DAY = 86_400 * 10**9

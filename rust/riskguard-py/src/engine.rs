@@ -285,8 +285,8 @@ impl PyBreakerSpec {
 /// 1st. `volatility_lambda` (0.94) and `volatility_warmup` (20 returns) tune the
 /// volatility-spike score.
 ///
-/// Thresholds: losses, drawdown and position loss in (0, 1]; volatility spike in sigmas,
-/// leverage as a multiple, concentration and heat as fractions of equity, all > 0;
+/// Thresholds: losses, drawdown and position loss in (0, 1]; volatility spike in sigmas, in
+/// (0, 1e6]; leverage as a multiple, concentration and heat as fractions of equity, all > 0;
 /// consecutive losses a whole number ≥ 1. Raises RiskError listing every problem.
 #[pyclass(module = "riskguard", name = "Limits", frozen, eq)]
 #[derive(Debug, Clone, PartialEq)]
@@ -849,8 +849,9 @@ impl PyRiskEngine {
     }
 
     /// `on_tick` over arrays: `symbol_ids` (uint32), `prices` (float64), `ts` (int64), all 1-D
-    /// and of equal length. The whole batch is checked first, then applied with the GIL
-    /// released; the result equals calling `on_tick` in a loop.
+    /// and of equal length. The whole batch is checked first, then applied, with the GIL
+    /// released for batches of 10,000 ticks or more; the result equals calling `on_tick` in a
+    /// loop. Another thread must not write to the arrays during the call.
     ///
     /// Raises RiskError: another dtype or shape; unequal lengths; any unknown id, bad price or
     /// timestamp going backwards (named with its index). Nothing is applied then.

@@ -217,7 +217,7 @@ impl RiskEngine {
     }
 
     /// The most severe action among tripped breakers.
-    fn held_state(&self) -> TradingState {
+    pub(crate) fn held_state(&self) -> TradingState {
         Breaker::ALL
             .iter()
             .filter(|b| self.breakers[b.index()].tripped)
@@ -259,7 +259,6 @@ impl RiskEngine {
         start: usize,
     ) {
         let st = &mut self.breakers[b.index()];
-        st.tripped_at = ts;
         st.cooldown_until = ts.saturating_add(spec.cooldown_ns());
         st.trip_key = b.session().map_or(0, |s| self.sessions[s].key);
         self.engage(b, EventKind::BreakerTripped, sym, value, ts, out, start);
@@ -341,7 +340,7 @@ impl RiskEngine {
         }
     }
 
-    /// Re-arms `b`, reporting `value` (NaN for an explicit reset).
+    /// Re-arms `b`, reporting `value` (NaN for an explicit reset or a closed position).
     pub(crate) fn recover(
         &mut self,
         b: Breaker,

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, RiskError};
+use crate::error::{Result, RiskError, num};
 
 use super::events::TradingState;
 
@@ -132,6 +132,8 @@ impl Breaker {
                 |t| t >= 1.0 && t.fract() == 0.0 && t <= u32::MAX as f64,
                 "a whole number ≥ 1",
             ),
+            // Bounded so that its square, which the tick path compares against, is finite.
+            Self::VolatilitySpike => (|t| t > 0.0 && t <= 1e6, "in (0, 1e6] sigmas"),
             _ => (|t| t.is_finite() && t > 0.0, "finite and > 0"),
         }
     }
@@ -337,7 +339,7 @@ impl Limits {
         let wrong = |expected: &str, value: &LimitValue| {
             let got = match value {
                 LimitValue::Off => "None".to_string(),
-                LimitValue::Number(x) => x.to_string(),
+                LimitValue::Number(x) => num(*x),
                 LimitValue::Spec(_) => "a BreakerSpec".to_string(),
                 LimitValue::Text(s) => format!("{s:?}"),
                 LimitValue::Invalid(t) => format!("a value of type {t}"),
@@ -417,19 +419,19 @@ impl Limits {
             if !ok(s.threshold) {
                 errors.push(format!(
                     "{b}.threshold: must be {domain}, got {}",
-                    s.threshold
+                    num(s.threshold)
                 ));
             }
             if !(s.cooldown_s.is_finite() && (0.0..=1e9).contains(&s.cooldown_s)) {
                 errors.push(format!(
                     "{b}.cooldown_s: must be in [0, 1e9] seconds, got {}",
-                    s.cooldown_s
+                    num(s.cooldown_s)
                 ));
             }
             if !(s.fraction > 0.0 && s.fraction <= 1.0) {
                 errors.push(format!(
                     "{b}.fraction: must be in (0, 1], got {}",
-                    s.fraction
+                    num(s.fraction)
                 ));
             }
             let position = b == Breaker::PositionLoss;
@@ -444,10 +446,22 @@ impl Limits {
                 ));
             }
         }
+        if self.volatility_warmup < 1 {
+            errors.push(format!(
+                "volatility_warmup: must be a whole number ≥ 1, got {}",
+                self.volatility_warmup
+            ));
+        }
+        if !(0..86_400).contains(&self.reset_s) || self.utc_offset_s.abs() > 18 * 3600 {
+            errors.push(format!(
+                "session clock out of range: reset {} s, offset {} s",
+                self.reset_s, self.utc_offset_s
+            ));
+        }
         if !(self.volatility_lambda > 0.0 && self.volatility_lambda < 1.0) {
             errors.push(format!(
                 "volatility_lambda: must be in (0, 1), got {}",
-                self.volatility_lambda
+                num(self.volatility_lambda)
             ));
         }
         errors

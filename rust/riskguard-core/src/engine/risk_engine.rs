@@ -378,7 +378,8 @@ impl RiskEngine {
     /// [`RiskEngine::on_tick`] over arrays of ids, prices and timestamps. The whole batch is
     /// checked before any of it is applied; the result equals `on_tick` in a loop.
     ///
-    /// Errors: lengths that differ; any bad id, price or timestamp (the first is named).
+    /// Errors: lengths that differ; any bad id, price or timestamp (the first bad id is named,
+    /// else the first bad price, else the first timestamp going backwards).
     pub fn on_ticks(
         &mut self,
         ids: &[u32],

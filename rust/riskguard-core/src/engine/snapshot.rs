@@ -247,8 +247,12 @@ impl RiskEngine {
                 && !p.vol.variance().is_nan()
                 && p.stop.is_none_or(f64::is_finite)
         };
+        let spiking = self.positions.iter().filter(|p| p.spiking).count();
+        let max_arg_ok = self.max_arg < self.positions.len() || self.max_arg == 0;
         if flagged != self.tripped_positions as usize
-            || self.max_arg > self.positions.len()
+            || spiking != self.spiking as usize
+            || !max_arg_ok
+            || self.state != self.held_state()
             || !totals.iter().all(|x| x.is_finite())
             || !self.sessions.iter().all(|s| s.open_equity.is_finite())
             || !self.positions.iter().all(sane)
