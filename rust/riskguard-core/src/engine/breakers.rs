@@ -280,23 +280,7 @@ impl RiskEngine {
         st.tripped = true;
         st.tripped_at = ts;
         self.refresh_breakers();
-        let (threshold, action, fraction) = match self.limits.spec(b) {
-            Some(s) => (s.threshold, s.action, s.fraction),
-            None => (f64::NAN, Action::CloseAllHalt, 1.0),
-        };
-        let event = out.len();
-        out.push(Event {
-            kind,
-            breaker: Some(b),
-            symbol: sym.map(|i| i as u32),
-            value,
-            threshold,
-            action: Some(action),
-            ts,
-            state: self.state,
-        });
-        self.update_state(b, ts, out);
-        out[event].state = self.state;
+        let (action, fraction) = self.report(kind, b, sym, value, ts, out);
         let request = |kind, symbol: Option<usize>, value| Event {
             kind,
             breaker: Some(b),
@@ -354,13 +338,28 @@ impl RiskEngine {
             _ => false,
         };
         self.refresh_breakers();
-        let (threshold, action) = match self.limits.spec(b) {
-            Some(s) => (s.threshold, s.action),
-            None => (f64::NAN, Action::CloseAllHalt),
+        self.report(EventKind::BreakerRecovered, b, sym, value, ts, out);
+    }
+
+    /// Reports `kind` for breaker `b`, then the state change it causes if any; the event
+    /// carries the state after it. Returns the breaker's action and reduce fraction.
+    fn report(
+        &mut self,
+        kind: EventKind,
+        b: Breaker,
+        sym: Option<usize>,
+        value: f64,
+        ts: i64,
+        out: &mut Vec<Event>,
+    ) -> (Action, f64) {
+        // The kill switch has no spec: it always flattens and halts.
+        let (threshold, action, fraction) = match self.limits.spec(b) {
+            Some(s) => (s.threshold, s.action, s.fraction),
+            None => (f64::NAN, Action::CloseAllHalt, 1.0),
         };
         let event = out.len();
         out.push(Event {
-            kind: EventKind::BreakerRecovered,
+            kind,
             breaker: Some(b),
             symbol: sym.map(|i| i as u32),
             value,
@@ -371,6 +370,7 @@ impl RiskEngine {
         });
         self.update_state(b, ts, out);
         out[event].state = self.state;
+        (action, fraction)
     }
 
     /// Re-arms the position-loss breaker of position `i`.

@@ -149,17 +149,24 @@ impl FromStr for Breaker {
     type Err = RiskError;
 
     fn from_str(s: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|b| b.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Self::ALL.iter().map(|b| b.name()).collect();
-                RiskError::invalid(
-                    "name",
-                    format!("must be one of {}, got {s:?}", names.join(", ")),
-                )
-            })
+        parse_named("name", &Self::ALL, Self::name, s)
     }
+}
+
+/// The member of `all` whose name is `s`, or an error listing the names.
+fn parse_named<T: Copy>(
+    arg: &'static str,
+    all: &[T],
+    name: fn(T) -> &'static str,
+    s: &str,
+) -> Result<T> {
+    all.iter().copied().find(|&x| name(x) == s).ok_or_else(|| {
+        let names: Vec<_> = all.iter().map(|&x| name(x)).collect();
+        RiskError::invalid(
+            arg,
+            format!("must be one of {}, got {s:?}", names.join(", ")),
+        )
+    })
 }
 
 /// What a tripped breaker does.
@@ -217,16 +224,7 @@ impl FromStr for Action {
     type Err = RiskError;
 
     fn from_str(s: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|a| a.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Self::ALL.iter().map(|a| a.name()).collect();
-                RiskError::invalid(
-                    "action",
-                    format!("must be one of {}, got {s:?}", names.join(", ")),
-                )
-            })
+        parse_named("action", &Self::ALL, Self::name, s)
     }
 }
 
