@@ -601,11 +601,13 @@ impl RiskEngine {
             .map_or("", String::as_str);
         let cause = e.breaker.map_or("", Breaker::name);
         let action = e.action.map_or("", Action::name);
+        // Rounded down, so that a value just under its threshold never prints equal to it.
+        let down = |x: f64| (x * 100.0).floor() / 100.0;
         let show = |b: Option<Breaker>, x: f64| match b {
-            Some(Breaker::VolatilitySpike) => format!("{x:.2}σ"),
-            Some(Breaker::Leverage) => format!("{x:.2}x"),
+            Some(Breaker::VolatilitySpike) => format!("{:.2}σ", down(x)),
+            Some(Breaker::Leverage) => format!("{:.2}x", down(x)),
             Some(Breaker::ConsecutiveLosses) => format!("{x}"),
-            _ => format!("{:.2}%", 100.0 * x),
+            _ => format!("{:.2}%", down(100.0 * x)),
         };
         let on = if sym.is_empty() {
             String::new()
