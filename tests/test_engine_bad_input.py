@@ -577,6 +577,10 @@ LIMITS_FROM_DICT: dict[str, Case] = {
     "str": (lambda e: rg.Limits.from_dict("daily_loss=0.05"), ["str"]),
     "Limits": (lambda e: rg.Limits.from_dict(rg.Limits()), ["Limits"]),
     "int key": (lambda e: rg.Limits.from_dict({1: 0.05}), ["int"]),
+    "int key and a bad threshold, both listed": (
+        lambda e: rg.Limits.from_dict({1: 0.05, "daily_loss": 2.0}),
+        ["unknown limit", "1 (int)", "daily_loss.threshold", "got 2"],
+    ),
     "unknown name": (lambda e: rg.Limits.from_dict({"nope": 0.05}), ["nope"]),
     "threshold nan": (lambda e: rg.Limits.from_dict({"leverage": NAN}), ["leverage", "nan"]),
     "threshold str": (lambda e: rg.Limits.from_dict({"leverage": "10"}), ["leverage", '"10"']),

@@ -325,13 +325,15 @@ impl PyLimits {
         let d = d.cast::<PyDict>().map_err(|_| {
             RiskError::new_err(format!("d must be a dict, got {}", describe_value(d)))
         })?;
-        let mut entries = Vec::with_capacity(d.len());
-        for (k, v) in d.iter() {
-            let k: String = k.extract().map_err(|_| {
-                RiskError::new_err(format!("limit names must be str, got {}", kind(&k)))
-            })?;
-            entries.push((k, v));
-        }
+        // A key that is not a str goes through as its repr, so the core lists it as an
+        // unknown name together with every other problem.
+        let entries = d
+            .iter()
+            .map(|(k, v)| {
+                let name = k.extract::<String>().unwrap_or_else(|_| describe_value(&k));
+                (name, v)
+            })
+            .collect();
         Self::build(entries)
     }
 
