@@ -662,3 +662,17 @@ class ReferenceEngine:
                 "cooldown_until": b.cooldown_until if spec.cooldown_s else None,
             }
         return out
+
+
+def canonical(x: Any) -> Any:
+    """``x`` with floats as exact hex strings (every NaN alike) and enums by name, for
+    bit-for-bit comparisons of snapshots and events."""
+    if isinstance(x, dict):
+        return {k: canonical(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [canonical(v) for v in x]
+    if isinstance(x, float):
+        return "nan" if math.isnan(x) else x.hex()
+    if hasattr(x, "name") and not isinstance(x, str):
+        return x.name
+    return x

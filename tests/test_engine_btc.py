@@ -19,6 +19,11 @@ import pytest
 import riskguard as rg
 from riskguard import RiskError
 
+try:
+    from .engine_reference import canonical
+except ImportError:  # tests/ is not a package: pytest puts it on sys.path
+    from engine_reference import canonical
+
 DATA_DIR = Path(
     os.environ.get("RISKGUARD_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
 )
@@ -88,18 +93,6 @@ def summary(events) -> list[tuple]:
 def status(engine: rg.RiskEngine, name: str) -> rg.BreakerStatus:
     (b,) = [b for b in engine.breakers() if b.name == name]
     return b
-
-
-def canonical(x):
-    if isinstance(x, dict):
-        return {k: canonical(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [canonical(v) for v in x]
-    if isinstance(x, float):
-        return "nan" if math.isnan(x) else x.hex()
-    if hasattr(x, "name") and not isinstance(x, str):
-        return x.name
-    return x
 
 
 def event_keys(events) -> list[tuple]:

@@ -27,6 +27,7 @@ try:
 except ImportError:  # tests/ is not a package: pytest puts it on sys.path
     import engine_reference as ref
 
+canonical = ref.canonical
 RTOL = 1e-9
 ATOL = 1e-9
 NS = ref.NS
@@ -492,19 +493,6 @@ def test_engine_snapshots_match_reference_on_arbitrary_floats(kw, stream):
     # rounding differs from the dyadic case, so only the state is compared, with a tolerance
     # scaled to the money amounts involved
     run_against_reference(kw, stream, rtol=1e-9, atol=1e-7, events=False)
-
-
-def canonical(x: Any) -> Any:
-    """``x`` with floats as exact hex strings (every NaN alike), for bit-for-bit comparisons."""
-    if isinstance(x, dict):
-        return {k: canonical(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [canonical(v) for v in x]
-    if isinstance(x, float):
-        return "nan" if math.isnan(x) else x.hex()
-    if hasattr(x, "name") and not isinstance(x, str):
-        return x.name
-    return x
 
 
 def event_key(e) -> tuple:
