@@ -16,6 +16,12 @@ The engine rows (``engine-*``) drive ``RiskEngine`` with a seeded per-symbol ran
 (ticks per second, nanoseconds per call) instead of a peer; their agreement check holds the
 batch call and the one-call-per-tick loop to the same result. ``engine-vs-python`` runs the
 plain Python model of ``tests/engine_reference.py`` on a prefix of the same stream.
+``engine-exits-on-ticks`` runs the same stream over 100 managed trades (opened through
+``evaluate_signal`` and ``on_fill``) whose exit policies fire along the way.
+
+The gate rows (``gate-*``) time one call from Python on a small book (three open positions,
+caller-given correlations, a lot size) against an absolute target. ``gate-evaluate-signal`` also
+runs the plain Python gate of ``tests/gate_reference.py`` as its peer when that file exists.
 
 The environment is reported, never changed: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (which can
 slow numpy's OpenBLAS kernels) are printed if set, with numpy's BLAS as threadpoolctl (if
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import gc
 import math
 import os
@@ -33,6 +40,7 @@ import platform
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
@@ -59,6 +67,10 @@ try:
     import engine_reference as eref
 except ImportError:  # pragma: no cover - reported as an unavailable peer
     eref = None
+try:
+    import gate_reference as gref
+except ImportError:  # pragma: no cover - the gate rows then have no peer
+    gref = None
 
 
 SEED = 20240611
@@ -238,6 +250,208 @@ def engine_vs_reference_data(n: int) -> tuple[EngineRun, ReferenceRun, TickStrea
     )
 
 
+# --- the gate ------------------------------------------------------------------------------------
+
+GATE_EQUITY = 1e6
+GATE_TS = ENGINE_T0 + 10 * NS
+GATE_CALLS = 20_000  # evaluate_signal calls per timed run (the Python gate takes far longer)
+ORDER_CALLS = 100_000  # check_order calls per timed run
+# check_order keeps DUPLICATE_ORDER and RATE_LIMITED at their defaults (1 s, 10 orders/s) and
+# running: orders come 200 ms apart, five a second, and the price cycles through 16 values 1e-5
+# apart, so the same (qty, price) recurs only after 3.2 s
+ORDER_STEP_NS = 200_000_000
+ORDER_PRICE_CYCLE = 16
+# (symbol, qty, price, stop): three open positions, one without a stop
+GATE_BOOK = (
+    ("BTC", 1.0, 40_000.0, 38_500.0),
+    ("ETH", -8.0, 2_500.0, None),
+    ("SOL", 200.0, 100.0, 94.0),
+)
+GATE_SYMBOLS = ("BTC", "ETH", "SOL", "LINK")
+GATE_MARKS = (40_120.0, 2_490.0, 101.0, 15.0)
+GATE_CORRELATION = (
+    (1.0, 0.55, 0.6, 0.6),
+    (0.55, 1.0, 0.5, 0.45),
+    (0.6, 0.5, 1.0, 0.4),
+    (0.6, 0.45, 0.4, 1.0),
+)
+# every field given, so every check of the signal-quality group runs; it passes them all and is
+# sized by fixed_fractional, capped by max_position_pct and rounded to LINK's lot
+GATE_SIGNAL: dict[str, Any] = {
+    "symbol": "LINK",
+    "side": "long",
+    "entry": 15.02,
+    "stop": 14.5,
+    "target": 16.6,
+    "confidence": 0.8,
+    "consensus": "STRONG",
+    "atr": 0.3,
+    "ema": 14.6,
+    "volume_24h": 5e7,
+    "spread_bps": 3.0,
+}
+GATE_ORDER = ("BTC", 0.05)  # adds to the BTC long: every non-reducing check runs
+# managed trades: each one's stop is this fraction of its entry away (R), its target 4 R; on the
+# tick stream about a third of them exit in full and the rest stay managed to the end
+EXIT_R = (0.005, 0.03)
+EXIT_TARGET_R = 4.0
+
+
+def gate_book(engine: Any) -> Any:
+    """The gate rows' book: three positions opened and marked, LINK interned with a mark and a
+    lot size, and every pair's correlation given."""
+    for symbol, qty, price, _ in GATE_BOOK:
+        engine.on_fill(symbol, qty, price, ENGINE_T0)
+    for symbol, _, _, stop in GATE_BOOK:
+        if stop is not None:
+            engine.set_stop(symbol, stop)
+    engine.symbol_id("LINK")
+    engine.set_lot_size("LINK", 0.1)
+    engine.set_correlation(list(GATE_SYMBOLS), np.array(GATE_CORRELATION))
+    for symbol, mark in zip(GATE_SYMBOLS, GATE_MARKS, strict=True):
+        engine.on_tick(symbol, mark, ENGINE_T0 + 5 * NS)
+    return engine
+
+
+@functools.cache
+def gate_image() -> bytes:
+    return gate_book(rg.RiskEngine(equity=GATE_EQUITY, ts=ENGINE_T0)).to_bytes()
+
+
+def gate_reference_available() -> bool:
+    return gref is not None and hasattr(gref, "evaluate_signal") and hasattr(gref, "Book")
+
+
+def gate_reference_book(engine: Any) -> Any:
+    """The plain-value ``Book`` that ``tests/gate_reference.py`` reads, filled from the engine's
+    views and the caller's own inputs (marks, correlations, lot size), as its tests fill it."""
+    snap = engine.snapshot()
+    breakers = engine.breakers()
+    thresholds = {b.name: (None if b.status == "off" else b.threshold) for b in breakers}
+    rows = [(p.qty, p.avg_price, p.mark, p.stop) for p in snap.positions.values()]
+    return gref.Book(
+        equity=snap.equity,
+        ts=snap.ts,
+        gross=snap.gross_exposure,
+        heat=gref.heat_amount(rows, thresholds.get("position_loss")),
+        positions={sym: (p.qty, p.mark) for sym, p in snap.positions.items()},
+        marks=dict(zip(GATE_SYMBOLS, GATE_MARKS, strict=True)),
+        state=snap.state.name,
+        tripped=[
+            (b.name, b.action, b.value, b.threshold) for b in breakers if b.status == "tripped"
+        ],
+        thresholds=thresholds,
+        streak=snap.consecutive_losses,
+        drawdown=snap.drawdown,
+        correlations={
+            frozenset((a, b)): GATE_CORRELATION[i][j]
+            for i, a in enumerate(GATE_SYMBOLS)
+            for j, b in enumerate(GATE_SYMBOLS)
+            if i != j
+        },
+        lots={"LINK": 0.1},
+    )
+
+
+def evaluate_loop(run: tuple) -> tuple[Any, Any, list]:
+    """``evaluate_signal`` once per loop turn from Python, as a strategy's signal handler calls
+    it; every call sizes and checks the same signal at the same time, so every one does the same
+    work. Refusals are kept, which costs an attribute read per call."""
+    engine, signal, ts, n = run
+    evaluate = engine.evaluate_signal
+    refused: list = []
+    d = None
+    for _ in range(n):
+        d = evaluate(signal, ts)
+        if not d.approved:
+            refused.append(d)
+    return engine, d, refused
+
+
+def reference_evaluate_loop(run: tuple) -> tuple[Any, Any, list]:
+    """The same loop over the Python gate: the signal as a dict, the engine state as a Book."""
+    book, signal, ts, n, cfg = run
+    evaluate = gref.evaluate_signal
+    refused: list = []
+    d = None
+    for _ in range(n):
+        d = evaluate(signal, ts, book, cfg)
+        if not d.approved:
+            refused.append(d)
+    return book, d, refused
+
+
+def order_loop(run: tuple) -> tuple[Any, list]:
+    """One ``check_order`` per loop turn from Python scalars, refusals kept."""
+    engine, symbol, qty, prices, ts = run
+    check = engine.check_order
+    refused: list = []
+    for p, t in zip(prices, ts, strict=True):
+        d = check(symbol, qty, p, t)
+        if not d.approved:
+            refused.append(d)
+    return engine, refused
+
+
+def evaluate_data(n: int) -> tuple[EngineRun, ReferenceRun | None, tuple[EngineRun, int]]:
+    ours = EngineRun(gate_image(), (rg.Signal(**GATE_SIGNAL), GATE_TS, n))
+    peer = None
+    if gate_reference_available():
+        book = gate_reference_book(rg.RiskEngine.from_bytes(gate_image()))
+        peer = ReferenceRun(book, (dict(GATE_SIGNAL), GATE_TS, n, gref.settings()))
+    return ours, peer, (ours, n)
+
+
+def order_data(n: int) -> tuple[EngineRun, None, EngineRun]:
+    symbol, qty = GATE_ORDER
+    mark = GATE_MARKS[GATE_SYMBOLS.index(symbol)]
+    prices = [
+        mark * (1 + 1e-5 * (k % ORDER_PRICE_CYCLE - ORDER_PRICE_CYCLE // 2)) for k in range(n)
+    ]
+    ts = [GATE_TS + k * ORDER_STEP_NS for k in range(n)]
+    run = EngineRun(gate_image(), (symbol, qty, prices, ts))
+    return run, None, run
+
+
+@functools.cache
+def exit_image(n_symbols: int = ENGINE_SYMBOLS) -> bytes:
+    """The tick stream's positions, each opened as a managed trade: a signal with a stop, a
+    target and an ATR (so that trailing can start), approved by ``evaluate_signal`` and filled.
+    Every breaker is armed at its default but ``position_loss``, whose flatten request would end
+    a trade's exit policy before its own stop does; ``max_correlation`` is off (no correlations
+    are known) and ``max_positions`` admits the whole book."""
+    stream = tick_stream(ENGINE_TICKS, n_symbols)
+    limits = rg.Limits(
+        position_loss=None,
+        max_positions=n_symbols,
+        max_correlation=None,
+        signal_filters=False,
+    )
+    engine = rg.RiskEngine(equity=ENGINE_EQUITY, ts=ENGINE_T0, limits=limits)
+    rng = np.random.default_rng([SEED, n_symbols, 7])
+    for (symbol, qty, price), r in zip(stream.fills, rng.uniform(*EXIT_R, n_symbols), strict=True):
+        s = 1.0 if qty > 0 else -1.0
+        signal = rg.Signal(
+            symbol,
+            "long" if s > 0 else "short",
+            price,
+            stop=price * (1 - s * r),
+            target=price * (1 + s * EXIT_TARGET_R * r),
+            atr=price * r / 1.5,
+            quantity=abs(qty),
+        )
+        d = engine.evaluate_signal(signal, ENGINE_T0)
+        if not d.approved:
+            raise AssertionError(f"the exit book's signal for {symbol} was refused: {d.codes}")
+        engine.on_fill(symbol, qty, price, ENGINE_T0)
+    return engine.to_bytes()
+
+
+def exit_batch_data(n: int) -> tuple[EngineRun, None, tuple[TickStream, int]]:
+    s = tick_stream()
+    return EngineRun(exit_image(), (s.ids[:n], s.prices[:n], s.ts[:n])), None, (s, n)
+
+
 # --- peers ---------------------------------------------------------------------------------------
 
 
@@ -393,17 +607,27 @@ def _event_key(e: Any) -> tuple:
         e.action,
         e.ts,
         e.state.name,
+        getattr(e, "reason", None),
     )
 
 
-def agrees_with(form: str) -> Callable[[Any, Any, Any], str]:
+def agrees_with(
+    form: str,
+    opened: Callable[[], bytes] | None = None,
+    then: Callable[[Any, list], str] | None = None,
+) -> Callable[[Any, Any, Any], str]:
     """The same ticks in the other form (``"loop"``: ``on_tick`` once per tick; ``"batch"``:
-    one ``on_ticks``) must leave the same image and give the same events, bit for bit."""
+    one ``on_ticks``) must leave the same image and give the same events, bit for bit. The book
+    is the stream's plain positions unless ``opened`` gives its image; ``then`` checks the
+    result further and says what it found."""
 
     def check(ours: Any, _peer: Any, data: tuple[TickStream, int]) -> str:
         stream, n = data
         engine, events = ours
-        other = EngineRun.of(stream, ()).fresh()[0]
+        if opened is None:
+            other = EngineRun.of(stream, ()).fresh()[0]
+        else:
+            other = rg.RiskEngine.from_bytes(opened())
         if form == "loop":
             _, want = engine_loop((other, *_lists(stream, n)))
         else:
@@ -418,9 +642,100 @@ def agrees_with(form: str) -> Callable[[Any, Any, Any], str]:
         return (
             f"same image and same {len(events)} events as the {form} over {n:,} ticks "
             f"({', '.join(kinds) or 'none'}); final state {engine.state.name}"
+            + (f"; {then(engine, events)}" if then is not None else "")
         )
 
     return check
+
+
+def exits_fire_and_trades_stay_open(engine: Any, events: list) -> str:
+    """The timed stream must exercise the exit policies (some exits fire) without ending most
+    trades early (a trade that exits in full skips its policy from then on, which would make the
+    tick path cheaper than a live book's)."""
+    exits = [e for e in events if e.kind == "exit_signal"]
+    assert exits, "no exit_signal event: the exit policies never fired"
+    n = len(engine.trades())
+    full = {e.symbol for e in exits if e.reason != "partial_take_profit"}
+    assert len(full) <= n // 2, f"{len(full)} of {n} trades exited in full"
+    reasons = Counter(e.reason for e in exits)
+    return (
+        f"{len(exits)} exit signals ({', '.join(f'{k} {v}' for k, v in sorted(reasons.items()))}); "
+        f"{n - len(full)} of {n} managed trades never exited in full"
+    )
+
+
+_DECISION_FLOATS = ("quantity", "entry", "stop", "target", "risk_amount", "risk_pct", "reward_risk")
+
+
+def _decision(d: Any) -> dict[str, Any]:
+    """A Decision (the engine's, or the Python gate's object or dict) as plain fields."""
+    get = d.get if isinstance(d, dict) else lambda k, default=None: getattr(d, k, default)
+    codes = get("codes")
+    if codes is None:
+        codes = [r["code"] if isinstance(r, dict) else r.code for r in get("reasons", [])]
+    out = {k: float(get(k)) for k in _DECISION_FLOATS}
+    return out | {"approved": bool(get("approved")), "method": get("method"), "codes": list(codes)}
+
+
+def gate_approves(ours: Any, peer: Any, data: tuple[EngineRun, int]) -> str:
+    """Every call approved the same signal the same way, n calls at one time leave the image one
+    call leaves (so every timed call did the same work), and with the Python gate as peer its
+    decision is the engine's: codes and method exactly, numbers to 1e-9."""
+    run, n = data
+    engine, last, refused = ours
+    assert not refused, f"{len(refused)} of {n} refused, e.g. {list(refused[0].codes)}"
+    once = rg.RiskEngine.from_bytes(run.image)
+    first = _decision(once.evaluate_signal(*run.args[:2]))
+    assert once.to_bytes() == engine.to_bytes(), f"{n} calls leave another image than one"
+    got = _decision(last)
+    assert _canonical_floats(got) == _canonical_floats(first), (got, first)
+    note = (
+        f"{n:,} identical approvals (method {got['method']}, quantity {got['quantity']:g}, "
+        f"risk {got['risk_pct']:.4%}); n calls leave the image one call leaves"
+    )
+    if peer is None:
+        return note
+    _, want, peer_refused = peer
+    want = _decision(want)
+    assert not peer_refused, f"the Python gate refused {len(peer_refused)} of {n}"
+    assert (got["approved"], got["method"], got["codes"]) == (
+        want["approved"],
+        want["method"],
+        want["codes"],
+    ), (got, want)
+    np.testing.assert_allclose(
+        [got[k] for k in _DECISION_FLOATS], [want[k] for k in _DECISION_FLOATS], rtol=1e-9
+    )
+    return note + "; the same decision as the Python gate (rtol 1e-9)"
+
+
+def _canonical_floats(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: ("nan" if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
+
+
+def orders_approved(ours: Any, _peer: Any, run: EngineRun) -> str:
+    """Every order approved (so neither DUPLICATE_ORDER nor RATE_LIMITED fired while both ran
+    against a live history), the same run from the same image ends in the same image, and
+    both checks still bite right after it: the last order again is a duplicate, and a burst at
+    the last time is rate limited."""
+    engine, refused = ours
+    symbol, qty, prices, ts = run.args
+    n = len(prices)
+    assert not refused, f"{len(refused)} of {n} refused, e.g. {list(refused[0].codes)}"
+    again, _ = order_loop(run.fresh())
+    assert again.to_bytes() == engine.to_bytes(), "the same orders leave another image"
+    dup = engine.check_order(symbol, qty, prices[-1], ts[-1])
+    assert "DUPLICATE_ORDER" in dup.codes, list(dup.codes)
+    burst = [
+        engine.check_order(symbol, qty, prices[-1] * (1 + 1e-4 * (k + 1)), ts[-1])
+        for k in range(12)
+    ]
+    assert any("RATE_LIMITED" in d.codes for d in burst), [list(d.codes) for d in burst]
+    return (
+        f"{n:,} orders approved, {ORDER_STEP_NS / 1e6:g} ms apart at {ORDER_PRICE_CYCLE} prices "
+        "(duplicate and rate checks on, never firing); the last order again is "
+        "DUPLICATE_ORDER and a burst is RATE_LIMITED"
+    )
 
 
 def engine_matches_reference(ours: Any, peer: Any, _stream: TickStream) -> str:
@@ -499,6 +814,7 @@ def _frame(t: int, n: int):
 
 def rows() -> list[Row]:
     big = (2520, 10000)
+    gate_peer = gate_reference_available()
     mc_paths = 100_000
 
     def mc_data():
@@ -654,6 +970,54 @@ def rows() -> list[Row]:
             fresh=lambda run: run.fresh(),
             units=ENGINE_REF_TICKS,
             unit="tick",
+        ),
+        Row(
+            "engine-exits-on-ticks",
+            "engine on_ticks, exit policies active",
+            f"{ENGINE_SYMBOLS} managed trades × {ENGINE_TICKS / 1e6:g}M ticks",
+            "none (absolute target)",
+            0.0,
+            "≥ 10M ticks/s",
+            make=lambda: exit_batch_data(ENGINE_TICKS),
+            ours=engine_batch,
+            peer=None,
+            check=agrees_with("loop", opened=exit_image, then=exits_fire_and_trades_stay_open),
+            fresh=lambda run: run.fresh(),
+            units=ENGINE_TICKS,
+            unit="tick",
+            max_per_unit=1 / 10e6,
+        ),
+        Row(
+            "gate-evaluate-signal",
+            "evaluate_signal, one call from Python",
+            f"{len(GATE_BOOK)} pos, {GATE_CALLS // 1000}k calls/run",
+            "Python gate_reference" if gate_peer else "none (absolute target)",
+            0.0,
+            "≤ 2 µs per call",
+            make=lambda: evaluate_data(GATE_CALLS),
+            ours=evaluate_loop,
+            peer=reference_evaluate_loop if gate_peer else None,
+            check=gate_approves,
+            fresh=lambda run: run.fresh(),
+            units=GATE_CALLS,
+            unit="call",
+            max_per_unit=2e-6,
+        ),
+        Row(
+            "gate-check-order",
+            "check_order, one call from Python",
+            f"{len(GATE_BOOK)} pos, {ORDER_CALLS // 1000}k calls/run",
+            "none (absolute target)",
+            0.0,
+            "≤ 1 µs per call",
+            make=lambda: order_data(ORDER_CALLS),
+            ours=order_loop,
+            peer=None,
+            check=orders_approved,
+            fresh=lambda run: run.fresh(),
+            units=ORDER_CALLS,
+            unit="call",
+            max_per_unit=1e-6,
         ),
     ]
 

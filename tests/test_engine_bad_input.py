@@ -634,8 +634,8 @@ FROM_BYTES: dict[str, Case] = {
         ["snapshot"],
     ),
     "wrong version": (
-        lambda e: rg.RiskEngine.from_bytes(_image()[:8] + b"\x02\x00" + _image()[10:]),
-        ["snapshot", "version 2"],
+        lambda e: rg.RiskEngine.from_bytes(_image()[:8] + b"\x01\x00" + _image()[10:]),
+        ["snapshot", "version 1"],
     ),
     "wrong version, CRC fixed": (
         lambda e: rg.RiskEngine.from_bytes(_with_crc(_image()[:8] + b"\xff\xff" + _image()[10:-4])),

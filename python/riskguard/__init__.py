@@ -5,15 +5,20 @@ public Python API.
 Every error riskguard raises for bad input is a :class:`RiskError`, a ``ValueError``.
 """
 
+from riskguard import sizing
 from riskguard._core import (
     BreakerSpec,
     BreakerStatus,
+    Decision,
     Event,
     Limits,
     PositionSnapshot,
+    Reason,
     RiskEngine,
     RiskError,
+    Signal,
     Snapshot,
+    Trade,
     TradingState,
     __version__,
 )
@@ -50,15 +55,19 @@ from riskguard.analytics import (
 __all__ = [
     "BreakerSpec",
     "BreakerStatus",
+    "Decision",
     "DrawdownPeriod",
     "Event",
     "Limits",
     "PositionSnapshot",
+    "Reason",
     "RiskContributions",
     "RiskEngine",
     "RiskError",
+    "Signal",
     "Snapshot",
     "StressWindow",
+    "Trade",
     "TradingState",
     "__version__",
     "annual_volatility",
@@ -79,6 +88,7 @@ __all__ = [
     "rolling_cvar",
     "rolling_var",
     "sharpe_ratio",
+    "sizing",
     "sortino_ratio",
     "stress_test",
     "var_historical",

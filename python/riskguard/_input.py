@@ -171,3 +171,17 @@ def label(position: int | None, shape: Shape) -> Any:
     if position is None or shape.index is None:
         return position
     return shape.index[position]
+
+
+def as_real(x: Any, arg: str) -> float:
+    """Returns `x` as a float: a Python or numpy int or float, never a bool or a str."""
+    if isinstance(x, bool | np.bool_) or not isinstance(x, int | float | np.integer | np.floating):
+        raise RiskError(f"{arg} must be a number, got {type(x).__name__}")
+    return float(x)
+
+
+def as_count(x: Any, arg: str) -> int:
+    """Returns `x` as an int ≥ 0: a Python or numpy int, never a bool."""
+    if isinstance(x, bool | np.bool_) or not isinstance(x, int | np.integer) or x < 0:
+        raise RiskError(f"{arg} must be a whole number ≥ 0, got {x!r}")
+    return int(x)

@@ -5,92 +5,13 @@ use std::borrow::Cow;
 
 use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyString, PyType};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 use riskguard_core::engine::{
-    self as core, Breaker, LimitValue, PartialSpec, RiskEngine as CoreEngine, SymbolRef,
+    self as core, Breaker, LimitValue, PartialSpec, RiskEngine as CoreEngine, SettingValue,
 };
 
+use crate::convert::{describe_value, flag, int64, kind, real, symbol, text};
 use crate::{RiskError, call};
-
-/// A real number argument; bools and non-numbers are refused with a `RiskError`.
-fn real(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
-    if obj.is_instance_of::<PyFloat>()
-        || (obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>())
-    {
-        return obj.extract();
-    }
-    obj.extract::<f64>()
-        .ok()
-        .filter(|_| !obj.is_instance_of::<PyBool>() && !obj.is_instance_of::<PyString>())
-        .ok_or_else(|| RiskError::new_err(format!("{name} must be a number, got {}", kind(obj))))
-}
-
-/// An integer timestamp in nanoseconds.
-fn int64(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
-    if obj.is_instance_of::<PyBool>() {
-        return Err(RiskError::new_err(format!(
-            "{name} must be an integer, got bool"
-        )));
-    }
-    obj.extract::<i64>().map_err(|_| {
-        RiskError::new_err(format!(
-            "{name} must be an integer (ns since the Unix epoch) within int64, got {}",
-            describe_value(obj)
-        ))
-    })
-}
-
-/// A str argument.
-fn text<'a>(obj: &'a Bound<'_, PyAny>, name: &str) -> PyResult<&'a str> {
-    match obj.cast::<PyString>() {
-        Ok(s) => Ok(s.to_str()?),
-        Err(_) => Err(RiskError::new_err(format!(
-            "{name} must be a str, got {}",
-            describe_value(obj)
-        ))),
-    }
-}
-
-/// A bool argument; truthy values of other types are refused, so that a confirmation is
-/// always explicit.
-fn flag(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<bool> {
-    obj.cast::<PyBool>().map(|b| b.is_true()).map_err(|_| {
-        RiskError::new_err(format!(
-            "{name} must be True or False, got {}",
-            describe_value(obj)
-        ))
-    })
-}
-
-fn kind(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type()
-        .name()
-        .map_or_else(|_| "?".into(), |n| n.to_string())
-}
-
-fn describe_value(obj: &Bound<'_, PyAny>) -> String {
-    match obj.repr() {
-        Ok(r) if r.len().unwrap_or(0) <= 40 => format!("{r} ({})", kind(obj)),
-        _ => kind(obj),
-    }
-}
-
-/// A symbol given as a name or an interned id.
-fn symbol<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<SymbolRef<'a>> {
-    if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(SymbolRef::Name(s.to_str()?));
-    }
-    if obj.is_instance_of::<PyInt>()
-        && !obj.is_instance_of::<PyBool>()
-        && let Ok(id) = obj.extract::<u32>()
-    {
-        return Ok(SymbolRef::Id(id));
-    }
-    Err(RiskError::new_err(format!(
-        "symbol must be a str or an interned id (int), got {}",
-        describe_value(obj)
-    )))
-}
 
 /// The engine's trading state.
 #[pyclass(module = "riskguard", name = "TradingState", eq, eq_int, frozen, hash)]
@@ -221,6 +142,15 @@ fn limit_value(obj: &Bound<'_, PyAny>) -> LimitValue {
     if obj.is_none() {
         return LimitValue::Off;
     }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return LimitValue::Bool(b.is_true());
+    }
+    if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        return match obj.extract::<Vec<String>>() {
+            Ok(names) => LimitValue::List(names),
+            Err(_) => LimitValue::Invalid(format!("{} of non-str items", kind(obj))),
+        };
+    }
     if let Ok(spec) = obj.cast::<PyBreakerSpec>() {
         return LimitValue::Spec(spec.get().partial());
     }
@@ -274,7 +204,8 @@ impl PyBreakerSpec {
     }
 }
 
-/// Every breaker's limits and the session clock, validated with every problem listed at once.
+/// Every breaker's limits, the session clock and the gate, sizing and exit settings,
+/// validated with every problem listed at once.
 ///
 /// `Limits(**kwargs)` or `Limits.from_dict(d)`. Each breaker keyword (`daily_loss`,
 /// `weekly_loss`, `monthly_loss`, `max_drawdown`, `position_loss`, `volatility_spike`,
@@ -287,11 +218,15 @@ impl PyBreakerSpec {
 ///
 /// Thresholds: losses, drawdown and position loss in (0, 1]; volatility spike in sigmas, in
 /// (0, 1e6]; leverage as a multiple, concentration and heat as fractions of equity, all > 0;
-/// consecutive losses a whole number ≥ 1. Raises RiskError listing every problem.
+/// consecutive losses a whole number ≥ 1.
+///
+/// Gate, sizing and exit settings (`risk_per_trade`, `max_position_pct`, `sizing`, `sl_atr`,
+/// ...) are keywords too, and attributes: docs/gate.md lists each with its default and domain.
+/// A numeric one is switched off with None. Raises RiskError listing every problem.
 #[pyclass(module = "riskguard", name = "Limits", frozen, eq)]
 #[derive(Debug, Clone, PartialEq)]
 pub struct PyLimits {
-    inner: core::Limits,
+    pub(crate) inner: core::Limits,
 }
 
 impl PyLimits {
@@ -351,7 +286,20 @@ impl PyLimits {
         d.set_item("utc_offset", self.inner.utc_offset())?;
         d.set_item("volatility_lambda", self.inner.volatility_lambda)?;
         d.set_item("volatility_warmup", self.inner.volatility_warmup)?;
+        for (name, value) in self.inner.policy.entries() {
+            d.set_item(name, setting(py, value)?)?;
+        }
         Ok(d)
+    }
+
+    /// A gate, sizing or exit setting by name (docs/gate.md, "Settings"); None when off.
+    fn __getattr__<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        match self.inner.policy.entries().into_iter().find(|(n, _)| *n == name) {
+            Some((_, value)) => setting(py, value),
+            None => Err(pyo3::exceptions::PyAttributeError::new_err(format!(
+                "'Limits' object has no attribute {name:?}"
+            ))),
+        }
     }
 
     fn __reduce__<'py>(
@@ -370,8 +318,14 @@ impl PyLimits {
                 None => format!("{}=None", b.name()),
             })
             .collect();
+        // Settings show only where they differ from the defaults, to keep the repr readable.
+        let defaults = core::policy::Policy::default().entries();
+        let settings: String = (self.inner.policy.entries().into_iter().zip(defaults))
+            .filter(|(a, b)| a != b)
+            .map(|((name, v), _)| format!(", {name}={}", show_setting(&v)))
+            .collect();
         format!(
-            "Limits({}, reset_time={:?}, utc_offset={:?}, volatility_lambda={}, volatility_warmup={})",
+            "Limits({}, reset_time={:?}, utc_offset={:?}, volatility_lambda={}, volatility_warmup={}{settings})",
             specs.join(", "),
             self.inner.reset_time(),
             self.inner.utc_offset(),
@@ -438,15 +392,40 @@ impl PyLimits {
     }
 }
 
+fn setting<'py>(py: Python<'py>, value: SettingValue) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        SettingValue::Number(x) => x.into_pyobject(py)?.into_any(),
+        SettingValue::Whole(x) => x.into_pyobject(py)?.into_any(),
+        SettingValue::Text(t) => t.into_pyobject(py)?.into_any(),
+        SettingValue::List(l) => l.into_pyobject(py)?.into_any(),
+        SettingValue::Bool(b) => PyBool::new(py, b).to_owned().into_any(),
+    })
+}
+
+fn show_setting(value: &SettingValue) -> String {
+    let names = |l: &[&str]| l.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
+    match value {
+        SettingValue::Number(Some(x)) => format!("{x}"),
+        SettingValue::Whole(Some(x)) => format!("{x}"),
+        SettingValue::Number(None) | SettingValue::Whole(None) | SettingValue::List(None) => "None".into(),
+        SettingValue::Text(t) => format!("{t:?}"),
+        SettingValue::List(Some(l)) => format!("[{}]", names(l)),
+        SettingValue::Bool(b) => if *b { "True" } else { "False" }.into(),
+    }
+}
+
 /// Something the engine reported.
 ///
 /// - `kind`: `breaker_tripped`, `breaker_recovered`, `state_changed`, `stop_hit`,
-///   `kill_switch`, `flatten_requested` or `reduce_requested` (stable names);
+///   `kill_switch`, `flatten_requested`, `reduce_requested` or `exit_signal` (stable names);
 /// - `breaker`: the breaker concerned or causing it, else None; `symbol`: or None;
 /// - `value`: the metric, mark, quantity held or fraction to cut; `threshold`: the threshold
 ///   or stop; NaN where they do not apply;
 /// - `action`: the breaker's action; `ts`: ns; `state`: the trading state after the event;
-///   `message`: for people.
+///   `message`: for people;
+/// - `reason`: for `exit_signal`, why (`stop_loss`, `breakeven_stop`, `trailing_stop`,
+///   `take_profit`, `partial_take_profit`, `time`), with `value` the quantity to close and
+///   `threshold` the level crossed; else None.
 #[pyclass(module = "riskguard", name = "Event", frozen, get_all)]
 #[derive(Debug, Clone)]
 pub struct PyEvent {
@@ -459,6 +438,7 @@ pub struct PyEvent {
     ts: i64,
     message: String,
     state: PyTradingState,
+    reason: Option<&'static str>,
 }
 
 #[pymethods]
@@ -474,12 +454,13 @@ impl PyEvent {
         d.set_item("ts", self.ts)?;
         d.set_item("message", &self.message)?;
         d.set_item("state", self.state.name())?;
+        d.set_item("reason", self.reason)?;
         Ok(d)
     }
 
     fn __repr__(&self) -> String {
         format!(
-            "Event(kind={:?}, breaker={}, symbol={}, value={}, threshold={}, action={}, ts={}, state={}, message={:?})",
+            "Event(kind={:?}, breaker={}, symbol={}, value={}, threshold={}, action={}, ts={}, state={}, reason={}, message={:?})",
             self.kind,
             py_opt(self.breaker),
             py_opt(self.symbol.as_deref()),
@@ -488,6 +469,7 @@ impl PyEvent {
             py_opt(self.action),
             self.ts,
             self.state.name(),
+            py_opt(self.reason),
             self.message
         )
     }
@@ -682,11 +664,11 @@ impl PyBreakerStatus {
 /// breakers and the kill switch stay engaged until `reset(..., confirm=True)`.
 #[pyclass(module = "riskguard", name = "RiskEngine")]
 pub struct PyRiskEngine {
-    inner: CoreEngine,
+    pub(crate) inner: CoreEngine,
 }
 
 impl PyRiskEngine {
-    fn events(&self, events: Vec<core::Event>) -> Vec<PyEvent> {
+    pub(crate) fn events(&self, events: Vec<core::Event>) -> Vec<PyEvent> {
         events
             .into_iter()
             .map(|e| PyEvent {
@@ -701,6 +683,7 @@ impl PyRiskEngine {
                 ts: e.ts,
                 message: self.inner.describe(&e),
                 state: e.state.into(),
+                reason: e.reason.map(core::ExitReason::name),
             })
             .collect()
     }

@@ -8,7 +8,10 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 mod analytics;
+mod convert;
 mod engine;
+mod gate;
+mod sizing;
 
 create_exception!(
     riskguard,
@@ -57,5 +60,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RiskError", m.py().get_type::<RiskError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     analytics::register(m)?;
-    engine::register(m)
+    engine::register(m)?;
+    gate::register(m)?;
+    sizing::register(m)
 }

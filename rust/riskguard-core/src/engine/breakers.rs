@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::exits::CloseCause;
 use super::events::{Event, EventKind, TradingState};
 use super::limits::{Action, Breaker, BreakerSpec};
 use super::risk_engine::RiskEngine;
@@ -243,6 +244,7 @@ impl RiskEngine {
                 action: None,
                 ts,
                 state,
+                reason: None,
             });
         }
     }
@@ -290,6 +292,7 @@ impl RiskEngine {
             action: Some(action),
             ts,
             state: self.state,
+            reason: None,
         };
         let done = |out: &[Event], kind, symbol: Option<usize>| {
             out[start..]
@@ -321,6 +324,18 @@ impl RiskEngine {
                 }
             }
             Action::Halt | Action::Alert => {}
+        }
+        // A flattened trade exits for the breaker: its own exits stop.
+        let flattened = |i: usize| match action {
+            Action::CloseAllHalt => true,
+            Action::ClosePosition => sym == Some(i),
+            _ => false,
+        };
+        for (i, p) in self.positions.iter_mut().enumerate() {
+            if p.is_open() && flattened(i) {
+                p.exit.exiting = true;
+                p.exit.cause.get_or_insert(CloseCause::Breaker);
+            }
         }
     }
 
@@ -367,6 +382,7 @@ impl RiskEngine {
             action: Some(action),
             ts,
             state: self.state,
+            reason: None,
         });
         self.update_state(b, ts, out);
         out[event].state = self.state;

@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::exits::ExitReason;
 use super::limits::{Action, Breaker};
 
 /// The engine's trading state, in increasing severity (NautilusTrader's names).
@@ -44,6 +45,8 @@ pub enum EventKind {
     KillSwitch,
     FlattenRequested,
     ReduceRequested,
+    /// The exit policy asks to close some or all of a trade.
+    ExitSignal,
 }
 
 impl EventKind {
@@ -56,6 +59,7 @@ impl EventKind {
             Self::KillSwitch => "kill_switch",
             Self::FlattenRequested => "flatten_requested",
             Self::ReduceRequested => "reduce_requested",
+            Self::ExitSignal => "exit_signal",
         }
     }
 }
@@ -83,4 +87,6 @@ pub struct Event {
     pub ts: i64,
     /// The trading state after this event.
     pub state: TradingState,
+    /// Why an exit was requested (`exit_signal` only).
+    pub reason: Option<ExitReason>,
 }

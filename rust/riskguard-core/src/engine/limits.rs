@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Result, RiskError, num};
 
 use super::events::TradingState;
+use super::policy::{Knob, Policy, SWITCHES};
 
 /// A circuit breaker. The order of [`Breaker::CONFIGURABLE`] is the evaluation order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -154,7 +155,7 @@ impl FromStr for Breaker {
 }
 
 /// The member of `all` whose name is `s`, or an error listing the names.
-fn parse_named<T: Copy>(
+pub(crate) fn parse_named<T: Copy>(
     arg: &'static str,
     all: &[T],
     name: fn(T) -> &'static str,
@@ -271,6 +272,25 @@ pub enum LimitValue {
     Invalid(String),
     /// A spec whose fields could not be read; the string says which and why.
     Malformed(String),
+    Bool(bool),
+    /// A list of names.
+    List(Vec<String>),
+}
+
+impl LimitValue {
+    /// The value as an error message shows it.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Self::Off => "None".to_string(),
+            Self::Number(x) => num(*x),
+            Self::Spec(_) => "a BreakerSpec".to_string(),
+            Self::Text(s) => format!("{s:?}"),
+            Self::Invalid(t) => format!("a value of type {t}"),
+            Self::Malformed(m) => m.clone(),
+            Self::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+            Self::List(l) => format!("{l:?}"),
+        }
+    }
 }
 
 /// Every breaker's settings and the session clock.
@@ -285,6 +305,8 @@ pub struct Limits {
     pub volatility_lambda: f64,
     /// Returns per symbol before volatility spikes are scored.
     pub volatility_warmup: u64,
+    /// Gate, sizing and exit settings (docs/gate.md).
+    pub policy: Policy,
 }
 
 impl Default for Limits {
@@ -295,6 +317,7 @@ impl Default for Limits {
             utc_offset_s: 0,
             volatility_lambda: 0.94,
             volatility_warmup: 20,
+            policy: Policy::default(),
         }
     }
 }
@@ -335,16 +358,11 @@ impl Limits {
 
     fn set(&mut self, name: &str, value: LimitValue) -> std::result::Result<(), String> {
         let wrong = |expected: &str, value: &LimitValue| {
-            let got = match value {
-                LimitValue::Off => "None".to_string(),
-                LimitValue::Number(x) => num(*x),
-                LimitValue::Spec(_) => "a BreakerSpec".to_string(),
-                LimitValue::Text(s) => format!("{s:?}"),
-                LimitValue::Invalid(t) => format!("a value of type {t}"),
-                LimitValue::Malformed(m) => m.clone(),
-            };
-            format!("{name}: must be {expected}, got {got}")
+            format!("{name}: must be {expected}, got {}", value.describe())
         };
+        if let Some(result) = self.policy.set(name, value.clone()) {
+            return result;
+        }
         match name {
             "reset_time" => match value {
                 LimitValue::Text(s) => self.reset_s = parse_reset_time(&s)?,
@@ -372,6 +390,8 @@ impl Limits {
                         let mut names: Vec<_> =
                             Breaker::CONFIGURABLE.iter().map(|b| b.name()).collect();
                         names.extend(SETTINGS);
+                        names.extend(Knob::ALL.map(Knob::name));
+                        names.extend(SWITCHES);
                         format!("unknown limit {name:?}; known: {}", names.join(", "))
                     })?;
                 let default = breaker.default_spec().expect("configurable");
@@ -456,6 +476,7 @@ impl Limits {
                 self.reset_s, self.utc_offset_s
             ));
         }
+        errors.extend(self.policy.problems());
         if !(self.volatility_lambda > 0.0 && self.volatility_lambda < 1.0) {
             errors.push(format!(
                 "volatility_lambda: must be in (0, 1), got {}",

@@ -4,6 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::stream::{EwmaVariance, z_score};
 
+use super::exits::Exit;
+use super::trades::{Approval, NO_TRADE};
+
 /// A symbol's position, mark and volatility state.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Position {
@@ -30,6 +33,10 @@ pub(crate) struct Position {
     pub scored: (f64, f64),
     /// The latest score is at or above the volatility-spike threshold.
     pub spiking: bool,
+    /// Index of the open trade in the engine's records, or `NO_TRADE`.
+    pub trade: u32,
+    pub exit: Exit,
+    pub approval: Option<Approval>,
 }
 
 /// What a fill did to a position.
@@ -56,6 +63,9 @@ impl Position {
             vol: EwmaVariance::default(),
             scored: (f64::NAN, f64::NAN),
             spiking: false,
+            trade: NO_TRADE,
+            exit: Exit::NONE,
+            approval: None,
         }
     }
 

@@ -1,6 +1,8 @@
 //! The risk engine: marks a portfolio to market on every tick and fill, and runs the breakers
 //! in the same step. The contract is docs/engine.md.
 
+use std::collections::VecDeque;
+
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
@@ -8,8 +10,13 @@ use crate::error::{Result, RiskError, num};
 
 use super::breakers::BreakerState;
 use super::events::{Event, EventKind, TradingState};
+use super::exits::CloseCause;
+use super::gate::OrderRecord;
 use super::limits::{Action, Breaker, Limits};
+use super::market::Market;
+use super::policy::Knob;
 use super::portfolio::Position;
+use super::trades::TradeRecord;
 use super::session::{SessionClock, SessionKeys};
 use crate::stream::z_score;
 
@@ -88,6 +95,13 @@ pub struct RiskEngine {
     pub(crate) state: TradingState,
     pub(crate) kill_reason: String,
     pub(crate) ts: i64,
+    /// Per symbol: indicators, bar returns and lot size.
+    pub(crate) markets: Vec<Market>,
+    pub(crate) trades: Vec<TradeRecord>,
+    /// Caller-supplied correlations by (lower id, higher id).
+    pub(crate) correlations: FxHashMap<(u32, u32), f64>,
+    /// Accepted orders within the rate and duplicate windows, oldest first.
+    pub(crate) orders: VecDeque<OrderRecord>,
 }
 
 impl RiskEngine {
@@ -143,6 +157,10 @@ impl RiskEngine {
             state: TradingState::Active,
             kill_reason: String::new(),
             ts,
+            markets: Vec::new(),
+            trades: Vec::new(),
+            correlations: FxHashMap::default(),
+            orders: VecDeque::new(),
         }
         .refreshed())
     }
@@ -185,6 +203,11 @@ impl RiskEngine {
         self.symbols.push(symbol.to_owned());
         self.index.insert(symbol.to_owned(), id);
         self.positions.push(Position::new());
+        let pol = &self.limits.policy;
+        self.markets.push(Market::new(
+            pol.req(Knob::AtrPeriod) as u32,
+            pol.req(Knob::EmaPeriod) as u32,
+        ));
         Ok(id)
     }
 
@@ -204,7 +227,7 @@ impl RiskEngine {
         }
     }
 
-    fn check_ts(&self, ts: i64) -> Result<()> {
+    pub(crate) fn check_ts(&self, ts: i64) -> Result<()> {
         if ts < self.ts {
             Err(RiskError::invalid(
                 "ts",
@@ -291,7 +314,9 @@ impl RiskEngine {
         self.ts = ts;
         self.cash = cash;
         self.realized = self.realized + outcome.realized_piece - fee;
+        let (before, last_stop) = (self.positions[i].qty, self.positions[i].stop);
         self.positions[i] = after;
+        self.book_fill(i, before, last_stop, qty, price, ts, outcome.closed_trade);
         if let Some(trade) = outcome.closed_trade {
             self.streak = if trade < 0.0 { self.streak + 1 } else { 0 };
             if self.positions[i].loss_tripped {
@@ -471,6 +496,11 @@ impl RiskEngine {
         p.last_tick = price;
         let m0 = p.mark;
         p.mark = price;
+        if p.exit.open
+            && p.exit.on_tick(price, ts, p.qty, &self.limits.policy, i as u32, self.state, out)
+        {
+            p.stop = Some(p.exit.stop());
+        }
         if p.is_open() {
             let q = p.qty;
             let d = price - m0;
@@ -488,8 +518,9 @@ impl RiskEngine {
             self.max_arg = if leads { i } else { self.max_arg };
             self.max_notional = self.max_notional.max(notional);
             self.peak = self.peak.max(self.equity);
-            if p.stop_crossed() && !p.stop_hit {
+            if !p.exit.managed && p.stop_crossed() && !p.stop_hit {
                 p.stop_hit = true;
+                p.exit.cause.get_or_insert(CloseCause::Stop);
                 let stop = p.stop.unwrap_or(f64::NAN);
                 out.push(Event {
                     kind: EventKind::StopHit,
@@ -500,6 +531,7 @@ impl RiskEngine {
                     action: Some(Action::ClosePosition),
                     ts,
                     state: self.state,
+                    reason: None,
                 });
             }
         }
@@ -641,6 +673,14 @@ impl RiskEngine {
                 "reduce every position by {:.0}% for {cause}",
                 100.0 * e.value
             ),
+            EventKind::ExitSignal => {
+                let reason = e.reason.map_or("", |r| r.name());
+                if e.threshold.is_nan() {
+                    format!("exit {} of {sym}: {reason}", e.value)
+                } else {
+                    format!("exit {} of {sym}: {reason} at {}", e.value, e.threshold)
+                }
+            }
         }
     }
 }
@@ -657,11 +697,11 @@ fn move_heat(heat: &mut f64, heated: &mut u32, old: f64, new: f64) {
 }
 
 #[inline]
-fn in_range(price: f64) -> bool {
+pub(crate) fn in_range(price: f64) -> bool {
     (MIN_PRICE..=MAX_PRICE).contains(&price)
 }
 
-fn check_price(arg: &'static str, price: f64) -> Result<()> {
+pub(crate) fn check_price(arg: &'static str, price: f64) -> Result<()> {
     if in_range(price) {
         Ok(())
     } else {

@@ -8,6 +8,7 @@ use super::breakers::{loss, ratio};
 use super::events::TradingState;
 use super::limits::{Action, Breaker};
 use super::portfolio::Position;
+use super::trades::NO_TRADE;
 use super::risk_engine::RiskEngine;
 
 /// One open position.
@@ -85,7 +86,7 @@ pub struct BreakerStatus {
 }
 
 const MAGIC: &[u8; 8] = b"RGENGINE";
-const VERSION: u16 = 1;
+const VERSION: u16 = 2;
 const HEADER: usize = MAGIC.len() + 2;
 
 impl RiskEngine {
@@ -248,6 +249,17 @@ impl RiskEngine {
                 && p.stop.is_none_or(f64::is_finite)
         };
         let spiking = self.positions.iter().filter(|p| p.spiking).count();
+        let n = self.symbols.len();
+        let trades_ok = self.markets.len() == n
+            && self.trades.iter().all(|t| (t.symbol as usize) < n)
+            && self.orders.iter().all(|o| (o.symbol as usize) < n)
+            && self.correlations.keys().all(|&(a, b)| a < b && (b as usize) < n)
+            && self.positions.iter().enumerate().all(|(i, p)| {
+                (p.trade == NO_TRADE && !p.exit.open)
+                    || self.trades.get(p.trade as usize).is_some_and(|t| {
+                        t.symbol as usize == i && t.closed.is_none() && p.exit.open && p.is_open()
+                    })
+            });
         let max_arg_ok = self.max_arg < self.positions.len() || self.max_arg == 0;
         if flagged != self.tripped_positions as usize
             || spiking != self.spiking as usize
@@ -256,6 +268,7 @@ impl RiskEngine {
             || !totals.iter().all(|x| x.is_finite())
             || !self.sessions.iter().all(|s| s.open_equity.is_finite())
             || !self.positions.iter().all(sane)
+            || !trades_ok
         {
             return Err("inconsistent state".into());
         }

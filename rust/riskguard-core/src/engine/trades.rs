@@ -1,0 +1,268 @@
+//! The trade lifecycle: approvals, trades opened and closed by fills, and their records
+//! (docs/gate.md, "Trades and exits").
+
+use serde::{Deserialize, Serialize};
+
+use super::exits::{CloseCause, Exit, ExitReason, Stage};
+use super::policy::Method;
+use super::risk_engine::RiskEngine;
+
+/// How a decision's quantity was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SizedBy {
+    Method(Method),
+    /// The signal carried its quantity.
+    Given,
+    /// A raw order (`check_order`).
+    Order,
+    /// A fill without an approval.
+    Manual,
+}
+
+impl SizedBy {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Method(m) => m.name(),
+            Self::Given => "given",
+            Self::Order => "order",
+            Self::Manual => "manual",
+        }
+    }
+}
+
+/// An approved signal waiting for its fill.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Approval {
+    pub side: f64,
+    pub stop: f64,
+    /// NaN when none.
+    pub target: f64,
+    /// NaN when none.
+    pub atr: f64,
+    pub method: SizedBy,
+}
+
+/// Where a trade is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TradeState {
+    Open,
+    Breakeven,
+    PartialTp,
+    Trailing,
+    ClosedTp,
+    ClosedSl,
+    ClosedTrailing,
+    ClosedTime,
+    ClosedBreaker,
+    ClosedManual,
+}
+
+impl TradeState {
+    /// The stable SCREAMING_SNAKE name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Open => "OPEN",
+            Self::Breakeven => "BREAKEVEN",
+            Self::PartialTp => "PARTIAL_TP",
+            Self::Trailing => "TRAILING",
+            Self::ClosedTp => "CLOSED_TP",
+            Self::ClosedSl => "CLOSED_SL",
+            Self::ClosedTrailing => "CLOSED_TRAILING",
+            Self::ClosedTime => "CLOSED_TIME",
+            Self::ClosedBreaker => "CLOSED_BREAKER",
+            Self::ClosedManual => "CLOSED_MANUAL",
+        }
+    }
+
+    fn closed(cause: Option<CloseCause>) -> Self {
+        match cause {
+            Some(CloseCause::Exit(ExitReason::TakeProfit)) => Self::ClosedTp,
+            Some(CloseCause::Exit(ExitReason::TrailingStop)) => Self::ClosedTrailing,
+            Some(CloseCause::Exit(ExitReason::Time)) => Self::ClosedTime,
+            Some(CloseCause::Exit(_) | CloseCause::Stop) => Self::ClosedSl,
+            Some(CloseCause::Breaker) => Self::ClosedBreaker,
+            None => Self::ClosedManual,
+        }
+    }
+
+    fn open(stage: Stage) -> Self {
+        match stage {
+            Stage::Open => Self::Open,
+            Stage::Breakeven => Self::Breakeven,
+            Stage::PartialTp => Self::PartialTp,
+            Stage::Trailing => Self::Trailing,
+        }
+    }
+}
+
+/// One trade's stored record; the open trade's live fields are in its position.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TradeRecord {
+    pub symbol: u32,
+    pub side: f64,
+    pub method: SizedBy,
+    pub entry_ts: i64,
+    pub entry_price: f64,
+    pub quantity: f64,
+    pub initial_stop: f64,
+    pub target: f64,
+    /// Set when closed, with the final state, stop, P&L and excursions.
+    pub closed: Option<Closed>,
+    pub closed_qty: f64,
+    pub closed_value: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Closed {
+    pub ts: i64,
+    pub state: TradeState,
+    pub stop: f64,
+    pub pnl: f64,
+    pub r: f64,
+    pub best: f64,
+    pub worst: f64,
+}
+
+/// A trade as `trades()` reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trade {
+    pub id: u64,
+    pub symbol: String,
+    pub side: &'static str,
+    pub state: TradeState,
+    pub method: &'static str,
+    pub entry_ts: i64,
+    pub entry_price: f64,
+    pub quantity: f64,
+    pub initial_stop: f64,
+    pub stop: f64,
+    pub target: f64,
+    pub exit_ts: Option<i64>,
+    pub exit_price: f64,
+    pub pnl: f64,
+    pub r_multiple: f64,
+    pub mfe: f64,
+    pub mae: f64,
+    pub holding_ns: i64,
+}
+
+/// No open trade.
+pub(crate) const NO_TRADE: u32 = u32::MAX;
+
+impl RiskEngine {
+    /// Books a fill of `qty` at `price` that took position `i` from `before`, stopped at
+    /// `last_stop`, to its current quantity, closing `pnl` if it closed a trade.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn book_fill(
+        &mut self,
+        i: usize,
+        before: f64,
+        last_stop: Option<f64>,
+        qty: f64,
+        price: f64,
+        ts: i64,
+        pnl: Option<f64>,
+    ) {
+        let approval = self.positions[i].approval.take();
+        let t = self.positions[i].trade;
+        if before != 0.0 && t != NO_TRADE {
+            let rec = &mut self.trades[t as usize];
+            if (before > 0.0) == (qty > 0.0) {
+                rec.quantity = rec.quantity.max(self.positions[i].qty.abs());
+                rec.entry_price = self.positions[i].avg;
+            } else {
+                let c = qty.abs().min(before.abs());
+                rec.closed_qty += c;
+                rec.closed_value += c * price;
+            }
+            if let Some(pnl) = pnl {
+                let p = &self.positions[i];
+                let e = p.exit;
+                rec.closed = Some(Closed {
+                    ts,
+                    state: TradeState::closed(e.cause),
+                    stop: if e.managed { e.stop() } else { last_stop.unwrap_or(f64::NAN) },
+                    pnl,
+                    r: e.r,
+                    best: e.best,
+                    worst: e.worst,
+                });
+                self.positions[i].trade = NO_TRADE;
+                self.positions[i].exit = Exit::NONE;
+            }
+        }
+        let p = &self.positions[i];
+        if p.is_open() && p.trade == NO_TRADE {
+            let side = p.qty.signum();
+            let managed = approval.filter(|a| a.side == side);
+            let method = managed.map_or(SizedBy::Manual, |a| a.method);
+            self.trades.push(TradeRecord {
+                symbol: i as u32,
+                side,
+                method,
+                entry_ts: ts,
+                entry_price: price,
+                quantity: p.qty.abs(),
+                initial_stop: managed.map_or(f64::NAN, |a| a.stop),
+                target: managed.map_or(f64::NAN, |a| a.target),
+                closed: None,
+                closed_qty: 0.0,
+                closed_value: 0.0,
+            });
+            let p = &mut self.positions[i];
+            p.trade = (self.trades.len() - 1) as u32;
+            p.exit = match managed {
+                Some(a) => {
+                    p.stop = Some(a.stop);
+                    Exit::managed(side, price, a.stop, a.target, a.atr, ts, &self.limits.policy)
+                }
+                None => Exit::unmanaged(side, price),
+            };
+        }
+    }
+
+    /// Every trade in opening order.
+    pub fn trades(&self) -> Vec<Trade> {
+        (self.trades.iter().enumerate())
+            .map(|(id, rec)| self.trade_view(id, rec))
+            .collect()
+    }
+
+    fn trade_view(&self, id: usize, rec: &TradeRecord) -> Trade {
+        let p = &self.positions[rec.symbol as usize];
+        let (state, stop, pnl, r, best, worst, exit_ts, end) = match rec.closed {
+            Some(c) => (c.state, c.stop, c.pnl, c.r, c.best, c.worst, Some(c.ts), c.ts),
+            None => {
+                let e = &p.exit;
+                let stop = if e.managed { e.stop() } else { p.stop.unwrap_or(f64::NAN) };
+                (TradeState::open(e.stage), stop, p.realized, e.r, e.best, e.worst, None, self.ts)
+            }
+        };
+        let entry_f = rec.side * rec.entry_price;
+        Trade {
+            id: id as u64,
+            symbol: self.symbols[rec.symbol as usize].clone(),
+            side: if rec.side > 0.0 { "long" } else { "short" },
+            state,
+            method: rec.method.name(),
+            entry_ts: rec.entry_ts,
+            entry_price: rec.entry_price,
+            quantity: rec.quantity,
+            initial_stop: rec.initial_stop,
+            stop,
+            target: rec.target,
+            exit_ts,
+            exit_price: if rec.closed_qty > 0.0 { rec.closed_value / rec.closed_qty } else { f64::NAN },
+            pnl,
+            r_multiple: pnl / (rec.quantity * r),
+            mfe: ((best - entry_f) * rec.quantity).max(0.0),
+            mae: ((entry_f - worst) * rec.quantity).max(0.0),
+            holding_ns: end - rec.entry_ts,
+        }
+    }
+
+    /// P&L of up to the last `n` closed trades, newest first.
+    pub(crate) fn recent_pnl(&self, n: usize) -> impl Iterator<Item = f64> + '_ {
+        self.trades.iter().rev().filter_map(|t| t.closed.map(|c| c.pnl)).take(n)
+    }
+}
