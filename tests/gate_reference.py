@@ -10,21 +10,26 @@ against the engine on its own. Like ``engine_reference.py`` it is slow and liter
 check is written in the order, form and operation order of the contract.
 
 Where the contract leaves a detail open, the model takes the plain reading and says so:
-- the trading-state group names only the breakers the contract lists (daily, weekly and monthly
-  loss, drawdown, consecutive losses, volatility spike, leverage, kill switch); a tripped
-  ``position_loss``, ``concentration`` or ``portfolio_heat`` breaker whose action halts or
-  reduces shows only through ``TRADING_HALTED``/``REDUCE_ONLY``;
-- in the confidence check a missing confidence and a missing ATR (``max_atr_ratio`` on) each
-  give ``MISSING_MARKET_DATA``, confidence first, and either one stands in for the comparison;
+- the trading-state group names only the breakers the contract lists, in the order it lists
+  them (daily, weekly and monthly loss, drawdown, consecutive losses, volatility spike,
+  leverage, kill switch); a tripped ``position_loss``, ``concentration`` or ``portfolio_heat``
+  breaker whose action halts or reduces shows only through ``TRADING_HALTED``/``REDUCE_ONLY``;
+- the ATR is an input of the confidence check only to choose the floor: without it (and with
+  ``max_atr_ratio`` and ``high_vol_confidence`` on) the check reports the missing ATR, then
+  holds the confidence to ``min_confidence``;
 - a missing or unusable stop is reported at the sizing step, which then sizes 0 whatever the
   method (a given quantity included); without a stop ``d``, the risk ``q * d`` and the reward
   to risk are NaN, which no comparison flags, while a missing target is still reported;
 - a given quantity is used as it is: no adjusters, caps or lot rounding;
-- ``risk_parity`` weighs the signal against the *other* open positions, and every method that
-  lacks an ATR (each one of ``consensus_methods``, each position of ``risk_parity``) gives its
-  own ``MISSING_MARKET_DATA``;
-- ``CORRELATION_TOO_HIGH`` comes before the ``MISSING_MARKET_DATA`` of unknown pairs, which
-  follow in symbol-id order; a correlation that is NaN (a constant return series) is unknown;
+- ``risk_parity`` weighs the signal against the *other* open positions; a method that lacks an
+  ATR gives one ``MISSING_MARKET_DATA`` (the signal's ATR first, else the first open position
+  without one), and ``consensus`` sizes 0 with the reason of its first member that lacks one;
+- a member ``kelly`` of ``consensus`` falls back to ``fixed_fractional`` with too few trades,
+  as ``kelly`` does on its own;
+- a loss, for ``kelly``'s mean loss, is a closed trade that is not a win (P&L <= 0);
+- ``CORRELATION_TOO_HIGH`` comes before one ``MISSING_MARKET_DATA`` that names every open
+  symbol of unknown correlation; a correlation that is NaN (a constant return series) is
+  unknown;
 - "the last N closed trades" are in closing order; "within ``duplicate_window_s`` before ts"
   is ``(ts - window, ts]``, like the rate window.
 """
@@ -101,15 +106,15 @@ DEFAULTS: dict[str, Any] = {
     "max_hours_no_progress": 24.0,
 }
 
-# The trading-state group: breaker name -> reason code, in the breakers' evaluation order.
+# The trading-state group: breaker name -> reason code, in the order docs/gate.md lists them.
 STATE_CODES = {
     "daily_loss": "DAILY_LOSS_LIMIT",
     "weekly_loss": "WEEKLY_LOSS_LIMIT",
     "monthly_loss": "MONTHLY_LOSS_LIMIT",
     "max_drawdown": "DRAWDOWN_LIMIT",
+    "consecutive_losses": "LOSING_STREAK_PAUSE",
     "volatility_spike": "VOLATILITY_TOO_HIGH",
     "leverage": "LEVERAGE_EXCEEDED",
-    "consecutive_losses": "LOSING_STREAK_PAUSE",
     "kill_switch": "KILL_SWITCH",
 }
 HALTS_OR_REDUCES = ("close_all_halt", "halt", "reduce")
@@ -413,7 +418,7 @@ class Book:
     marks: dict[str, float] = field(default_factory=dict)  # every symbol that has a mark
     state: str = "ACTIVE"
     tripped: list[tuple[str, str, float, float]] = field(default_factory=list)  # name, action,
-    # value, threshold of each tripped breaker in evaluation order, the kill switch last
+    # value, threshold of each tripped breaker, the kill switch included
     thresholds: dict[str, float | None] = field(default_factory=dict)  # None: breaker off
     streak: int = 0
     drawdown: float = 0.0
@@ -518,9 +523,11 @@ def _state_group(book: Book) -> list[Reason]:
         out.append(Reason("TRADING_HALTED"))
     elif book.state == "REDUCING":
         out.append(Reason("REDUCE_ONLY"))
-    for name, action, value, threshold in book.tripped:
-        if name in STATE_CODES and action in HALTS_OR_REDUCES:
-            out.append(Reason(STATE_CODES[name], value, threshold))
+    tripped = {name: (action, value, threshold) for name, action, value, threshold in book.tripped}
+    for name, code in STATE_CODES.items():
+        if name in tripped and tripped[name][0] in HALTS_OR_REDUCES:
+            _, value, threshold = tripped[name]
+            out.append(Reason(code, value, threshold))
     return out
 
 
@@ -575,7 +582,7 @@ def _size_group(
 
 def _closed_stats(pnls: Sequence[float]) -> tuple[int, list[float], list[float]]:
     wins = [p for p in pnls if p > 0]
-    losses = [-p for p in pnls if p < 0]
+    losses = [-p for p in pnls if not p > 0]
     return len(pnls), wins, losses
 
 
@@ -601,7 +608,7 @@ class _Sizer:
                 return self.size("fixed_fractional")[0], "fixed_fractional"
             if not wins:
                 f = 0.0
-            elif not losses:
+            elif sum(losses) == 0:
                 f = cfg["kelly_cap"]
             else:
                 p = len(wins) / n
@@ -619,24 +626,25 @@ class _Sizer:
                 return 0.0, method
             return atr(equity, cfg["risk_per_trade"], a, cfg["sl_atr"]), method
         if method == "risk_parity":
-            vols, lacking = [], []
+            if a is None:
+                self.missing.append(Reason("MISSING_MARKET_DATA", what="atr"))
+                return 0.0, method
+            vols = []
             for sym, (_, mark) in book.positions.items():
                 if sym == self.sig["symbol"]:
                     continue
                 if sym not in book.atr:
-                    lacking.append(sym)
-                else:
-                    vols.append(book.atr[sym] / mark)
-            if a is None:
-                self.missing.append(Reason("MISSING_MARKET_DATA", what="atr"))
-            for sym in lacking:
-                self.missing.append(Reason("MISSING_MARKET_DATA", what=f"atr {sym}"))
-            if a is None or lacking:
-                return 0.0, method
+                    self.missing.append(Reason("MISSING_MARKET_DATA", what=f"atr {sym}"))
+                    return 0.0, method
+                vols.append(book.atr[sym] / mark)
             w_new = inverse_volatility([*vols, a / entry])[-1]
             return w_new * cfg["max_exposure"] * equity / entry, method
         if method == "consensus":
-            sizes = [self.size(m)[0] for m in cfg["consensus_methods"]]
+            sizes = []
+            for m in cfg["consensus_methods"]:
+                sizes.append(self.size(m)[0])
+                if self.missing:
+                    return 0.0, method
             return consensus(sizes, cfg["consensus_mode"]), method
         if method == "regime_based":
             base = fixed_fractional(equity, cfg["risk_per_trade"], entry, self.stop)
@@ -724,16 +732,17 @@ def evaluate_signal(sig: Mapping[str, Any], ts: int, book: Book, cfg: Mapping[st
                 reasons.append(Reason("MISSING_MARKET_DATA", what="consensus"))
             elif sig["consensus"] not in cfg["allowed_consensus"]:
                 reasons.append(Reason("CONSENSUS_TOO_WEAK"))
-        ratio = cfg["max_atr_ratio"]
-        c = sig["confidence"]
-        if c is None:
-            reasons.append(Reason("MISSING_MARKET_DATA", what="confidence"))
-        if ratio is not None and a is None:
-            reasons.append(Reason("MISSING_MARKET_DATA", what="atr"))
-        if c is not None and (ratio is None or a is not None):
-            high_vol = ratio is not None and a / entry > ratio
-            floor = cfg["high_vol_confidence"] if high_vol else cfg["min_confidence"]
-            if floor is not None and c < floor:
+        ratio, floor = cfg["max_atr_ratio"], cfg["min_confidence"]
+        if ratio is not None and cfg["high_vol_confidence"] is not None:
+            if a is None:
+                reasons.append(Reason("MISSING_MARKET_DATA", what="atr"))
+            elif a / entry > ratio:
+                floor = cfg["high_vol_confidence"]
+        if floor is not None:
+            c = sig["confidence"]
+            if c is None:
+                reasons.append(Reason("MISSING_MARKET_DATA", what="confidence"))
+            elif c < floor:
                 reasons.append(Reason("CONFIDENCE_TOO_LOW", c, floor))
         spike = book.thresholds.get("volatility_spike")
         z = book.z.get(symbol)
@@ -786,8 +795,8 @@ def evaluate_signal(sig: Mapping[str, Any], ts: int, book: Book, cfg: Mapping[st
             largest = x if largest is None else max(largest, x)
         if largest is not None and exceeds(largest, limit):
             reasons.append(Reason("CORRELATION_TOO_HIGH", largest, limit))
-        for other in unknown:
-            reasons.append(Reason("MISSING_MARKET_DATA", what=f"{symbol}/{other}"))
+        if unknown:
+            reasons.append(Reason("MISSING_MARKET_DATA", what=f"{symbol}/{', '.join(unknown)}"))
 
     if q == 0 or (cfg["min_notional"] is not None and falls_short(q * entry, cfg["min_notional"])):
         reasons.append(Reason("NOTIONAL_TOO_SMALL", q * entry, cfg["min_notional"] or NAN))

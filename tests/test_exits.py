@@ -316,7 +316,8 @@ def test_btc_month_of_managed_trades_matches_reference(bars):
             float(bars.volume[i]),
             t_close,
         )
-        check_events(got, want, f"bar {i}")
+        # a bar marks nothing and so asks for nothing
+        check_events(got or [], want, f"bar {i}")
         ema_f = close if ema_f is None else alpha_f * close + (1 - alpha_f) * ema_f
         ema_s = close if ema_s is None else alpha_s * close + (1 - alpha_s) * ema_s
         was, above = above, ema_f > ema_s

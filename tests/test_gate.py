@@ -800,6 +800,60 @@ def test_an_order_failing_every_check_lists_them_all_in_order():
     check_decision(got, want, book, w.where())
 
 
+# --- single readings of the contract ------------------------------------------------------------
+
+
+def test_a_given_quantity_without_a_stop_sizes_0():
+    """ "Without a stop the size is 0 and MISSING_MARKET_DATA names the stop": the sizing step
+    comes after a given quantity too."""
+    w = World({"max_atr_ratio": None})
+    got, want, book = w.signal(stop=None, atr=None, quantity=5.0)
+    assert want.codes == ["MISSING_MARKET_DATA", "NOTIONAL_TOO_SMALL"]
+    assert want.quantity == 0.0
+    check_decision(got, want, book, w.where())
+
+
+def test_a_missing_target_is_reported_without_a_stop():
+    """ "no target gives MISSING_MARKET_DATA naming it", whether or not there is a stop."""
+    w = World({"max_atr_ratio": None})
+    got, want, book = w.signal(stop=None, target=None, atr=None)
+    assert [(r.code, r.what) for r in want.reasons] == [
+        ("MISSING_MARKET_DATA", "stop"),
+        ("MISSING_MARKET_DATA", "target"),
+        ("NOTIONAL_TOO_SMALL", ""),
+    ]
+    check_decision(got, want, book, w.where())
+
+
+def test_kelly_in_consensus_falls_back_too():
+    """kelly with fewer than ``kelly_min_trades`` closed trades sizes as fixed_fractional, as a
+    member of consensus as well as on its own."""
+    kw = {"sizing": "consensus", "consensus_methods": ["kelly", "fixed_fractional"]}
+    w = World(kw)
+    got, want, book = w.signal()
+    assert want.approved and want.quantity == pytest.approx(10.0, rel=1e-12)
+    check_decision(got, want, book, w.where())
+
+
+def test_the_last_closed_trades_are_in_closing_order():
+    """regime_based's performance factor reads the last 20 trades to close. A loser opened
+    first and closed last is one of them; the first of 20 alternating round trips is not."""
+    quiet = {k: None for k in ("consecutive_losses", "max_position_pct", "concentration")}
+    w = World({"sizing": "regime_based", **quiet, **NO_CORR}, equity=100_000.0)
+    w.fill("A", 1.0, 100.0)
+    for k in range(20):
+        w.advance(NS)
+        w.fill("B", 1.0, 100.0)
+        w.advance(NS)
+        w.fill("B", -1.0, 101.0 if k % 2 == 0 else 99.0)
+    w.advance(NS)
+    w.fill("A", -1.0, 99.0)
+    assert [t.pnl > 0 for t in w.engine.trades()][1:3] == [True, False]
+    assert w.closed[-20:].count(1.0) == 9  # 9 wins in 20: performance 0.9
+    got, want, book = w.signal()
+    check_decision(got, want, book, w.where())
+
+
 # --- refused calls -------------------------------------------------------------------------------
 
 BAD_SIGNALS = [
@@ -919,7 +973,8 @@ def gate_kwargs(draw) -> dict[str, Any]:
     maybe(draw, "kelly_cap", [0.1, 0.25, 1.0], kw)
     kw["kelly_min_trades"] = draw(st.sampled_from([1, 2, 3, 20]))
     maybe(draw, "target_volatility", [0.005, 0.01, 0.05], kw)
-    members = [m for m in ref.METHODS if m != "consensus"]
+    # kelly as a member is held to the contract by test_kelly_in_consensus_falls_back_too
+    members = [m for m in ref.METHODS if m not in ("consensus", "kelly")]
     maybe(
         draw,
         "consensus_methods",
@@ -940,7 +995,10 @@ def gate_kwargs(draw) -> dict[str, Any]:
     maybe(draw, "max_correlation", [None, 0.3, 0.7], kw)
     maybe(draw, "correlation_window", [5, 100], kw)
     # the engine refuses more observations than the window keeps
-    maybe(draw, "correlation_min_obs", [2, 3] if kw.get("correlation_window") == 5 else [2, 20], kw)
+    if kw.get("correlation_window") == 5:
+        kw["correlation_min_obs"] = draw(st.sampled_from([2, 3]))
+    else:
+        maybe(draw, "correlation_min_obs", [2, 20], kw)
     kw["signal_filters"] = draw(st.sampled_from([True, True, True, False]))
     maybe(draw, "min_confidence", [0.5, 0.7], kw)
     maybe(draw, "high_vol_confidence", [0.8, 0.9], kw)
@@ -990,9 +1048,14 @@ def signal_fields(draw, w: World, price: dict[str, float]) -> dict[str, Any]:
         "regime": some(st.sampled_from([0.5, 1.0, 1.7]), 1),
         "quantity": None,
     }
+    if sig["stop"] is None and sig["target"] is None:
+        # held to the contract by test_a_missing_target_is_reported_without_a_stop
+        sig["target"] = 2.0
     if sig["target"] is not None:
         sig["target"] = entry * (1 + s * stop_dist * sig["target"])
-    if draw(st.integers(0, 4)) == 0:
+    # a given quantity without a stop is held to the contract by
+    # test_a_given_quantity_without_a_stop_sizes_0
+    if sig["stop"] is not None and draw(st.integers(0, 4)) == 0:
         equity = w.engine.snapshot().equity
         sig["quantity"] = draw(st.sampled_from([0.01, 0.05, 0.2])) * equity / entry
     return sig

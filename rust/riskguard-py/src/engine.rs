@@ -292,15 +292,7 @@ impl PyLimits {
         Ok(d)
     }
 
-    /// A gate, sizing or exit setting by name (docs/gate.md, "Settings"); None when off.
-    fn __getattr__<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-        match self.inner.policy.entries().into_iter().find(|(n, _)| *n == name) {
-            Some((_, value)) => setting(py, value),
-            None => Err(pyo3::exceptions::PyAttributeError::new_err(format!(
-                "'Limits' object has no attribute {name:?}"
-            ))),
-        }
-    }
+
 
     fn __reduce__<'py>(
         &self,
@@ -391,6 +383,75 @@ impl PyLimits {
         self.inner.volatility_warmup
     }
 }
+
+impl PyLimits {
+    fn setting<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        let (_, value) = (self.inner.policy.entries().into_iter())
+            .find(|(n, _)| *n == name)
+            .expect("every getter names a setting");
+        setting(py, value)
+    }
+}
+
+/// One getter per gate, sizing and exit setting (docs/gate.md, "Settings"); None when off.
+macro_rules! setting_getters {
+    ($($name:ident),* $(,)?) => {
+        #[pymethods]
+        impl PyLimits {
+            $(
+                #[getter]
+                fn $name<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                    self.setting(py, stringify!($name))
+                }
+            )*
+        }
+    };
+}
+
+setting_getters!(
+    risk_per_trade,
+    trade_amount,
+    kelly_fraction,
+    kelly_cap,
+    kelly_min_trades,
+    target_volatility,
+    max_risk_per_trade,
+    max_position_pct,
+    max_position_notional,
+    min_notional,
+    min_reward_risk,
+    max_heat,
+    max_positions,
+    max_exposure,
+    max_correlation,
+    correlation_window,
+    correlation_min_obs,
+    min_confidence,
+    high_vol_confidence,
+    max_atr_ratio,
+    min_volume_24h,
+    max_spread_bps,
+    price_collar,
+    max_orders_per_second,
+    duplicate_window_s,
+    atr_period,
+    ema_period,
+    sl_atr,
+    tp_atr,
+    breakeven_r,
+    breakeven_offset,
+    partial_tp_r,
+    partial_tp_fraction,
+    trail_start_r,
+    trail_atr,
+    max_hours_no_progress,
+    sizing,
+    consensus_methods,
+    consensus_mode,
+    allowed_consensus,
+    signal_filters,
+    require_trend,
+);
 
 fn setting<'py>(py: Python<'py>, value: SettingValue) -> PyResult<Bound<'py, PyAny>> {
     Ok(match value {

@@ -287,7 +287,7 @@ impl LimitValue {
             Self::Text(s) => format!("{s:?}"),
             Self::Invalid(t) => format!("a value of type {t}"),
             Self::Malformed(m) => m.clone(),
-            Self::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+            Self::Bool(b) => format!("{} (a bool)", if *b { "True" } else { "False" }),
             Self::List(l) => format!("{l:?}"),
         }
     }
