@@ -17,8 +17,9 @@ Events are tuples ``(kind, symbol, value, threshold, reason, ts)``; ``event_tupl
 Where the contract leaves a detail open, the model takes the plain reading and says so:
 - every fill of a symbol uses up its pending approval; only a fill that opens a position (a
   first fill, or the opening half of a flip) can use it to make a managed trade;
-- best and worst prices (and so ``mfe``/``mae``) move on the ticks of an open trade that is not
-  exiting, managed or not; the entry fill sets both to the entry;
+- best and worst prices, and so ``mfe``/``mae``, move on every tick of an open trade, managed or
+  not, exiting or not (the excursions are the trade's, to its close; the policy, which reads
+  ``best``, does not run while exiting); the entry fill sets both to the entry;
 - the stage (``BREAKEVEN``, ``PARTIAL_TP``, ``TRAILING``) is the last one whose level was reached,
   whether or not the breakeven stop was tighter;
 - a partial take profit is not a closing cause: a trade closed after one records the cause of
@@ -353,14 +354,15 @@ class ExitReference:
                 if not t.managed and t.cause is None:
                     t.cause = "CLOSED_SL"
         t = self.open_.get(symbol)
-        if t is not None and not t.exiting:
+        if t is not None:
+            # step 1
             f = t.s * price
             if f > t.best:
                 t.best = f
                 t.progress_ts = ts
             t.worst = min(t.worst, f)
-            if t.managed:
-                self._policy(t, p, f, price, ts, out)
+            if t.managed and not t.exiting:
+                self._policy(t, p, f, ts, out)
         return out
 
     def _exit(self, t: Trade, out, qty: float, threshold: float, reason: str, ts: int) -> None:
@@ -370,7 +372,7 @@ class ExitReference:
             if t.cause is None:
                 t.cause = CLOSED_BY_REASON[reason]
 
-    def _policy(self, t: Trade, p: Position, f: float, price: float, ts: int, out) -> None:
+    def _policy(self, t: Trade, p: Position, f: float, ts: int, out) -> None:
         st, s, entry, r = self.settings, t.s, t.entry_price, t.r
         # step 2
         if f <= s * t.stop:

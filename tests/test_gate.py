@@ -825,6 +825,19 @@ def test_a_missing_target_is_reported_without_a_stop():
     check_decision(got, want, book, w.where())
 
 
+def test_a_zero_atr_never_approves_a_stop_at_the_entry():
+    """Bars without range give the engine an ATR of 0; the stop placed from it is the entry
+    itself, which is not on the loss side, and a signal must not be approved on it."""
+    w = World({"atr_period": 1, "ema_period": 1, "signal_filters": False})
+    for _ in range(2):
+        w.advance(NS)
+        w.bar("BTC", 100.0, 100.0, 100.0, 100.0)
+    assert w.engine.indicators("BTC")["atr"] == 0.0
+    got = w.engine.evaluate_signal(rg.Signal("BTC", "long", 100.0, target=110.0), w.ts)
+    if not math.isnan(got.stop):
+        assert got.stop < got.entry or not got.approved, describe(got)
+
+
 def test_kelly_in_consensus_falls_back_too():
     """kelly with fewer than ``kelly_min_trades`` closed trades sizes as fixed_fractional, as a
     member of consensus as well as on its own."""
@@ -925,16 +938,17 @@ def test_refused_calls_change_nothing():
 
 # --- random states -------------------------------------------------------------------------------
 
+# wide enough that most states still trade, narrow enough that every breaker trips at times
 BREAKER_RANGES = {
-    "daily_loss": (0.005, 0.05),
-    "weekly_loss": (0.005, 0.1),
-    "monthly_loss": (0.005, 0.2),
-    "max_drawdown": (0.005, 0.2),
+    "daily_loss": (0.01, 0.1),
+    "weekly_loss": (0.02, 0.2),
+    "monthly_loss": (0.03, 0.3),
+    "max_drawdown": (0.03, 0.3),
     "position_loss": (0.01, 0.1),
-    "volatility_spike": (1.5, 5.0),
-    "leverage": (0.2, 3.0),
-    "concentration": (0.05, 1.0),
-    "portfolio_heat": (0.01, 0.2),
+    "volatility_spike": (2.0, 6.0),
+    "leverage": (0.5, 5.0),
+    "concentration": (0.1, 1.0),
+    "portfolio_heat": (0.02, 0.3),
 }
 ACTIONS = ["close_all_halt", "halt", "reduce", "alert"]
 
@@ -949,9 +963,9 @@ def maybe(draw, key: str, choices: list, kw: dict) -> None:
 def gate_kwargs(draw) -> dict[str, Any]:
     kw: dict[str, Any] = {}
     for name in BREAKERS:
-        how = draw(st.sampled_from(["default", "off", "threshold", "spec"]))
+        how = draw(st.sampled_from(["default", "default", "off", "threshold", "spec"]))
         if name == "consecutive_losses":
-            threshold = float(draw(st.integers(1, 4)))
+            threshold = float(draw(st.integers(2, 5)))
         else:
             lo, hi = BREAKER_RANGES[name]
             threshold = draw(st.integers(0, 8)) / 8 * (hi - lo) + lo
@@ -1023,29 +1037,37 @@ def gate_kwargs(draw) -> dict[str, Any]:
 
 
 def signal_fields(draw, w: World, price: dict[str, float]) -> dict[str, Any]:
-    """A valid signal near the market, with some fields missing and some values failing."""
+    """A valid signal near the market: a clean one whose data passes every filter, or a rough
+    one with fields missing and values failing."""
     symbol = draw(st.sampled_from(SYMBOLS))
     s = draw(st.sampled_from([1, -1]))
-    bp = draw(st.sampled_from([0, 0, 0, 10, -25, 300, -800]))
+    clean = draw(st.booleans())
+
+    def pick(good: list, bad: list, p_none: int = 5):
+        if clean:
+            return draw(st.sampled_from(good))
+        if p_none >= 0 and draw(st.integers(0, p_none)) == 0:
+            return None
+        return draw(st.sampled_from(good + bad))
+
+    bp = pick([0, 0, 10, -5], [-25, 300, -800], p_none=-1)
     entry = price[symbol] * (1 + bp / 10_000)
-
-    def some(strategy, p_none: int = 5):
-        return None if draw(st.integers(0, p_none)) == 0 else draw(strategy)
-
     stop_dist = draw(st.sampled_from([0.002, 0.01, 0.03, 0.08]))
+    atr = pick([0.002, 0.008, 0.03], [0.07], 2)
+    ema = pick([0.01, 0.04], [-0.03], 2)
     sig: dict[str, Any] = {
         "symbol": symbol,
         "side": "long" if s > 0 else "short",
         "entry": entry,
-        "stop": some(st.just(entry * (1 - s * stop_dist)), 3),
-        "target": some(st.sampled_from([0.5, 1.2, 2.0, 3.5]), 3),
-        "confidence": some(st.sampled_from([0.4, 0.65, 0.75, 0.82, 0.9])),
-        "consensus": some(st.sampled_from(ref.CONSENSUS)),
-        "atr": some(st.sampled_from([0.002, 0.008, 0.03, 0.07]).map(lambda f: f * entry), 2),
-        "ema": some(st.sampled_from([-0.03, 0.01, 0.04]).map(lambda f: entry * (1 - s * f)), 2),
-        "volume_24h": some(st.sampled_from([1e5, 5e6, 1e9])),
-        "spread_bps": some(st.sampled_from([1.0, 20.0, 80.0])),
-        "regime": some(st.sampled_from([0.5, 1.0, 1.7]), 1),
+        "stop": None if draw(st.integers(0, 3)) == 0 else entry * (1 - s * stop_dist),
+        "target": pick([2.0, 3.5], [0.5, 1.2], 3),
+        "confidence": pick([0.75, 0.82, 0.9], [0.4, 0.65]),
+        "consensus": pick(["UNANIMOUS", "STRONG"], ["WEAK", "SPLIT"]),
+        "atr": None if atr is None else atr * entry,
+        "ema": None if ema is None else entry * (1 - s * ema),
+        "volume_24h": pick([1e9], [1e5, 5e6]),
+        "spread_bps": pick([0.0, 1.0], [20.0, 80.0]),
+        "regime": None if draw(st.booleans()) else draw(st.sampled_from([0.5, 1.0, 1.7])),
         "quantity": None,
     }
     if sig["stop"] is None and sig["target"] is None:
@@ -1144,11 +1166,15 @@ def step(draw, w: World, price: dict[str, float]) -> None:
     )
     w.advance(draw(st.sampled_from([0, 50 * MS, 400 * MS, 2 * NS, 60 * NS, 3600 * NS])))
     if kind == "bars":
+        # a symbol's bars close at distinct times, so that returns pair up by timestamp
+        w.advance(NS)
         common = draw(st.integers(-150, 150)) / 10_000
         for s in draw(st.lists(st.sampled_from(SYMBOLS), min_size=1, max_size=4, unique=True)):
             o = price[s]
             c = o * math.exp(common + draw(st.integers(-60, 60)) / 10_000)
-            wick = draw(st.sampled_from([0.0, 0.002, 0.01]))
+            # a bar without range can make an ATR of 0, held apart by
+            # test_a_zero_atr_never_approves_a_stop_at_the_entry
+            wick = draw(st.sampled_from([0.001, 0.002, 0.01]))
             w.bar(s, o, max(o, c) * (1 + wick), min(o, c) * (1 - wick), c)
             price[s] = c
     elif kind == "tick":
@@ -1178,10 +1204,10 @@ def step(draw, w: World, price: dict[str, float]) -> None:
             side = 1 if pos[s].qty > 0 else -1
             w.set_stop(s, pos[s].mark * (1 - side * draw(st.sampled_from([0.01, 0.05, -0.01]))))
     elif kind == "kill":
-        if draw(st.integers(0, 3)) == 0:
+        if draw(st.integers(0, 5)) == 0:
             w.kill()
     else:
-        w.reset(draw(st.sampled_from([*BREAKERS, "kill_switch"])))
+        w.reset(draw(st.sampled_from([*BREAKERS, "kill_switch", "kill_switch"])))
 
 
 def gate_call(draw, w: World, price: dict[str, float]) -> None:
@@ -1207,7 +1233,7 @@ def gate_call(draw, w: World, price: dict[str, float]) -> None:
         w.fill(sig["symbol"], s * got.quantity, got.entry)
 
 
-@fast(150)
+@fast(300)
 @given(data=st.data())
 def test_gate_matches_reference_on_random_states(data):
     draw = data.draw
@@ -1221,7 +1247,7 @@ def test_gate_matches_reference_on_random_states(data):
         gate_call(draw, w, price)
 
 
-@fast(60)
+@fast(100)
 @given(data=st.data())
 def test_gate_matches_reference_after_long_histories(data):
     # enough bars for every ATR and short EMA to be ready, and enough closed trades for kelly

@@ -25,6 +25,11 @@ import numpy as np
 import pytest
 import riskguard as rg
 
+try:
+    from .engine_reference import canonical
+except ImportError:  # tests/ is not a package: pytest puts it on sys.path
+    from engine_reference import canonical
+
 NAN, INF = float("nan"), float("inf")
 NS = 1_000_000_000
 T0 = 1_641_168_000 * NS  # Monday 3 January 2022, 00:00 UTC
@@ -721,8 +726,9 @@ SIZING: dict[str, Case] = {
         ["win_rate", "win_loss_ratio", "fraction", "cap"],
         [0.55, 1.5, 0.5, 0.25],
         SCALAR_BAD,
-        # a win rate of 0 is a probability like any other (it sizes 0)
-        skip={("win_rate", "0")},
+        # a win rate of 0 is a probability like any other (it sizes 0), and an infinite
+        # win/loss ratio is a record without losses
+        skip={("win_rate", "0"), ("win_loss_ratio", "inf")},
     ),
     "kelly win_rate above 1": (_call("kelly", 1.5, 1.5), ["win_rate", "1.5"]),
     "kelly fraction keyword nan": (_call("kelly", 0.55, 1.5, fraction=NAN), ["fraction", "nan"]),
@@ -1005,11 +1011,29 @@ def test_every_documented_setting_has_bad_input_cases() -> None:
         assert len(cases) >= 5, (name, cases)
 
 
+REQUIRED = {
+    "risk_per_trade",
+    "trade_amount",
+    "kelly_fraction",
+    "kelly_cap",
+    "kelly_min_trades",
+    "target_volatility",
+    "correlation_window",
+    "correlation_min_obs",
+    "atr_period",
+    "ema_period",
+}
+
+
 @pytest.mark.parametrize(
     "name", [n for n, (kind, _) in SETTINGS.items() if kind in ("real", "whole")]
 )
 def test_none_switches_a_numeric_setting_off(name: str) -> None:
-    # None is the documented way to switch a check off, so it must never count as bad input
+    # docs/gate.md: a numeric setting is switched off with None, except the required ones
+    if name in REQUIRED:
+        with pytest.raises(rg.RiskError, match=f"{name}: cannot be switched off"):
+            rg.Limits(**{name: None})
+        return
     limits = rg.Limits(**{name: None})
     assert limits.to_dict()[name] is None
     assert getattr(limits, name) is None
@@ -1055,18 +1079,7 @@ def test_refusals_leave_the_trades_as_they_were() -> None:
             except BaseException:  # noqa: BLE001 - a panic is a BaseException; its type is
                 pass  # the parametrized test's business
     got = [t.to_dict() for t in e.trades()]
-    assert _canonical(got) == _canonical(want)
-
-
-def _canonical(x: Any) -> Any:
-    """NaN-safe equality for nested dicts and lists of floats."""
-    if isinstance(x, float):
-        return "nan" if math.isnan(x) else x
-    if isinstance(x, dict):
-        return {k: _canonical(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_canonical(v) for v in x]
-    return x
+    assert canonical(got) == canonical(want)
 
 
 # --- a malformed request is an error, a refused one is a Decision --------------------------------
@@ -1184,6 +1197,7 @@ def test_a_refused_signal_or_order_for_a_new_symbol_does_not_intern_it() -> None
 BATTERY = textwrap.dedent(
     """
     import importlib.util, sys
+    sys.path.append({tests!r})
     spec = importlib.util.spec_from_file_location("gate_bad_input_cases", {path!r})
     cases = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cases)
@@ -1256,7 +1270,8 @@ EXTREMES = {
 @pytest.mark.parametrize("group", list(EXTREMES))
 def test_bad_input_never_aborts_the_interpreter(group: str) -> None:
     extra = textwrap.dedent(EXTREMES[group])
-    script = BATTERY.format(path=str(Path(__file__).resolve()), extra=extra)
+    here = Path(__file__).resolve()
+    script = BATTERY.format(path=str(here), tests=str(here.parent), extra=extra)
     proc = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=600
     )

@@ -138,7 +138,7 @@ impl From<&core::BreakerSpec> for PyBreakerSpec {
     }
 }
 
-fn limit_value(obj: &Bound<'_, PyAny>) -> LimitValue {
+fn limit_value(name: &str, obj: &Bound<'_, PyAny>) -> LimitValue {
     if obj.is_none() {
         return LimitValue::Off;
     }
@@ -155,6 +155,9 @@ fn limit_value(obj: &Bound<'_, PyAny>) -> LimitValue {
         return LimitValue::Spec(spec.get().partial());
     }
     if let Ok(d) = obj.cast::<PyDict>() {
+        if !Breaker::CONFIGURABLE.iter().any(|b| b.name() == name) {
+            return LimitValue::Invalid("dict".into());
+        }
         return match PyBreakerSpec::new_from_dict(d) {
             Ok(s) => LimitValue::Spec(s.partial()),
             Err(e) => LimitValue::Malformed(e.value(obj.py()).to_string()),
@@ -237,7 +240,7 @@ impl PyLimits {
     fn build(entries: Vec<(String, Bound<'_, PyAny>)>) -> PyResult<Self> {
         let values: Vec<(String, LimitValue)> = entries
             .iter()
-            .map(|(k, v)| (k.clone(), limit_value(v)))
+            .map(|(k, v)| (k.clone(), limit_value(k, v)))
             .collect();
         let inner = core::Limits::build(values.iter().map(|(k, v)| (k.as_str(), v.clone())))
             .map_err(|e| RiskError::new_err(e.to_string()))?;

@@ -504,18 +504,32 @@ impl PyRiskEngine {
     /// Correlations the gate uses for these pairs instead of its own from bar returns:
     /// `matrix[i][j]` for `symbols[i]` and `symbols[j]`. New names are interned.
     ///
-    /// Raises RiskError: a matrix that is not (n, n) float64, symmetric, with a unit diagonal
-    /// and entries in [-1, 1]; duplicate or empty symbols.
+    /// Raises RiskError: a matrix that is not a numeric (n, n) array-like, symmetric, with a
+    /// unit diagonal and entries in [-1, 1]; duplicate or empty symbols.
     fn set_correlation(&mut self, py: Python<'_>, symbols: &Bound<'_, PyAny>, matrix: &Bound<'_, PyAny>) -> PyResult<()> {
-        let names: Vec<String> = if symbols.is_instance_of::<pyo3::types::PyString>() {
-            return Err(RiskError::new_err("symbols must be a list of str, got str"));
-        } else {
-            symbols
-                .extract()
-                .map_err(|_| RiskError::new_err(format!("symbols must be a list of str, got {}", kind(symbols))))?
-        };
-        let m: PyReadonlyArray2<'_, f64> = matrix.extract().map_err(|_| {
-            RiskError::new_err(format!("matrix must be a 2-D numpy array of float64, got {}", kind(matrix)))
+        let bad = |what: String| RiskError::new_err(format!("symbols must be a list of str, got {what}"));
+        if symbols.is_instance_of::<pyo3::types::PyString>() {
+            return Err(bad("str".into()));
+        }
+        let items: Vec<Bound<'_, PyAny>> = symbols
+            .try_iter()
+            .and_then(|it| it.collect::<PyResult<_>>())
+            .map_err(|_| bad(kind(symbols)))?;
+        let names = (items.iter().enumerate())
+            .map(|(k, x)| x.extract::<String>().map_err(|_| bad(format!("{} at [{k}]", kind(x)))))
+            .collect::<PyResult<Vec<String>>>()?;
+        let numeric = matrix
+            .getattr("dtype")
+            .and_then(|d| d.getattr("kind"))
+            .and_then(|k| k.extract::<String>())
+            .map_or(true, |k| "fiu".contains(k.as_str()));
+        let converted = py
+            .import("numpy")?
+            .call_method1("ascontiguousarray", (matrix, "float64"))
+            .ok()
+            .filter(|_| numeric);
+        let m: PyReadonlyArray2<'_, f64> = converted.and_then(|a| a.extract().ok()).ok_or_else(|| {
+            RiskError::new_err(format!("matrix must be a 2-D array-like of numbers, got {}", kind(matrix)))
         })?;
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let view = m.as_array();

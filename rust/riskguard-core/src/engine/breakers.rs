@@ -331,10 +331,10 @@ impl RiskEngine {
             Action::ClosePosition => sym == Some(i),
             _ => false,
         };
-        for (i, p) in self.positions.iter_mut().enumerate() {
-            if p.is_open() && flattened(i) {
-                p.exit.exiting = true;
-                p.exit.cause.get_or_insert(CloseCause::Breaker);
+        for i in 0..self.positions.len() {
+            if self.positions[i].is_open() && flattened(i) {
+                self.positions[i].exit.exiting = true;
+                self.mark_cause(i, CloseCause::Breaker);
             }
         }
     }

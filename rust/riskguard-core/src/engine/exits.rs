@@ -51,7 +51,7 @@ pub enum Stage {
     Trailing,
 }
 
-/// The tick-path state of a position's trade.
+/// The tick-path state of a position's trade: only what every tick reads.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Exit {
     /// A trade is open on the position.
@@ -60,31 +60,54 @@ pub(crate) struct Exit {
     pub managed: bool,
     /// A full exit or a flatten was requested: no further exits.
     pub exiting: bool,
+    pub trailing: bool,
     pub side: f64,
-    /// `side × entry` at the open.
-    pub entry_f: f64,
-    /// Risk per unit at the open.
-    pub r: f64,
     /// Best and worst favourable prices seen.
     pub best: f64,
     pub worst: f64,
     pub stop_f: f64,
+    /// The lowest pending level or target: below it, a tick has nothing to do but track.
+    pub next_f: f64,
+    pub trail_dist: f64,
+    /// No progress by this time exits the trade.
+    pub deadline: i64,
+    pub window: i64,
+}
+
+/// The rest of a trade's exit state, read only when a tick reaches a level.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Plan {
+    /// `side × entry` at the open.
+    pub entry_f: f64,
+    /// Risk per unit at the open.
+    pub r: f64,
     pub target_f: f64,
     /// Pending levels; infinity once reached or off.
     pub be_f: f64,
     pub partial_f: f64,
     pub trail_f: f64,
-    /// The lowest pending level or target: below it, a tick has nothing to do but track.
-    pub next_f: f64,
-    pub trail_dist: f64,
-    pub trailing: bool,
     /// The breakeven level was reached.
     pub be_done: bool,
     pub stage: Stage,
-    /// No progress by this time exits the trade.
-    pub deadline: i64,
-    pub window: i64,
     pub cause: Option<CloseCause>,
+}
+
+impl Plan {
+    pub const NONE: Plan = Plan {
+        entry_f: f64::NAN,
+        r: f64::NAN,
+        target_f: f64::INFINITY,
+        be_f: f64::INFINITY,
+        partial_f: f64::INFINITY,
+        trail_f: f64::INFINITY,
+        be_done: false,
+        stage: Stage::Open,
+        cause: None,
+    };
+
+    fn next(&self) -> f64 {
+        self.target_f.min(self.be_f).min(self.partial_f).min(self.trail_f)
+    }
 }
 
 impl Exit {
@@ -92,40 +115,35 @@ impl Exit {
         open: false,
         managed: false,
         exiting: false,
+        trailing: false,
         side: 1.0,
-        entry_f: f64::NAN,
-        r: f64::NAN,
         best: f64::NAN,
         worst: f64::NAN,
         stop_f: f64::NEG_INFINITY,
-        target_f: f64::INFINITY,
-        be_f: f64::INFINITY,
-        partial_f: f64::INFINITY,
-        trail_f: f64::INFINITY,
         next_f: f64::INFINITY,
         trail_dist: f64::NAN,
-        trailing: false,
-        be_done: false,
-        stage: Stage::Open,
         deadline: i64::MAX,
         window: i64::MAX,
-        cause: None,
     };
 
     /// An unmanaged trade opened at `price`: excursions are tracked, nothing exits.
-    pub fn unmanaged(side: f64, price: f64) -> Self {
-        Exit {
+    pub fn unmanaged(side: f64, price: f64) -> (Self, Plan) {
+        let exit = Exit {
             open: true,
             side,
-            entry_f: side * price,
             best: side * price,
             worst: side * price,
             ..Self::NONE
-        }
+        };
+        let plan = Plan {
+            entry_f: side * price,
+            ..Plan::NONE
+        };
+        (exit, plan)
     }
 
     /// A managed trade opened at `price` with the decision's stop, target and ATR.
-    pub fn managed(side: f64, price: f64, stop: f64, target: f64, atr: f64, ts: i64, p: &Policy) -> Self {
+    pub fn managed(side: f64, price: f64, stop: f64, target: f64, atr: f64, ts: i64, p: &Policy) -> (Self, Plan) {
         let entry_f = side * price;
         let r = (price - stop).abs();
         let level = |k: Knob| match p.get(k) {
@@ -136,30 +154,29 @@ impl Exit {
         let window = p
             .get(Knob::MaxHoursNoProgress)
             .map_or(i64::MAX, |h| (h * 3.6e12).round() as i64);
-        let mut e = Exit {
-            open: true,
-            managed: true,
-            side,
+        let plan = Plan {
             entry_f,
             r,
-            best: entry_f,
-            worst: entry_f,
-            stop_f: side * stop,
             target_f: if target.is_nan() { f64::INFINITY } else { side * target },
             be_f: level(Knob::BreakevenR),
             partial_f: level(Knob::PartialTpR),
             trail_f: if trail_dist.is_nan() { f64::INFINITY } else { level(Knob::TrailStartR) },
+            ..Plan::NONE
+        };
+        let exit = Exit {
+            open: true,
+            managed: true,
+            side,
+            best: entry_f,
+            worst: entry_f,
+            stop_f: side * stop,
+            next_f: plan.next(),
             trail_dist,
             deadline: ts.saturating_add(window),
             window,
             ..Self::NONE
         };
-        e.relevel();
-        e
-    }
-
-    fn relevel(&mut self) {
-        self.next_f = self.target_f.min(self.be_f).min(self.partial_f).min(self.trail_f);
+        (exit, plan)
     }
 
     /// The stop as a price.
@@ -167,36 +184,51 @@ impl Exit {
         self.side * self.stop_f
     }
 
-    /// One tick at `price` for a position holding `qty` (docs/gate.md, steps 1–4). Returns
-    /// whether the stop moved.
+    /// Step 1 of a tick at `price` (docs/gate.md): tracks the excursions and progress. Returns
+    /// whether the tick reaches the stop, a level, the target or the time limit, so that
+    /// [`Exit::decide`] must run.
     #[inline(always)]
-    pub fn on_tick(&mut self, price: f64, ts: i64, qty: f64, p: &Policy, sym: u32, state: TradingState, out: &mut Vec<Event>) -> bool {
+    pub fn track(&mut self, price: f64, ts: i64) -> bool {
         let f = self.side * price;
-        let worse = f < self.worst;
-        self.worst = if worse { f } else { self.worst };
-        let better = f > self.best;
-        if better {
+        self.worst = self.worst.min(f);
+        if f > self.best {
             self.best = f;
             self.deadline = ts.saturating_add(self.window);
         }
-        if !self.managed | self.exiting {
-            return false;
-        }
-        let stop_before = self.stop_f;
-        if (f <= self.stop_f) | (f >= self.next_f) | (ts >= self.deadline) {
-            self.decide(f, ts, qty, p, sym, state, out);
-        }
-        if self.trailing {
-            self.stop_f = self.stop_f.max(self.best - self.trail_dist);
-        }
-        self.stop_f != stop_before
+        self.managed
+            & !self.exiting
+            & ((f <= self.stop_f) | (f >= self.next_f) | (ts >= self.deadline))
     }
 
+    /// Step 4's trailing stop, once trailing. Returns whether the stop moved.
+    #[inline(always)]
+    pub fn trail(&mut self) -> bool {
+        if !self.trailing || self.exiting {
+            return false;
+        }
+        let stop = self.stop_f.max(self.best - self.trail_dist);
+        let moved = stop != self.stop_f;
+        self.stop_f = stop;
+        moved
+    }
+
+    /// Steps 2–4 for a tick at `price` of a position holding `qty`.
     #[cold]
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
-    fn decide(&mut self, f: f64, ts: i64, qty: f64, p: &Policy, sym: u32, state: TradingState, out: &mut Vec<Event>) {
-        let exit = |reason: ExitReason, value: f64, threshold: f64, out: &mut Vec<Event>| {
+    pub fn decide(
+        &mut self,
+        plan: &mut Plan,
+        price: f64,
+        ts: i64,
+        qty: f64,
+        p: &Policy,
+        sym: u32,
+        state: TradingState,
+        out: &mut Vec<Event>,
+    ) {
+        let f = self.side * price;
+        let mut exit = |reason: ExitReason, value: f64, threshold: f64| {
             out.push(Event {
                 kind: EventKind::ExitSignal,
                 breaker: None,
@@ -213,50 +245,95 @@ impl Exit {
         if f <= self.stop_f {
             let reason = if self.trailing {
                 ExitReason::TrailingStop
-            } else if self.be_done {
+            } else if plan.be_done {
                 ExitReason::BreakevenStop
             } else {
                 ExitReason::StopLoss
             };
-            self.finish(reason);
-            exit(reason, all, self.stop(), out);
+            self.finish(plan, reason);
+            exit(reason, all, self.stop());
             return;
         }
-        if f >= self.target_f {
-            self.finish(ExitReason::TakeProfit);
-            exit(ExitReason::TakeProfit, all, self.side * self.target_f, out);
+        if f >= plan.target_f {
+            self.finish(plan, ExitReason::TakeProfit);
+            exit(ExitReason::TakeProfit, all, self.side * plan.target_f);
             return;
         }
-        if f >= self.be_f {
-            self.be_f = f64::INFINITY;
-            self.be_done = true;
+        if f >= plan.be_f {
+            plan.be_f = f64::INFINITY;
+            plan.be_done = true;
             let offset = p.get(Knob::BreakevenOffset).unwrap_or(0.0);
-            let entry = self.side * self.entry_f;
+            let entry = self.side * plan.entry_f;
             let be = self.side * (entry * (1.0 + self.side * offset));
             self.stop_f = self.stop_f.max(be);
-            self.stage = self.stage.max(Stage::Breakeven);
+            plan.stage = plan.stage.max(Stage::Breakeven);
         }
-        if f >= self.partial_f {
-            let level = self.side * self.partial_f;
-            self.partial_f = f64::INFINITY;
-            self.stage = self.stage.max(Stage::PartialTp);
+        if f >= plan.partial_f {
+            let level = self.side * plan.partial_f;
+            plan.partial_f = f64::INFINITY;
+            plan.stage = plan.stage.max(Stage::PartialTp);
             let fraction = p.get(Knob::PartialTpFraction).unwrap_or(0.0);
-            exit(ExitReason::PartialTakeProfit, fraction * all, level, out);
+            exit(ExitReason::PartialTakeProfit, fraction * all, level);
         }
-        if f >= self.trail_f {
-            self.trail_f = f64::INFINITY;
+        if f >= plan.trail_f {
+            plan.trail_f = f64::INFINITY;
             self.trailing = true;
-            self.stage = Stage::Trailing;
+            plan.stage = Stage::Trailing;
         }
-        self.relevel();
+        self.next_f = plan.next();
         if ts >= self.deadline {
-            self.finish(ExitReason::Time);
-            exit(ExitReason::Time, all, f64::NAN, out);
+            self.finish(plan, ExitReason::Time);
+            exit(ExitReason::Time, all, f64::NAN);
         }
     }
 
-    fn finish(&mut self, reason: ExitReason) {
+    fn finish(&mut self, plan: &mut Plan, reason: ExitReason) {
         self.exiting = true;
-        self.cause.get_or_insert(CloseCause::Exit(reason));
+        plan.cause.get_or_insert(CloseCause::Exit(reason));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Along any path: the stop never loosens, stays on the loss side of the best price,
+        /// and the exits requested never exceed the quantity held when the caller fills each.
+        #[test]
+        fn stops_only_tighten_and_exits_never_exceed_the_position(
+            long in any::<bool>(),
+            steps in proptest::collection::vec(-3.0..3.2f64, 1..300),
+        ) {
+            let side = if long { 1.0 } else { -1.0 };
+            let policy = Policy::default();
+            let (entry, atr) = (100.0, 2.0);
+            let stop = entry - side * 1.5 * atr;
+            let target = entry + side * 3.75 * atr;
+            let (mut exit, mut plan) = Exit::managed(side, entry, stop, target, atr, 0, &policy);
+            let mut qty = side * 8.0;
+            let mut price = entry;
+            let mut out = Vec::new();
+            for (k, step) in steps.iter().enumerate() {
+                price = (price + step).max(1.0);
+                let before = exit.stop_f;
+                let ts = (k as i64 + 1) * 60_000_000_000;
+                if exit.track(price, ts) {
+                    exit.decide(&mut plan, price, ts, qty, &policy, 0, TradingState::Active, &mut out);
+                }
+                exit.trail();
+                prop_assert!(exit.stop_f >= before, "the stop loosened: {before} → {}", exit.stop_f);
+                prop_assert!(exit.stop_f < exit.best, "stop {} not below best {}", exit.stop_f, exit.best);
+                for e in out.drain(..) {
+                    prop_assert!(e.value <= qty.abs() + 1e-12, "exit {} of {}", e.value, qty);
+                    qty -= side * e.value;
+                }
+                if exit.exiting {
+                    prop_assert!(qty.abs() < 1e-12);
+                    break;
+                }
+            }
+        }
     }
 }

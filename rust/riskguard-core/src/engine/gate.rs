@@ -421,7 +421,7 @@ impl RiskEngine {
         let risk_amount = d.map_or(f64::NAN, |d| q * d);
         if approved {
             let i = self.symbol_id(&sig.symbol)? as usize;
-            self.positions[i].approval = Some(Approval {
+            self.markets[i].approval = Some(Approval {
                 side: s,
                 stop: stop.expect("approved signals have a stop"),
                 target: target.unwrap_or(f64::NAN),
@@ -715,8 +715,13 @@ impl RiskEngine {
     fn order_checks(&self, c: &Candidate, r: &mut Reasons) {
         let notional = c.q * c.entry;
         let min = self.limits.policy.get(Knob::MinNotional);
-        if c.q == 0.0 || min.is_some_and(|m| falls_short(notional, m)) {
-            let m = min.unwrap_or(0.0);
+        if c.q == 0.0 {
+            r.add(Code::NotionalTooSmall, 0.0, min.unwrap_or(0.0), || {
+                "the quantity is 0: the limits leave no room".into()
+            });
+        } else if let Some(m) = min
+            && falls_short(notional, m)
+        {
             r.add(Code::NotionalTooSmall, notional, m, || {
                 format!("the order is worth {}; the minimum is {}", num(notional), num(m))
             });
@@ -1053,5 +1058,59 @@ mod tests {
         let d = e.evaluate_signal(&sig(0.03), 1).unwrap();
         let codes: Vec<_> = d.reasons.iter().map(|r| r.code).collect();
         assert_eq!(codes, [Code::PositionSizeExceeded]);
+    }
+
+    proptest::proptest! {
+        /// A sized quantity passes every size check, whatever the book holds.
+        #[test]
+        fn sizing_never_exceeds_a_cap(
+            held in proptest::collection::vec((-50.0..50.0f64, 10.0..200.0f64), 0..6),
+            entry in 1.0..500.0f64,
+            stop_frac in 0.001..0.5f64,
+            long in proptest::bool::ANY,
+            conf in 0.0..=1.0f64,
+            method in 0usize..5,
+        ) {
+            let methods = ["fixed_fractional", "fixed_amount", "volatility_target", "atr", "regime_based"];
+            let mut e = engine(vec![
+                ("signal_filters", LimitValue::Bool(false)),
+                ("max_correlation", LimitValue::Off),
+                ("max_positions", LimitValue::Off),
+                ("min_notional", LimitValue::Off),
+                ("sizing", LimitValue::Text(methods[method].into())),
+            ]);
+            for (k, (q, p)) in held.iter().enumerate() {
+                if *q != 0.0 {
+                    e.on_fill(SymbolRef::Name(&format!("S{k}")), *q, *p, 1, 0.0, &mut Vec::new()).unwrap();
+                }
+            }
+            let side = if long { Side::Long } else { Side::Short };
+            let s = side.sign();
+            let stop = entry * (1.0 - s * stop_frac);
+            let sig = Signal {
+                stop: Some(stop),
+                atr: Some(entry * stop_frac),
+                confidence: Some(conf),
+                ..Signal::new("NEW", side, entry)
+            };
+            let d = e.evaluate_signal(&sig, 2).unwrap();
+            let size_codes = [
+                Code::PositionSizeExceeded,
+                Code::NotionalTooLarge,
+                Code::RiskPerTradeExceeded,
+                Code::PortfolioHeatExceeded,
+                Code::ExposureExceeded,
+                Code::LeverageExceeded,
+                Code::ConcentrationExceeded,
+            ];
+            proptest::prop_assert!(d.quantity >= 0.0);
+            proptest::prop_assert!(s * (d.entry - d.stop) > 0.0, "stop on the profit side: {d:?}");
+            // A book already over a limit leaves no room: the size is 0 and the check names it.
+            proptest::prop_assert!(
+                d.quantity == 0.0 || !d.reasons.iter().any(|r| size_codes.contains(&r.code)),
+                "a sized quantity failed a size check: {:?}", d.reasons
+            );
+            proptest::prop_assert!(!d.approved || d.quantity > 0.0);
+        }
     }
 }

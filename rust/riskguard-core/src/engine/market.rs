@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::stream::{Atr, Ema};
 
+use super::trades::Approval;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Market {
     pub atr: Atr,
@@ -16,6 +18,8 @@ pub(crate) struct Market {
     /// `(bar ts, ln(close / previous close))`, oldest first.
     pub returns: VecDeque<(i64, f64)>,
     pub lot: Option<f64>,
+    /// The pending approval of the symbol's next trade.
+    pub approval: Option<Approval>,
 }
 
 impl Market {
@@ -27,6 +31,7 @@ impl Market {
             last_close: f64::NAN,
             returns: VecDeque::new(),
             lot: None,
+            approval: None,
         }
     }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::stream::{EwmaVariance, z_score};
 
 use super::exits::Exit;
-use super::trades::{Approval, NO_TRADE};
+use super::trades::NO_TRADE;
 
 /// A symbol's position, mark and volatility state.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -36,7 +36,6 @@ pub(crate) struct Position {
     /// Index of the open trade in the engine's records, or `NO_TRADE`.
     pub trade: u32,
     pub exit: Exit,
-    pub approval: Option<Approval>,
 }
 
 /// What a fill did to a position.
@@ -65,7 +64,6 @@ impl Position {
             spiking: false,
             trade: NO_TRADE,
             exit: Exit::NONE,
-            approval: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! The risk engine: marks a portfolio to market on every tick and fill, and runs the breakers
 //! in the same step. The contract is docs/engine.md.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,7 @@ use super::limits::{Action, Breaker, Limits};
 use super::market::Market;
 use super::policy::Knob;
 use super::portfolio::Position;
-use super::trades::TradeRecord;
+use super::trades::{NO_TRADE, TradeRecord};
 use super::session::{SessionClock, SessionKeys};
 use crate::stream::z_score;
 
@@ -98,8 +98,9 @@ pub struct RiskEngine {
     /// Per symbol: indicators, bar returns and lot size.
     pub(crate) markets: Vec<Market>,
     pub(crate) trades: Vec<TradeRecord>,
-    /// Caller-supplied correlations by (lower id, higher id).
-    pub(crate) correlations: FxHashMap<(u32, u32), f64>,
+    /// Caller-supplied correlations by (lower id, higher id); ordered, so that the image is
+    /// the same bytes however it was built.
+    pub(crate) correlations: BTreeMap<(u32, u32), f64>,
     /// Accepted orders within the rate and duplicate windows, oldest first.
     pub(crate) orders: VecDeque<OrderRecord>,
 }
@@ -159,7 +160,7 @@ impl RiskEngine {
             ts,
             markets: Vec::new(),
             trades: Vec::new(),
-            correlations: FxHashMap::default(),
+            correlations: BTreeMap::new(),
             orders: VecDeque::new(),
         }
         .refreshed())
@@ -496,10 +497,16 @@ impl RiskEngine {
         p.last_tick = price;
         let m0 = p.mark;
         p.mark = price;
-        if p.exit.open
-            && p.exit.on_tick(price, ts, p.qty, &self.limits.policy, i as u32, self.state, out)
-        {
-            p.stop = Some(p.exit.stop());
+        if p.exit.open {
+            let stop = p.exit.stop_f;
+            if p.exit.track(price, ts) {
+                let plan = &mut self.trades[p.trade as usize].plan;
+                let (pol, state) = (&self.limits.policy, self.state);
+                p.exit.decide(plan, price, ts, p.qty, pol, i as u32, state, out);
+            }
+            if p.exit.trail() | (p.exit.stop_f != stop) {
+                p.stop = Some(p.exit.stop());
+            }
         }
         if p.is_open() {
             let q = p.qty;
@@ -520,7 +527,10 @@ impl RiskEngine {
             self.peak = self.peak.max(self.equity);
             if !p.exit.managed && p.stop_crossed() && !p.stop_hit {
                 p.stop_hit = true;
-                p.exit.cause.get_or_insert(CloseCause::Stop);
+                let t = p.trade;
+                if t != NO_TRADE {
+                    self.trades[t as usize].plan.cause.get_or_insert(CloseCause::Stop);
+                }
                 let stop = p.stop.unwrap_or(f64::NAN);
                 out.push(Event {
                     kind: EventKind::StopHit,

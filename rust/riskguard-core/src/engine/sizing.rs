@@ -114,8 +114,8 @@ pub fn risk_parity(covariance: ArrayView2<'_, f64>) -> Result<Array1<f64>> {
             format!("must be a non-empty square matrix, got shape ({n}, {m})"),
         ));
     }
-    if covariance.iter().any(|x| !x.is_finite()) {
-        return Err(RiskError::invalid("covariance", "must be finite"));
+    if let Some(((i, j), x)) = covariance.indexed_iter().find(|(_, x)| !x.is_finite()) {
+        return Err(RiskError::invalid("covariance", format!("must be finite, got {} at [{i}, {j}]", num(*x))));
     }
     for i in 0..n {
         if !(covariance[[i, i]] > 0.0) {
@@ -182,8 +182,11 @@ pub fn consensus(sizes: &[f64], how: Combine, weights: Option<&[f64]>) -> Result
                     ));
                 }
                 let total: f64 = w.iter().sum();
-                if w.iter().any(|x| !(x.is_finite() && *x >= 0.0)) || !(total > 0.0 && total.is_finite()) {
-                    return Err(RiskError::invalid("weights", "must be finite, ≥ 0 and sum to > 0"));
+                if let Some(x) = w.iter().find(|x| !(x.is_finite() && **x >= 0.0)) {
+                    return Err(RiskError::invalid("weights", format!("must be finite and ≥ 0, got {}", num(*x))));
+                }
+                if !(total > 0.0 && total.is_finite()) {
+                    return Err(RiskError::invalid("weights", format!("must sum to a finite value > 0, got {}", num(total))));
                 }
                 sizes.iter().zip(w).map(|(s, w)| s * w).sum::<f64>() / total
             }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::exits::{CloseCause, Exit, ExitReason, Stage};
+use super::exits::{CloseCause, Exit, ExitReason, Plan, Stage};
 use super::policy::Method;
 use super::risk_engine::RiskEngine;
 
@@ -110,6 +110,7 @@ pub(crate) struct TradeRecord {
     pub closed: Option<Closed>,
     pub closed_qty: f64,
     pub closed_value: f64,
+    pub plan: Plan,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -118,7 +119,6 @@ pub(crate) struct Closed {
     pub state: TradeState,
     pub stop: f64,
     pub pnl: f64,
-    pub r: f64,
     pub best: f64,
     pub worst: f64,
 }
@@ -163,7 +163,7 @@ impl RiskEngine {
         ts: i64,
         pnl: Option<f64>,
     ) {
-        let approval = self.positions[i].approval.take();
+        let approval = self.markets[i].approval.take();
         let t = self.positions[i].trade;
         if before != 0.0 && t != NO_TRADE {
             let rec = &mut self.trades[t as usize];
@@ -176,14 +176,12 @@ impl RiskEngine {
                 rec.closed_value += c * price;
             }
             if let Some(pnl) = pnl {
-                let p = &self.positions[i];
-                let e = p.exit;
+                let e = self.positions[i].exit;
                 rec.closed = Some(Closed {
                     ts,
-                    state: TradeState::closed(e.cause),
+                    state: TradeState::closed(rec.plan.cause),
                     stop: if e.managed { e.stop() } else { last_stop.unwrap_or(f64::NAN) },
                     pnl,
-                    r: e.r,
                     best: e.best,
                     worst: e.worst,
                 });
@@ -196,6 +194,10 @@ impl RiskEngine {
             let side = p.qty.signum();
             let managed = approval.filter(|a| a.side == side);
             let method = managed.map_or(SizedBy::Manual, |a| a.method);
+            let (exit, plan) = match managed {
+                Some(a) => Exit::managed(side, price, a.stop, a.target, a.atr, ts, &self.limits.policy),
+                None => Exit::unmanaged(side, price),
+            };
             self.trades.push(TradeRecord {
                 symbol: i as u32,
                 side,
@@ -208,16 +210,22 @@ impl RiskEngine {
                 closed: None,
                 closed_qty: 0.0,
                 closed_value: 0.0,
+                plan,
             });
             let p = &mut self.positions[i];
             p.trade = (self.trades.len() - 1) as u32;
-            p.exit = match managed {
-                Some(a) => {
-                    p.stop = Some(a.stop);
-                    Exit::managed(side, price, a.stop, a.target, a.atr, ts, &self.limits.policy)
-                }
-                None => Exit::unmanaged(side, price),
-            };
+            p.exit = exit;
+            if let Some(a) = managed {
+                p.stop = Some(a.stop);
+            }
+        }
+    }
+
+    /// Records the first cause of the close of position `i`'s open trade.
+    pub(crate) fn mark_cause(&mut self, i: usize, cause: CloseCause) {
+        let t = self.positions[i].trade;
+        if t != NO_TRADE {
+            self.trades[t as usize].plan.cause.get_or_insert(cause);
         }
     }
 
@@ -230,12 +238,13 @@ impl RiskEngine {
 
     fn trade_view(&self, id: usize, rec: &TradeRecord) -> Trade {
         let p = &self.positions[rec.symbol as usize];
-        let (state, stop, pnl, r, best, worst, exit_ts, end) = match rec.closed {
-            Some(c) => (c.state, c.stop, c.pnl, c.r, c.best, c.worst, Some(c.ts), c.ts),
+        let r = rec.plan.r;
+        let (state, stop, pnl, best, worst, exit_ts, end) = match rec.closed {
+            Some(c) => (c.state, c.stop, c.pnl, c.best, c.worst, Some(c.ts), c.ts),
             None => {
                 let e = &p.exit;
                 let stop = if e.managed { e.stop() } else { p.stop.unwrap_or(f64::NAN) };
-                (TradeState::open(e.stage), stop, p.realized, e.r, e.best, e.worst, None, self.ts)
+                (TradeState::open(rec.plan.stage), stop, p.realized, e.best, e.worst, None, self.ts)
             }
         };
         let entry_f = rec.side * rec.entry_price;
@@ -252,7 +261,7 @@ impl RiskEngine {
             stop,
             target: rec.target,
             exit_ts,
-            exit_price: if rec.closed_qty > 0.0 { rec.closed_value / rec.closed_qty } else { f64::NAN },
+            exit_price: if exit_ts.is_some() { rec.closed_value / rec.closed_qty } else { f64::NAN },
             pnl,
             r_multiple: pnl / (rec.quantity * r),
             mfe: ((best - entry_f) * rec.quantity).max(0.0),
