@@ -18,7 +18,7 @@ Where the contract leaves a detail open, the model takes the plain reading and s
   ``max_atr_ratio`` and ``high_vol_confidence`` on) the check reports the missing ATR, then
   holds the confidence to ``min_confidence``;
 - a missing or unusable stop is reported at the sizing step, which then sizes 0 whatever the
-  method (a given quantity included); without a stop ``d``, the risk ``q * d`` and the reward
+  method (a given quantity is kept); without a stop ``d``, the risk ``q * d`` and the reward
   to risk are NaN, which no comparison flags, while a missing target is still reported;
 - a given quantity is used as it is: no adjusters, caps or lot rounding;
 - ``risk_parity`` weighs the signal against the *other* open positions; a method that lacks an
@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 NAN = math.nan
+INF = math.inf
 NS = 1_000_000_000
 SLACK = 1e-9
 MIN_PRICE, MAX_PRICE = 1e-15, 1e15
@@ -199,10 +200,12 @@ def kelly(
     p, b = win_rate, win_loss_ratio
     if not 0 <= p <= 1:
         raise RefError(f"win_rate {p!r}")
-    _positive("win_loss_ratio", b)
+    if b != INF:  # an infinite ratio is a record without losses: the edge is p
+        _positive("win_loss_ratio", b)
     if not 0 < fraction <= 1 or not 0 < cap <= 1:
         raise RefError(f"fraction {fraction!r} or cap {cap!r}")
-    return min(cap, fraction * max(0.0, (p * b - (1 - p)) / b))
+    edge = p if b == INF else (p * b - (1 - p)) / b
+    return min(cap, fraction * max(0.0, edge))
 
 
 def volatility_target(
@@ -767,7 +770,8 @@ def evaluate_signal(sig: Mapping[str, Any], ts: int, book: Book, cfg: Mapping[st
                 reasons.append(Reason("SPREAD_TOO_WIDE", v, cfg["max_spread_bps"]))
 
     if stop is None:
-        q, method = 0.0, ("given" if sig["quantity"] is not None else cfg["sizing"])
+        given = sig["quantity"] is not None
+        q, method = (float(sig["quantity"]), "given") if given else (0.0, cfg["sizing"])
         reasons.append(no_stop)
     elif sig["quantity"] is not None:
         q, method = float(sig["quantity"]), "given"

@@ -803,13 +803,14 @@ def test_an_order_failing_every_check_lists_them_all_in_order():
 # --- single readings of the contract ------------------------------------------------------------
 
 
-def test_a_given_quantity_without_a_stop_sizes_0():
-    """ "Without a stop the size is 0 and MISSING_MARKET_DATA names the stop": the sizing step
-    comes after a given quantity too."""
+def test_a_given_quantity_without_a_stop_is_kept_and_refused():
+    """ "Without a stop a computed size is 0 (a given one is kept), MISSING_MARKET_DATA names
+    the stop": the decision shows what was asked for, and refuses it."""
     w = World({"max_atr_ratio": None})
     got, want, book = w.signal(stop=None, atr=None, quantity=5.0)
-    assert want.codes == ["MISSING_MARKET_DATA", "NOTIONAL_TOO_SMALL"]
-    assert want.quantity == 0.0
+    assert want.codes == ["MISSING_MARKET_DATA"]
+    assert want.quantity == 5.0
+    assert not got.approved
     check_decision(got, want, book, w.where())
 
 
@@ -1262,9 +1263,12 @@ def test_gate_matches_reference_after_long_histories(data):
         gate_call(draw, w, price)
 
 
-def test_on_bar_returns_an_empty_event_list():
-    engine = rg.RiskEngine(equity=10_000.0, ts=T0)
-    assert engine.on_bar("BTC", 100.0, 101.0, 99.0, 100.5, 1e6, T0) == []
+def test_on_bar_feeds_indicators_and_marks_nothing():
+    engine = rg.RiskEngine(rg.Limits(atr_period=1, ema_period=1), equity=10_000.0, ts=T0)
+    assert engine.on_bar("BTC", 100.0, 101.0, 99.0, 100.5, 1e6, T0) is None
+    assert engine.on_bar("BTC", 100.5, 103.0, 100.0, 102.0, 1e6, T0 + 60 * NS) is None
+    assert engine.indicators("BTC") == {"atr": 3.0, "ema": 102.0}
+    assert engine.snapshot().positions == {}
 
 
 @fast(60)

@@ -185,6 +185,9 @@ def test_kelly_known_values():
     assert sizing.kelly(0.3, 1.5) == 0.0
     assert sizing.kelly(0.0, 3.0) == 0.0
     assert sizing.kelly(1.0, 3.0, fraction=1.0, cap=1.0) == pytest.approx(1.0, rel=1e-12)
+    # no losses: the edge is the win rate, then halved and capped
+    assert sizing.kelly(0.3, math.inf) == pytest.approx(0.15, rel=1e-12)
+    assert sizing.kelly(0.9, math.inf) == 0.25
 
 
 def test_sizing_known_values():
@@ -266,7 +269,8 @@ def _cases():
     for bad in (NAN, INF, -0.1, 1.1):
         yield f"kelly win_rate={bad}", sizing.kelly, (bad, 2.0), {}
     for bad in BAD_POSITIVE:
-        yield f"kelly win_loss_ratio={bad}", sizing.kelly, (0.6, bad), {}
+        if bad != INF:  # an infinite ratio is a record without losses
+            yield f"kelly win_loss_ratio={bad}", sizing.kelly, (0.6, bad), {}
     for bad in (NAN, INF, 0.0, -0.5, 1.5):
         yield f"kelly fraction={bad}", sizing.kelly, (0.6, 2.0), {"fraction": bad}
         yield f"kelly cap={bad}", sizing.kelly, (0.6, 2.0), {"cap": bad}

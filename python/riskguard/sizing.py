@@ -39,7 +39,10 @@ def fixed_fractional(equity: float, risk: float, entry: float, stop: float) -> f
     ``risk`` is in (0, 1]; equity, entry and stop are finite and > 0, with ``entry != stop``.
     """
     return _sizing.fixed_fractional(
-        as_real(equity, "equity"), as_real(risk, "risk"), as_real(entry, "entry"), as_real(stop, "stop")
+        as_real(equity, "equity"),
+        as_real(risk, "risk"),
+        as_real(entry, "entry"),
+        as_real(stop, "stop"),
     )
 
 
@@ -48,7 +51,9 @@ def fixed_amount(amount: float, price: float) -> float:
     return _sizing.fixed_amount(as_real(amount, "amount"), as_real(price, "price"))
 
 
-def kelly(win_rate: float, win_loss_ratio: float, fraction: float = 0.5, cap: float = 0.25) -> float:
+def kelly(
+    win_rate: float, win_loss_ratio: float, fraction: float = 0.5, cap: float = 0.25
+) -> float:
     """The Kelly equity fraction ``min(cap, fraction * max(0, (p*b - q) / b))`` with ``p`` the
     win rate, ``q = 1 - p`` and ``b`` the mean win over the mean loss.
 
@@ -63,7 +68,9 @@ def kelly(win_rate: float, win_loss_ratio: float, fraction: float = 0.5, cap: fl
     )
 
 
-def volatility_target(equity: float, target_volatility: float, volatility: float, price: float) -> float:
+def volatility_target(
+    equity: float, target_volatility: float, volatility: float, price: float
+) -> float:
     """The quantity whose volatility is ``target_volatility`` of ``equity`` for an asset with
     fractional ``volatility`` (per period, e.g. ATR / price) at ``price``:
     ``equity * target_volatility / (volatility * price)``. Every input finite and > 0.
@@ -81,7 +88,9 @@ def atr(equity: float, risk: float, atr: float, k: float = 1.5) -> float:
 
     ``risk`` in (0, 1]; equity, ``atr`` (price units) and ``k`` finite and > 0.
     """
-    return _sizing.atr(as_real(equity, "equity"), as_real(risk, "risk"), as_real(atr, "atr"), as_real(k, "k"))
+    return _sizing.atr(
+        as_real(equity, "equity"), as_real(risk, "risk"), as_real(atr, "atr"), as_real(k, "k")
+    )
 
 
 def inverse_volatility(volatilities: Any) -> np.ndarray:
@@ -150,5 +159,8 @@ def adjust_size(
     """
     c = None if confidence is None else as_real(confidence, "confidence")
     return _sizing.adjust_size(
-        as_real(quantity, "quantity"), c, as_count(consecutive_losses, "consecutive_losses"), as_real(drawdown, "drawdown")
+        as_real(quantity, "quantity"),
+        c,
+        as_count(consecutive_losses, "consecutive_losses"),
+        as_real(drawdown, "drawdown"),
     )

@@ -86,4 +86,3 @@ pub(crate) fn symbol<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<SymbolRef<'a>> {
         describe_value(obj)
     )))
 }
-

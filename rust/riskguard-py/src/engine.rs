@@ -295,8 +295,6 @@ impl PyLimits {
         Ok(d)
     }
 
-
-
     fn __reduce__<'py>(
         &self,
         py: Python<'py>,
@@ -467,11 +465,18 @@ fn setting<'py>(py: Python<'py>, value: SettingValue) -> PyResult<Bound<'py, PyA
 }
 
 fn show_setting(value: &SettingValue) -> String {
-    let names = |l: &[&str]| l.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
+    let names = |l: &[&str]| {
+        l.iter()
+            .map(|s| format!("{s:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     match value {
         SettingValue::Number(Some(x)) => format!("{x}"),
         SettingValue::Whole(Some(x)) => format!("{x}"),
-        SettingValue::Number(None) | SettingValue::Whole(None) | SettingValue::List(None) => "None".into(),
+        SettingValue::Number(None) | SettingValue::Whole(None) | SettingValue::List(None) => {
+            "None".into()
+        }
         SettingValue::Text(t) => format!("{t:?}"),
         SettingValue::List(Some(l)) => format!("[{}]", names(l)),
         SettingValue::Bool(b) => if *b { "True" } else { "False" }.into(),

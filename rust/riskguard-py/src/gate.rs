@@ -59,7 +59,9 @@ impl PySignal {
         quantity: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let consensus = match consensus {
-            Some(c) if !c.is_none() => Some(text(c, "consensus")?.parse::<Consensus>().map_err(err)?),
+            Some(c) if !c.is_none() => {
+                Some(text(c, "consensus")?.parse::<Consensus>().map_err(err)?)
+            }
             _ => None,
         };
         let inner = core::Signal {
@@ -155,13 +157,20 @@ impl PySignal {
     }
 
     /// Pickling rebuilds the signal from its fields, validating them again.
-    fn __getnewargs_ex__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyTuple>, Bound<'py, PyDict>)> {
+    fn __getnewargs_ex__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyTuple>, Bound<'py, PyDict>)> {
         Ok((PyTuple::empty(py), self.to_dict(py)?))
     }
 
     fn __repr__(&self) -> String {
         let s = &self.inner;
-        let mut parts = vec![format!("{:?}", s.symbol), format!("{:?}", s.side.name()), format!("{}", s.entry)];
+        let mut parts = vec![
+            format!("{:?}", s.symbol),
+            format!("{:?}", s.side.name()),
+            format!("{}", s.entry),
+        ];
         let opt = [
             ("stop", s.stop),
             ("target", s.target),
@@ -208,7 +217,10 @@ impl PyReason {
     }
 
     fn __repr__(&self) -> String {
-        format!("Reason({:?}, value={}, limit={}, message={:?})", self.code, self.value, self.limit, self.message)
+        format!(
+            "Reason({:?}, value={}, limit={}, message={:?})",
+            self.code, self.value, self.limit, self.message
+        )
     }
 }
 
@@ -304,7 +316,11 @@ impl PyDecision {
         d.set_item("risk_pct", x.risk_pct)?;
         d.set_item("reward_risk", x.reward_risk)?;
         d.set_item("method", x.method)?;
-        let reasons: Vec<_> = self.reasons().iter().map(|r| r.to_dict(py)).collect::<PyResult<_>>()?;
+        let reasons: Vec<_> = self
+            .reasons()
+            .iter()
+            .map(|r| r.to_dict(py))
+            .collect::<PyResult<_>>()?;
         d.set_item("reasons", reasons)?;
         Ok(d)
     }
@@ -411,7 +427,16 @@ impl PyTrade {
     fn __repr__(&self) -> String {
         format!(
             "Trade(id={}, symbol={:?}, side={:?}, state={:?}, entry_price={}, quantity={}, stop={}, exit_price={}, pnl={}, r_multiple={})",
-            self.id, self.symbol, self.side, self.state, self.entry_price, self.quantity, self.stop, self.exit_price, self.pnl, self.r_multiple
+            self.id,
+            self.symbol,
+            self.side,
+            self.state,
+            self.entry_price,
+            self.quantity,
+            self.stop,
+            self.exit_price,
+            self.pnl,
+            self.r_multiple
         )
     }
 }
@@ -423,10 +448,15 @@ impl PyRiskEngine {
     /// approval: the next fill on its side opens a managed trade with its stop and target.
     ///
     /// Raises RiskError: `signal` not a Signal; `ts` going backwards.
-    fn evaluate_signal(&mut self, py: Python<'_>, signal: &Bound<'_, PyAny>, ts: &Bound<'_, PyAny>) -> PyResult<PyDecision> {
-        let signal = signal
-            .cast::<PySignal>()
-            .map_err(|_| RiskError::new_err(format!("signal must be a Signal, got {}", kind(signal))))?;
+    fn evaluate_signal(
+        &mut self,
+        py: Python<'_>,
+        signal: &Bound<'_, PyAny>,
+        ts: &Bound<'_, PyAny>,
+    ) -> PyResult<PyDecision> {
+        let signal = signal.cast::<PySignal>().map_err(|_| {
+            RiskError::new_err(format!("signal must be a Signal, got {}", kind(signal)))
+        })?;
         let ts = int64(ts, "ts")?;
         let sig = &signal.get().inner;
         call(py, 0, || self.inner.evaluate_signal(sig, ts)).map(|inner| PyDecision { inner })
@@ -452,7 +482,10 @@ impl PyRiskEngine {
         let sym = symbol_ref(symbol)?;
         let (qty, price, ts) = (real(qty, "qty")?, real(price, "price")?, int64(ts, "ts")?);
         let reduce_only = reduce_only.map_or(Ok(false), |r| flag(r, "reduce_only"))?;
-        call(py, 0, || self.inner.check_order(sym, qty, price, ts, reduce_only)).map(|inner| PyDecision { inner })
+        call(py, 0, || {
+            self.inner.check_order(sym, qty, price, ts, reduce_only)
+        })
+        .map(|inner| PyDecision { inner })
     }
 
     /// Feeds one bar of `symbol` to its ATR (Wilder, `atr_period`), EMA (`ema_period`) and
@@ -474,7 +507,12 @@ impl PyRiskEngine {
         ts: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let sym = symbol_ref(symbol)?;
-        let (o, h, l, c) = (real(open, "open")?, real(high, "high")?, real(low, "low")?, real(close, "close")?);
+        let (o, h, l, c) = (
+            real(open, "open")?,
+            real(high, "high")?,
+            real(low, "low")?,
+            real(close, "close")?,
+        );
         let (v, ts) = (real(volume, "volume")?, int64(ts, "ts")?);
         call(py, 0, || self.inner.on_bar(sym, o, h, l, c, v, ts))
     }
@@ -482,7 +520,11 @@ impl PyRiskEngine {
     /// `{"atr": ..., "ema": ...}` of `symbol` from its bars, each None until ready.
     ///
     /// Raises RiskError: an unknown symbol.
-    fn indicators<'py>(&self, py: Python<'py>, symbol: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    fn indicators<'py>(
+        &self,
+        py: Python<'py>,
+        symbol: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let sym = symbol_ref(symbol)?;
         let (atr, ema) = call(py, 0, || self.inner.indicators(sym))?;
         let d = PyDict::new(py);
@@ -495,7 +537,12 @@ impl PyRiskEngine {
     /// to. A new name is interned.
     ///
     /// Raises RiskError: `lot_size` not finite and > 0.
-    fn set_lot_size(&mut self, py: Python<'_>, symbol: &Bound<'_, PyAny>, lot_size: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn set_lot_size(
+        &mut self,
+        py: Python<'_>,
+        symbol: &Bound<'_, PyAny>,
+        lot_size: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let sym = symbol_ref(symbol)?;
         let lot = opt_real(Some(lot_size), "lot_size")?;
         call(py, 0, || self.inner.set_lot_size(sym, lot))
@@ -506,8 +553,14 @@ impl PyRiskEngine {
     ///
     /// Raises RiskError: a matrix that is not a numeric (n, n) array-like, symmetric, with a
     /// unit diagonal and entries in [-1, 1]; duplicate or empty symbols.
-    fn set_correlation(&mut self, py: Python<'_>, symbols: &Bound<'_, PyAny>, matrix: &Bound<'_, PyAny>) -> PyResult<()> {
-        let bad = |what: String| RiskError::new_err(format!("symbols must be a list of str, got {what}"));
+    fn set_correlation(
+        &mut self,
+        py: Python<'_>,
+        symbols: &Bound<'_, PyAny>,
+        matrix: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let bad =
+            |what: String| RiskError::new_err(format!("symbols must be a list of str, got {what}"));
         if symbols.is_instance_of::<pyo3::types::PyString>() {
             return Err(bad("str".into()));
         }
@@ -516,21 +569,31 @@ impl PyRiskEngine {
             .and_then(|it| it.collect::<PyResult<_>>())
             .map_err(|_| bad(kind(symbols)))?;
         let names = (items.iter().enumerate())
-            .map(|(k, x)| x.extract::<String>().map_err(|_| bad(format!("{} at [{k}]", kind(x)))))
+            .map(|(k, x)| {
+                x.extract::<String>()
+                    .map_err(|_| bad(format!("{} at [{k}]", kind(x))))
+            })
             .collect::<PyResult<Vec<String>>>()?;
         let numeric = matrix
             .getattr("dtype")
             .and_then(|d| d.getattr("kind"))
             .and_then(|k| k.extract::<String>())
             .map_or(true, |k| "fiu".contains(k.as_str()));
-        let converted = py
-            .import("numpy")?
-            .call_method1("ascontiguousarray", (matrix, "float64"))
-            .ok()
-            .filter(|_| numeric);
-        let m: PyReadonlyArray2<'_, f64> = converted.and_then(|a| a.extract().ok()).ok_or_else(|| {
-            RiskError::new_err(format!("matrix must be a 2-D array-like of numbers, got {}", kind(matrix)))
-        })?;
+        // Converting a complex or bool array would drop information silently: refuse it first.
+        let converted = if numeric {
+            py.import("numpy")?
+                .call_method1("ascontiguousarray", (matrix, "float64"))
+                .ok()
+        } else {
+            None
+        };
+        let m: PyReadonlyArray2<'_, f64> =
+            converted.and_then(|a| a.extract().ok()).ok_or_else(|| {
+                RiskError::new_err(format!(
+                    "matrix must be a 2-D array-like of numbers, got {}",
+                    kind(matrix)
+                ))
+            })?;
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let view = m.as_array();
         call(py, 0, || self.inner.set_correlation(&refs, view))

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::exits::CloseCause;
 use super::events::{Event, EventKind, TradingState};
+use super::exits::CloseCause;
 use super::limits::{Action, Breaker, BreakerSpec};
 use super::risk_engine::RiskEngine;
 

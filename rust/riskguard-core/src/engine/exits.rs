@@ -106,7 +106,10 @@ impl Plan {
     };
 
     fn next(&self) -> f64 {
-        self.target_f.min(self.be_f).min(self.partial_f).min(self.trail_f)
+        self.target_f
+            .min(self.be_f)
+            .min(self.partial_f)
+            .min(self.trail_f)
     }
 }
 
@@ -143,7 +146,15 @@ impl Exit {
     }
 
     /// A managed trade opened at `price` with the decision's stop, target and ATR.
-    pub fn managed(side: f64, price: f64, stop: f64, target: f64, atr: f64, ts: i64, p: &Policy) -> (Self, Plan) {
+    pub fn managed(
+        side: f64,
+        price: f64,
+        stop: f64,
+        target: f64,
+        atr: f64,
+        ts: i64,
+        p: &Policy,
+    ) -> (Self, Plan) {
         let entry_f = side * price;
         let r = (price - stop).abs();
         let level = |k: Knob| match p.get(k) {
@@ -157,10 +168,18 @@ impl Exit {
         let plan = Plan {
             entry_f,
             r,
-            target_f: if target.is_nan() { f64::INFINITY } else { side * target },
+            target_f: if target.is_nan() {
+                f64::INFINITY
+            } else {
+                side * target
+            },
             be_f: level(Knob::BreakevenR),
             partial_f: level(Knob::PartialTpR),
-            trail_f: if trail_dist.is_nan() { f64::INFINITY } else { level(Knob::TrailStartR) },
+            trail_f: if trail_dist.is_nan() {
+                f64::INFINITY
+            } else {
+                level(Knob::TrailStartR)
+            },
             ..Plan::NONE
         };
         let exit = Exit {

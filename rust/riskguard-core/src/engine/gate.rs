@@ -148,7 +148,10 @@ impl FromStr for Side {
         match s {
             "long" => Ok(Self::Long),
             "short" => Ok(Self::Short),
-            _ => Err(RiskError::invalid("side", format!("must be \"long\" or \"short\", got {s:?}"))),
+            _ => Err(RiskError::invalid(
+                "side",
+                format!("must be \"long\" or \"short\", got {s:?}"),
+            )),
         }
     }
 }
@@ -229,16 +232,49 @@ impl Signal {
             }
         }
         let check = |arg: &'static str, x: Option<f64>, ok: fn(f64) -> bool, domain: &str| match x {
-            Some(v) if !ok(v) => Err(RiskError::invalid(arg, format!("must be {domain}, got {}", num(v)))),
+            Some(v) if !ok(v) => Err(RiskError::invalid(
+                arg,
+                format!("must be {domain}, got {}", num(v)),
+            )),
             _ => Ok(()),
         };
-        check("confidence", self.confidence, |c| (0.0..=1.0).contains(&c), "in [0, 1]")?;
-        check("atr", self.atr, |a| a > 0.0 && a <= MAX_PRICE, "finite and in (0, 1e15]")?;
+        check(
+            "confidence",
+            self.confidence,
+            |c| (0.0..=1.0).contains(&c),
+            "in [0, 1]",
+        )?;
+        check(
+            "atr",
+            self.atr,
+            |a| a > 0.0 && a <= MAX_PRICE,
+            "finite and in (0, 1e15]",
+        )?;
         check("ema", self.ema, in_range, "finite and in [1e-15, 1e15]")?;
-        check("volume_24h", self.volume_24h, |v| v.is_finite() && v >= 0.0, "finite and ≥ 0")?;
-        check("spread_bps", self.spread_bps, |v| v.is_finite() && v >= 0.0, "finite and ≥ 0")?;
-        check("regime", self.regime, |r| r.is_finite() && r > 0.0, "finite and > 0")?;
-        check("quantity", self.quantity, |q| q > 0.0 && q <= MAX_QTY, "finite, > 0 and ≤ 1e15")?;
+        check(
+            "volume_24h",
+            self.volume_24h,
+            |v| v.is_finite() && v >= 0.0,
+            "finite and ≥ 0",
+        )?;
+        check(
+            "spread_bps",
+            self.spread_bps,
+            |v| v.is_finite() && v >= 0.0,
+            "finite and ≥ 0",
+        )?;
+        check(
+            "regime",
+            self.regime,
+            |r| r.is_finite() && r > 0.0,
+            "finite and > 0",
+        )?;
+        check(
+            "quantity",
+            self.quantity,
+            |q| q > 0.0 && q <= MAX_QTY,
+            "finite, > 0 and ≤ 1e15",
+        )?;
         Ok(())
     }
 }
@@ -295,7 +331,9 @@ impl Reasons {
     }
 
     fn missing(&mut self, what: &str) {
-        self.add(Code::MissingMarketData, f64::NAN, f64::NAN, || format!("{what} is required and was not given"));
+        self.add(Code::MissingMarketData, f64::NAN, f64::NAN, || {
+            format!("{what} is required and was not given")
+        });
     }
 }
 
@@ -314,7 +352,9 @@ impl RiskEngine {
         let entry = sig.entry;
         let idx = self.index.get(sig.symbol.as_str()).map(|&i| i as usize);
         let market = idx.map(|i| &self.markets[i]);
-        let atr = sig.atr.or_else(|| market.and_then(|m| m.atr.value()));
+        let atr = sig
+            .atr
+            .or_else(|| market.and_then(|m| m.atr.value()).filter(|a| *a > 0.0));
         let ema = sig.ema.or_else(|| market.and_then(|m| m.ema.value()));
         let mut r = Reasons(Vec::new());
         let mut stop_too_far = false;
@@ -338,14 +378,18 @@ impl RiskEngine {
             if pol.consensus_check() {
                 match sig.consensus {
                     None => r.missing("consensus"),
-                    Some(c) if !pol.allows(c) => r.add(Code::ConsensusTooWeak, f64::NAN, f64::NAN, || {
-                        format!("consensus {c} is not among the allowed")
-                    }),
+                    Some(c) if !pol.allows(c) => {
+                        r.add(Code::ConsensusTooWeak, f64::NAN, f64::NAN, || {
+                            format!("consensus {c} is not among the allowed")
+                        })
+                    }
                     Some(_) => {}
                 }
             }
             let mut floor = pol.get(Knob::MinConfidence);
-            if let (Some(high), Some(max_ratio)) = (pol.get(Knob::HighVolConfidence), pol.get(Knob::MaxAtrRatio)) {
+            if let (Some(high), Some(max_ratio)) =
+                (pol.get(Knob::HighVolConfidence), pol.get(Knob::MaxAtrRatio))
+            {
                 match atr {
                     None => r.missing("atr"),
                     Some(a) if exceeds(a / entry, max_ratio) => floor = Some(high),
@@ -355,9 +399,11 @@ impl RiskEngine {
             if let Some(floor) = floor {
                 match sig.confidence {
                     None => r.missing("confidence"),
-                    Some(c) if falls_short(c, floor) => r.add(Code::ConfidenceTooLow, c, floor, || {
-                        format!("confidence {c} is below {floor}")
-                    }),
+                    Some(c) if falls_short(c, floor) => {
+                        r.add(Code::ConfidenceTooLow, c, floor, || {
+                            format!("confidence {c} is below {floor}")
+                        })
+                    }
                     Some(_) => {}
                 }
             }
@@ -372,9 +418,16 @@ impl RiskEngine {
             if pol.require_trend {
                 match ema {
                     None => r.missing("ema"),
-                    Some(e) if !(s * (entry - e) > 0.0) => r.add(Code::TrendMisaligned, entry, e, || {
-                        format!("a {} at {} is against the EMA at {}", sig.side.name(), num(entry), num(e))
-                    }),
+                    Some(e) if !(s * (entry - e) > 0.0) => {
+                        r.add(Code::TrendMisaligned, entry, e, || {
+                            format!(
+                                "a {} at {} is against the EMA at {}",
+                                sig.side.name(),
+                                num(entry),
+                                num(e)
+                            )
+                        })
+                    }
                     Some(_) => {}
                 }
             }
@@ -413,7 +466,13 @@ impl RiskEngine {
                 r.missing("stop (or an ATR to place one)");
             }
         }
-        let c = Candidate { idx, s, q, entry, d };
+        let c = Candidate {
+            idx,
+            s,
+            q,
+            entry,
+            d,
+        };
         self.size_checks(&c, Some((target.is_some(), reward_risk)), &mut r);
         self.correlation_check(&c, &sig.symbol, &mut r);
         self.order_checks(&c, &mut r);
@@ -462,7 +521,10 @@ impl RiskEngine {
         if !(qty != 0.0 && qty.abs() <= MAX_QTY) {
             return Err(RiskError::invalid(
                 "qty",
-                format!("must be finite, non-zero and within ±{MAX_QTY:e}, got {}", num(qty)),
+                format!(
+                    "must be finite, non-zero and within ±{MAX_QTY:e}, got {}",
+                    num(qty)
+                ),
             ));
         }
         check_price("price", price)?;
@@ -475,7 +537,11 @@ impl RiskEngine {
         let q0 = idx.map_or(0.0, |i| self.positions[i].qty);
         let reducing = q0 != 0.0 && (qty > 0.0) != (q0 > 0.0) && qty.abs() <= q0.abs();
         let pol = &self.limits.policy;
-        let d = price * self.limits.spec(Breaker::PositionLoss).map_or(1.0, |s| s.threshold);
+        let d = price
+            * self
+                .limits
+                .spec(Breaker::PositionLoss)
+                .map_or(1.0, |s| s.threshold);
         let c = Candidate {
             idx,
             s: qty.signum(),
@@ -486,7 +552,11 @@ impl RiskEngine {
         let mut r = Reasons(Vec::new());
         if reduce_only && !reducing {
             r.add(Code::ReduceOnly, qty, f64::NAN, || {
-                format!("a reduce-only order of {} would not reduce the position of {}", num(qty), num(q0))
+                format!(
+                    "a reduce-only order of {} would not reduce the position of {}",
+                    num(qty),
+                    num(q0)
+                )
             });
         }
         if !reducing {
@@ -498,7 +568,11 @@ impl RiskEngine {
         }
         let id = idx.map(|i| i as u32);
         if !reducing && let Some(max) = pol.get(Knob::MaxOrdersPerSecond) {
-            let recent = self.orders.iter().filter(|o| o.ts as f64 > ts as f64 - NS).count();
+            let recent = self
+                .orders
+                .iter()
+                .filter(|o| o.ts as f64 > ts as f64 - NS)
+                .count();
             if recent as f64 >= max {
                 r.add(Code::RateLimited, recent as f64, max, || {
                     format!("{recent} orders in the last second; the limit is {max}")
@@ -507,9 +581,17 @@ impl RiskEngine {
         }
         if let (Some(window), Some(id)) = (pol.get(Knob::DuplicateWindowS), id) {
             let since = ts as f64 - window * NS;
-            if self.orders.iter().any(|o| o.symbol == id && o.qty == qty && o.price == price && o.ts as f64 > since) {
+            if self
+                .orders
+                .iter()
+                .any(|o| o.symbol == id && o.qty == qty && o.price == price && o.ts as f64 > since)
+            {
                 r.add(Code::DuplicateOrder, qty, f64::NAN, || {
-                    format!("the same order ({} at {}) was accepted {window} s ago or less", num(qty), num(price))
+                    format!(
+                        "the same order ({} at {}) was accepted {window} s ago or less",
+                        num(qty),
+                        num(price)
+                    )
                 });
             }
         }
@@ -520,11 +602,26 @@ impl RiskEngine {
                 (None, SymbolRef::Name(name)) => self.symbol_id(name)?,
                 (None, SymbolRef::Id(_)) => unreachable!("ids are looked up"),
             };
-            let keep = NS.max(self.limits.policy.get(Knob::DuplicateWindowS).unwrap_or(0.0) * NS);
-            while self.orders.front().is_some_and(|o| (ts - o.ts) as f64 >= keep) {
+            let keep = NS.max(
+                self.limits
+                    .policy
+                    .get(Knob::DuplicateWindowS)
+                    .unwrap_or(0.0)
+                    * NS,
+            );
+            while self
+                .orders
+                .front()
+                .is_some_and(|o| (ts - o.ts) as f64 >= keep)
+            {
                 self.orders.pop_front();
             }
-            self.orders.push_back(OrderRecord { ts, symbol, qty, price });
+            self.orders.push_back(OrderRecord {
+                ts,
+                symbol,
+                qty,
+                price,
+            });
         }
         self.ts = ts;
         let risk_amount = if reducing { 0.0 } else { qty.abs() * d };
@@ -580,8 +677,14 @@ impl RiskEngine {
             if action.state() == TradingState::Active {
                 continue;
             }
-            let value = if b == Breaker::KillSwitch { f64::NAN } else { self.metric(b) };
-            r.add(code, value, threshold, || format!("{b} is tripped ({action})"));
+            let value = if b == Breaker::KillSwitch {
+                f64::NAN
+            } else {
+                self.metric(b)
+            };
+            r.add(code, value, threshold, || {
+                format!("{b} is tripped ({action})")
+            });
         }
     }
 
@@ -600,7 +703,11 @@ impl RiskEngine {
             let x = v1 / equity;
             if exceeds(x, max) {
                 r.add(Code::PositionSizeExceeded, x, max, || {
-                    format!("the position would be {:.2}% of equity; the limit is {:.2}%", 100.0 * x, 100.0 * max)
+                    format!(
+                        "the position would be {:.2}% of equity; the limit is {:.2}%",
+                        100.0 * x,
+                        100.0 * max
+                    )
                 });
             }
         }
@@ -608,33 +715,47 @@ impl RiskEngine {
             && exceeds(v1, max)
         {
             r.add(Code::NotionalTooLarge, v1, max, || {
-                format!("the position would be worth {}; the limit is {}", num(v1), num(max))
+                format!(
+                    "the position would be worth {}; the limit is {}",
+                    num(v1),
+                    num(max)
+                )
             });
         }
-        if let Some(d) = c.d {
-            let risk_amount = c.q * d;
-            if reward.is_some() && let Some(max) = pol.get(Knob::MaxRiskPerTrade) {
-                let x = risk_amount / equity;
-                if exceeds(x, max) {
-                    r.add(Code::RiskPerTradeExceeded, x, max, || {
-                        format!("the trade risks {:.3}% of equity; the limit is {:.3}%", 100.0 * x, 100.0 * max)
-                    });
-                }
+        let risk_amount = c.d.map(|d| c.q * d);
+        if let (Some(risk_amount), Some(_), Some(max)) =
+            (risk_amount, reward, pol.get(Knob::MaxRiskPerTrade))
+        {
+            let x = risk_amount / equity;
+            if exceeds(x, max) {
+                r.add(Code::RiskPerTradeExceeded, x, max, || {
+                    format!(
+                        "the trade risks {:.3}% of equity; the limit is {:.3}%",
+                        100.0 * x,
+                        100.0 * max
+                    )
+                });
             }
-            match (reward, pol.get(Knob::MinRewardRisk)) {
-                (Some((false, _)), Some(_)) => r.missing("target (or an ATR to place one)"),
-                (Some((true, rr)), Some(min)) if falls_short(rr, min) => {
-                    r.add(Code::RewardRiskTooLow, rr, min, || format!("reward:risk {rr:.2} is below {min}"))
-                }
-                _ => {}
+        }
+        match (reward, pol.get(Knob::MinRewardRisk)) {
+            (Some((false, _)), Some(_)) => r.missing("target (or an ATR to place one)"),
+            (Some((true, rr)), Some(min)) if c.d.is_some() && falls_short(rr, min) => {
+                r.add(Code::RewardRiskTooLow, rr, min, || {
+                    format!("reward:risk {rr:.2} is below {min}")
+                })
             }
-            if let Some(max) = pol.get(Knob::MaxHeat) {
-                let x = (self.heat + risk_amount) / equity;
-                if exceeds(x, max) {
-                    r.add(Code::PortfolioHeatExceeded, x, max, || {
-                        format!("heat would be {:.2}% of equity; the limit is {:.2}%", 100.0 * x, 100.0 * max)
-                    });
-                }
+            _ => {}
+        }
+        if let (Some(risk_amount), Some(max)) = (risk_amount, pol.get(Knob::MaxHeat)) {
+            let x = (self.heat + risk_amount) / equity;
+            if exceeds(x, max) {
+                r.add(Code::PortfolioHeatExceeded, x, max, || {
+                    format!(
+                        "heat would be {:.2}% of equity; the limit is {:.2}%",
+                        100.0 * x,
+                        100.0 * max
+                    )
+                });
             }
         }
         if let Some(max) = pol.get(Knob::MaxPositions)
@@ -642,7 +763,9 @@ impl RiskEngine {
         {
             let open = self.positions.iter().filter(|p| p.is_open()).count() as f64;
             if open >= max {
-                r.add(Code::MaxPositions, open, max, || format!("{open} positions are open; the limit is {max}"));
+                r.add(Code::MaxPositions, open, max, || {
+                    format!("{open} positions are open; the limit is {max}")
+                });
             }
         }
         let x = (g + v1) / equity;
@@ -650,21 +773,32 @@ impl RiskEngine {
             && exceeds(x, max)
         {
             r.add(Code::ExposureExceeded, x, max, || {
-                format!("gross exposure would be {:.2}% of equity; the limit is {:.2}%", 100.0 * x, 100.0 * max)
+                format!(
+                    "gross exposure would be {:.2}% of equity; the limit is {:.2}%",
+                    100.0 * x,
+                    100.0 * max
+                )
             });
         }
         if let Some(spec) = self.limits.spec(Breaker::Leverage)
             && exceeds(x, spec.threshold)
         {
             r.add(Code::LeverageExceeded, x, spec.threshold, || {
-                format!("leverage would be {x:.2}x; the limit is {}x", spec.threshold)
+                format!(
+                    "leverage would be {x:.2}x; the limit is {}x",
+                    spec.threshold
+                )
             });
         }
         if let Some(spec) = self.limits.spec(Breaker::Concentration) {
             let y = v1 / equity;
             if exceeds(y, spec.threshold) {
                 r.add(Code::ConcentrationExceeded, y, spec.threshold, || {
-                    format!("the position would be {:.2}% of equity; the concentration limit is {:.2}%", 100.0 * y, 100.0 * spec.threshold)
+                    format!(
+                        "the position would be {:.2}% of equity; the concentration limit is {:.2}%",
+                        100.0 * y,
+                        100.0 * spec.threshold
+                    )
                 });
             }
         }
@@ -672,7 +806,9 @@ impl RiskEngine {
 
     /// The correlation group: same-direction exposure to correlated open positions.
     fn correlation_check(&self, c: &Candidate, name: &str, r: &mut Reasons) {
-        let Some(max) = self.limits.policy.get(Knob::MaxCorrelation) else { return };
+        let Some(max) = self.limits.policy.get(Knob::MaxCorrelation) else {
+            return;
+        };
         let mut worst: Option<(f64, usize)> = None;
         let mut unknown = Vec::new();
         for (j, p) in self.positions.iter().enumerate() {
@@ -697,7 +833,10 @@ impl RiskEngine {
             });
         }
         if !unknown.is_empty() {
-            r.missing(&format!("the correlation of {name} with {}", unknown.join(", ")));
+            r.missing(&format!(
+                "the correlation of {name} with {}",
+                unknown.join(", ")
+            ));
         }
     }
 
@@ -723,7 +862,11 @@ impl RiskEngine {
             && falls_short(notional, m)
         {
             r.add(Code::NotionalTooSmall, notional, m, || {
-                format!("the order is worth {}; the minimum is {}", num(notional), num(m))
+                format!(
+                    "the order is worth {}; the minimum is {}",
+                    num(notional),
+                    num(m)
+                )
             });
         }
         self.collar_check(c, r);
@@ -735,7 +878,13 @@ impl RiskEngine {
             let x = (c.entry - mark).abs() / mark;
             if mark.is_finite() && exceeds(x, max) {
                 r.add(Code::PriceCollar, x, max, || {
-                    format!("price {} is {:.2}% from the mark {}; the collar is {:.2}%", num(c.entry), 100.0 * x, num(mark), 100.0 * max)
+                    format!(
+                        "price {} is {:.2}% from the mark {}; the collar is {:.2}%",
+                        num(c.entry),
+                        100.0 * x,
+                        num(mark),
+                        100.0 * max
+                    )
                 });
             }
         }
@@ -755,9 +904,7 @@ impl RiskEngine {
     ) -> (f64, SizedBy) {
         let pol = &self.limits.policy;
         let method = match pol.sizing {
-            Method::Kelly if self.recent_pnl(100).count() < pol.req(Knob::KellyMinTrades) as usize => {
-                Method::FixedFractional
-            }
+            Method::Kelly if !self.kelly_ready() => Method::FixedFractional,
             m => m,
         };
         let raw = match method {
@@ -779,14 +926,25 @@ impl RiskEngine {
                     sizing::consensus(&sizes, pol.consensus_mode, None).unwrap_or(0.0)
                 }
             }
-            m => self.raw_size(m, sig, s, stop, atr, ema, idx).unwrap_or_else(|what| {
-                r.missing(what);
-                0.0
-            }),
+            m => self
+                .raw_size(m, sig, s, stop, atr, ema, idx)
+                .unwrap_or_else(|what| {
+                    r.missing(what);
+                    0.0
+                }),
         };
         let drawdown = super::breakers::loss(self.peak, self.equity).clamp(0.0, 1.0);
         let q = sizing::adjust(raw, sig.confidence, self.streak, drawdown);
-        (self.cap(q, s, sig.entry, (sig.entry - stop).abs(), idx), SizedBy::Method(method))
+        (
+            self.cap(q, s, sig.entry, (sig.entry - stop).abs(), idx),
+            SizedBy::Method(method),
+        )
+    }
+
+    /// Whether enough trades have closed for Kelly sizing; until then it sizes as
+    /// fixed-fractional.
+    fn kelly_ready(&self) -> bool {
+        self.recent.len() >= self.limits.policy.req(Knob::KellyMinTrades) as usize
     }
 
     /// One method's size before the adjusters, or what it lacked.
@@ -807,10 +965,11 @@ impl RiskEngine {
         let ff = || equity * risk / (entry - stop).abs();
         Ok(match m {
             Method::FixedFractional | Method::Consensus => ff(),
+            Method::Kelly if !self.kelly_ready() => ff(),
             Method::FixedAmount => pol.req(Knob::TradeAmount) / entry,
             Method::Kelly => {
                 let (mut wins, mut losses, mut n_win, mut n) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
-                for pnl in self.recent_pnl(100) {
+                for &pnl in &self.recent {
                     n += 1.0;
                     if pnl > 0.0 {
                         wins += pnl;
@@ -826,12 +985,19 @@ impl RiskEngine {
                 } else if losses == 0.0 {
                     pol.req(Knob::KellyCap)
                 } else {
-                    sizing::kelly(p, mean_win / mean_loss, pol.req(Knob::KellyFraction), pol.req(Knob::KellyCap))
-                        .unwrap_or(0.0)
+                    sizing::kelly(
+                        p,
+                        mean_win / mean_loss,
+                        pol.req(Knob::KellyFraction),
+                        pol.req(Knob::KellyCap),
+                    )
+                    .unwrap_or(0.0)
                 };
                 f * equity / entry
             }
-            Method::VolatilityTarget => equity * pol.req(Knob::TargetVolatility) / atr.ok_or("atr")?,
+            Method::VolatilityTarget => {
+                equity * pol.req(Knob::TargetVolatility) / atr.ok_or("atr")?
+            }
             Method::Atr => {
                 let k = pol.get(Knob::SlAtr).ok_or("sl_atr (the ATR multiple)")?;
                 equity * risk / (k * atr.ok_or("atr")?)
@@ -841,7 +1007,11 @@ impl RiskEngine {
                 let mut total = inv_new;
                 for (j, p) in self.positions.iter().enumerate() {
                     if p.is_open() && Some(j) != idx {
-                        total += p.mark / self.markets[j].atr.value().ok_or("the ATR of every open position")?;
+                        total += p.mark
+                            / self.markets[j]
+                                .atr
+                                .value()
+                                .ok_or("the ATR of every open position")?;
                     }
                 }
                 let exposure = pol.get(Knob::MaxExposure).unwrap_or(1.0);
@@ -854,14 +1024,15 @@ impl RiskEngine {
                     (Some(a), Some(m)) if a / entry < m / 2.0 => sizing::VolRegime::Low,
                     _ => sizing::VolRegime::Normal,
                 };
-                let recent: Vec<f64> = self.recent_pnl(20).collect();
+                let recent: Vec<f64> = self.recent.iter().rev().take(20).copied().collect();
                 let performance = if recent.len() >= 10 {
                     let wins = recent.iter().filter(|p| **p > 0.0).count() as f64;
                     (2.0 * wins / recent.len() as f64).clamp(0.5, 1.5)
                 } else {
                     1.0
                 };
-                sizing::regime_based(ff(), sig.regime.unwrap_or(1.0), trend, vol, performance).unwrap_or(0.0)
+                sizing::regime_based(ff(), sig.regime.unwrap_or(1.0), trend, vol, performance)
+                    .unwrap_or(0.0)
             }
         })
     }
@@ -870,16 +1041,26 @@ impl RiskEngine {
     fn cap(&self, q: f64, s: f64, entry: f64, d: f64, idx: Option<usize>) -> f64 {
         let pol = &self.limits.policy;
         let equity = self.equity;
-        let (q0, v0) = idx.map_or((0.0, 0.0), |i| (self.positions[i].qty, self.positions[i].notional()));
+        let (q0, v0) = idx.map_or((0.0, 0.0), |i| {
+            (self.positions[i].qty, self.positions[i].notional())
+        });
         let g = (self.gross - v0).max(0.0);
         // The most the position may hold after the trade, in value.
         let mut v_max = f64::INFINITY;
         let mut cap_v = |v: Option<f64>| v_max = v_max.min(v.unwrap_or(f64::INFINITY));
         cap_v(pol.get(Knob::MaxPositionPct).map(|x| x * equity));
         cap_v(pol.get(Knob::MaxPositionNotional));
-        cap_v(self.limits.spec(Breaker::Concentration).map(|c| c.threshold * equity));
+        cap_v(
+            self.limits
+                .spec(Breaker::Concentration)
+                .map(|c| c.threshold * equity),
+        );
         cap_v(pol.get(Knob::MaxExposure).map(|x| x * equity - g));
-        cap_v(self.limits.spec(Breaker::Leverage).map(|l| l.threshold * equity - g));
+        cap_v(
+            self.limits
+                .spec(Breaker::Leverage)
+                .map(|l| l.threshold * equity - g),
+        );
         let held = q0.abs();
         let same = q0 * s > 0.0;
         let by_value = v_max / entry + if same { -held } else { held };
@@ -914,7 +1095,12 @@ impl RiskEngine {
         volume: f64,
         ts: i64,
     ) -> Result<()> {
-        for (arg, x) in [("open", open), ("high", high), ("low", low), ("close", close)] {
+        for (arg, x) in [
+            ("open", open),
+            ("high", high),
+            ("low", low),
+            ("close", close),
+        ] {
             check_price(arg, x)?;
         }
         if high < low || !(low..=high).contains(&open) || !(low..=high).contains(&close) {
@@ -930,7 +1116,10 @@ impl RiskEngine {
             ));
         }
         if !(volume.is_finite() && volume >= 0.0) {
-            return Err(RiskError::invalid("volume", format!("must be finite and ≥ 0, got {}", num(volume))));
+            return Err(RiskError::invalid(
+                "volume",
+                format!("must be finite and ≥ 0, got {}", num(volume)),
+            ));
         }
         self.check_ts(ts)?;
         let i = self.resolve(symbol)?;
@@ -964,7 +1153,10 @@ impl RiskEngine {
         if let Some(l) = lot
             && !(l.is_finite() && l > 0.0 && l <= MAX_QTY)
         {
-            return Err(RiskError::invalid("lot_size", format!("must be finite and > 0, got {}", num(l))));
+            return Err(RiskError::invalid(
+                "lot_size",
+                format!("must be finite and > 0, got {}", num(l)),
+            ));
         }
         let i = self.resolve(symbol)?;
         self.markets[i].lot = lot;
@@ -986,24 +1178,39 @@ impl RiskEngine {
         }
         for (k, s) in symbols.iter().enumerate() {
             if s.is_empty() || symbols[..k].contains(s) {
-                return Err(RiskError::invalid("symbols", format!("must be distinct and non-empty, got {s:?}")));
+                return Err(RiskError::invalid(
+                    "symbols",
+                    format!("must be distinct and non-empty, got {s:?}"),
+                ));
             }
         }
         for i in 0..n {
             if (matrix[[i, i]] - 1.0).abs() > 1e-9 {
-                return Err(RiskError::invalid("matrix", format!("must have 1 on the diagonal, got {} at [{i}, {i}]", num(matrix[[i, i]]))));
+                return Err(RiskError::invalid(
+                    "matrix",
+                    format!(
+                        "must have 1 on the diagonal, got {} at [{i}, {i}]",
+                        num(matrix[[i, i]])
+                    ),
+                ));
             }
             for j in 0..n {
                 let x = matrix[[i, j]];
                 if !(-1.0..=1.0).contains(&x) || (x - matrix[[j, i]]).abs() > 1e-12 {
                     return Err(RiskError::invalid(
                         "matrix",
-                        format!("must be symmetric with entries in [-1, 1], got {} at [{i}, {j}]", num(x)),
+                        format!(
+                            "must be symmetric with entries in [-1, 1], got {} at [{i}, {j}]",
+                            num(x)
+                        ),
                     ));
                 }
             }
         }
-        let ids: Vec<u32> = symbols.iter().map(|s| self.symbol_id(s)).collect::<Result<_>>()?;
+        let ids: Vec<u32> = symbols
+            .iter()
+            .map(|s| self.symbol_id(s))
+            .collect::<Result<_>>()?;
         for i in 0..n {
             for j in 0..i {
                 let key = (ids[i].min(ids[j]), ids[i].max(ids[j]));

@@ -50,7 +50,11 @@ impl Market {
 
 /// Pearson correlation of the returns `a` and `b` share timestamps on, or `None` with fewer
 /// than `min_obs` of them or no variance.
-pub(crate) fn correlation(a: &VecDeque<(i64, f64)>, b: &VecDeque<(i64, f64)>, min_obs: usize) -> Option<f64> {
+pub(crate) fn correlation(
+    a: &VecDeque<(i64, f64)>,
+    b: &VecDeque<(i64, f64)>,
+    min_obs: usize,
+) -> Option<f64> {
     let (mut i, mut j) = (0, 0);
     let mut pairs = Vec::with_capacity(a.len().min(b.len()));
     while i < a.len() && j < b.len() {
@@ -69,7 +73,9 @@ pub(crate) fn correlation(a: &VecDeque<(i64, f64)>, b: &VecDeque<(i64, f64)>, mi
         return None;
     }
     let n = pairs.len() as f64;
-    let (mx, my) = pairs.iter().fold((0.0, 0.0), |(x, y), p| (x + p.0, y + p.1));
+    let (mx, my) = pairs
+        .iter()
+        .fold((0.0, 0.0), |(x, y), p| (x + p.0, y + p.1));
     let (mx, my) = (mx / n, my / n);
     let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
     for (x, y) in &pairs {

@@ -232,10 +232,9 @@ impl Knob {
 
     fn domain(self) -> Domain {
         match self {
-            Self::RiskPerTrade
-            | Self::KellyFraction
-            | Self::KellyCap
-            | Self::MaxRiskPerTrade => Domain::Fraction,
+            Self::RiskPerTrade | Self::KellyFraction | Self::KellyCap | Self::MaxRiskPerTrade => {
+                Domain::Fraction
+            }
             Self::MinConfidence | Self::HighVolConfidence => Domain::Unit,
             Self::BreakevenOffset => Domain::HalfOpen,
             Self::PartialTpFraction => Domain::Open,
@@ -435,7 +434,11 @@ impl Default for Policy {
         Self {
             knobs: Knob::ALL.map(Knob::default_value).to_vec(),
             sizing: Method::FixedFractional,
-            consensus_methods: vec![Method::FixedFractional, Method::Atr, Method::VolatilityTarget],
+            consensus_methods: vec![
+                Method::FixedFractional,
+                Method::Atr,
+                Method::VolatilityTarget,
+            ],
             consensus_mode: Combine::Min,
             allowed_consensus: Some(Consensus::Unanimous.bit() | Consensus::Strong.bit()),
             signal_filters: true,
@@ -467,8 +470,17 @@ impl Policy {
     }
 
     /// Sets the setting `name`; `None` when no setting has that name.
-    pub(crate) fn set(&mut self, name: &str, value: LimitValue) -> Option<std::result::Result<(), String>> {
-        let wrong = |expected: &str, value: &LimitValue| Err(format!("{name}: must be {expected}, got {}", value.describe()));
+    pub(crate) fn set(
+        &mut self,
+        name: &str,
+        value: LimitValue,
+    ) -> Option<std::result::Result<(), String>> {
+        let wrong = |expected: &str, value: &LimitValue| {
+            Err(format!(
+                "{name}: must be {expected}, got {}",
+                value.describe()
+            ))
+        };
         if let Some(k) = Knob::ALL.into_iter().find(|k| k.name() == name) {
             return Some(match value {
                 LimitValue::Number(x) => {
@@ -484,7 +496,10 @@ impl Policy {
             });
         }
         Some(match (name, value) {
-            ("sizing", LimitValue::Text(s)) => s.parse().map(|m| self.sizing = m).map_err(|e| e.to_string()),
+            ("sizing", LimitValue::Text(s)) => s
+                .parse()
+                .map(|m| self.sizing = m)
+                .map_err(|e| e.to_string()),
             ("sizing", v) => wrong("a method name", &v),
             ("consensus_mode", LimitValue::Text(s)) => s
                 .parse()
@@ -517,7 +532,10 @@ impl Policy {
 
     pub(crate) fn problems(&self) -> Vec<String> {
         if self.knobs.len() != N {
-            return vec![format!("settings: expected {N} numeric settings, got {}", self.knobs.len())];
+            return vec![format!(
+                "settings: expected {N} numeric settings, got {}",
+                self.knobs.len()
+            )];
         }
         let mut errors = Vec::new();
         for k in Knob::ALL {
@@ -528,19 +546,22 @@ impl Policy {
                     k.domain().describe(),
                     num(x)
                 )),
-                None if k.required() => errors.push(format!("{}: cannot be switched off", k.name())),
+                None if k.required() => {
+                    errors.push(format!("{}: cannot be switched off", k.name()))
+                }
                 _ => {}
             }
         }
-        if self.consensus_methods.is_empty()
-            || self.consensus_methods.contains(&Method::Consensus)
+        if self.consensus_methods.is_empty() || self.consensus_methods.contains(&Method::Consensus)
         {
             errors.push(
                 "consensus_methods: must list at least one method other than consensus".into(),
             );
         }
-        if let (Some(lo), Some(n)) = (self.get(Knob::CorrelationMinObs), self.get(Knob::CorrelationWindow))
-            && lo > n
+        if let (Some(lo), Some(n)) = (
+            self.get(Knob::CorrelationMinObs),
+            self.get(Knob::CorrelationWindow),
+        ) && lo > n
         {
             errors.push(format!(
                 "correlation_min_obs: must not exceed correlation_window ({n}), got {lo}"
@@ -566,9 +587,14 @@ impl Policy {
         out.push(("sizing", SettingValue::Text(self.sizing.name())));
         out.push((
             "consensus_methods",
-            SettingValue::List(Some(self.consensus_methods.iter().map(|m| m.name()).collect())),
+            SettingValue::List(Some(
+                self.consensus_methods.iter().map(|m| m.name()).collect(),
+            )),
         ));
-        out.push(("consensus_mode", SettingValue::Text(self.consensus_mode.name())));
+        out.push((
+            "consensus_mode",
+            SettingValue::Text(self.consensus_mode.name()),
+        ));
         out.push((
             "allowed_consensus",
             SettingValue::List(self.allowed_consensus.map(|m| {
@@ -586,6 +612,11 @@ impl Policy {
 }
 
 /// Every name of `list` parsed, or the first that is not one.
-fn parse_all<T: FromStr<Err = RiskError>>(name: &str, list: &[String]) -> std::result::Result<Vec<T>, String> {
-    list.iter().map(|s| s.parse().map_err(|e| format!("{name}: {e}"))).collect()
+fn parse_all<T: FromStr<Err = RiskError>>(
+    name: &str,
+    list: &[String],
+) -> std::result::Result<Vec<T>, String> {
+    list.iter()
+        .map(|s| s.parse().map_err(|e| format!("{name}: {e}")))
+        .collect()
 }

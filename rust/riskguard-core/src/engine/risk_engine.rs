@@ -16,8 +16,8 @@ use super::limits::{Action, Breaker, Limits};
 use super::market::Market;
 use super::policy::Knob;
 use super::portfolio::Position;
-use super::trades::{NO_TRADE, TradeRecord};
 use super::session::{SessionClock, SessionKeys};
+use super::trades::{NO_TRADE, TradeRecord};
 use crate::stream::z_score;
 
 /// Prices and stops lie in `[MIN_PRICE, MAX_PRICE]`, quantities within `MAX_QTY`, and fees
@@ -98,6 +98,8 @@ pub struct RiskEngine {
     /// Per symbol: indicators, bar returns and lot size.
     pub(crate) markets: Vec<Market>,
     pub(crate) trades: Vec<TradeRecord>,
+    /// P&L of the last closed trades, in closing order, oldest first.
+    pub(crate) recent: VecDeque<f64>,
     /// Caller-supplied correlations by (lower id, higher id); ordered, so that the image is
     /// the same bytes however it was built.
     pub(crate) correlations: BTreeMap<(u32, u32), f64>,
@@ -160,6 +162,7 @@ impl RiskEngine {
             ts,
             markets: Vec::new(),
             trades: Vec::new(),
+            recent: VecDeque::new(),
             correlations: BTreeMap::new(),
             orders: VecDeque::new(),
         }
@@ -502,7 +505,8 @@ impl RiskEngine {
             if p.exit.track(price, ts) {
                 let plan = &mut self.trades[p.trade as usize].plan;
                 let (pol, state) = (&self.limits.policy, self.state);
-                p.exit.decide(plan, price, ts, p.qty, pol, i as u32, state, out);
+                p.exit
+                    .decide(plan, price, ts, p.qty, pol, i as u32, state, out);
             }
             if p.exit.trail() | (p.exit.stop_f != stop) {
                 p.stop = Some(p.exit.stop());
@@ -529,7 +533,10 @@ impl RiskEngine {
                 p.stop_hit = true;
                 let t = p.trade;
                 if t != NO_TRADE {
-                    self.trades[t as usize].plan.cause.get_or_insert(CloseCause::Stop);
+                    self.trades[t as usize]
+                        .plan
+                        .cause
+                        .get_or_insert(CloseCause::Stop);
                 }
                 let stop = p.stop.unwrap_or(f64::NAN);
                 out.push(Event {

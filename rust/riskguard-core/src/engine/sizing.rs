@@ -11,7 +11,10 @@ fn positive(arg: &'static str, x: f64) -> Result<f64> {
     if x.is_finite() && x > 0.0 {
         Ok(x)
     } else {
-        Err(RiskError::invalid(arg, format!("must be finite and > 0, got {}", num(x))))
+        Err(RiskError::invalid(
+            arg,
+            format!("must be finite and > 0, got {}", num(x)),
+        ))
     }
 }
 
@@ -19,7 +22,10 @@ fn fraction(arg: &'static str, x: f64) -> Result<f64> {
     if x > 0.0 && x <= 1.0 {
         Ok(x)
     } else {
-        Err(RiskError::invalid(arg, format!("must be in (0, 1], got {}", num(x))))
+        Err(RiskError::invalid(
+            arg,
+            format!("must be in (0, 1], got {}", num(x)),
+        ))
     }
 }
 
@@ -30,7 +36,10 @@ pub fn fixed_fractional(equity: f64, risk: f64, entry: f64, stop: f64) -> Result
     let (equity, risk) = (positive("equity", equity)?, fraction("risk", risk)?);
     let (entry, stop) = (positive("entry", entry)?, positive("stop", stop)?);
     if entry == stop {
-        return Err(RiskError::invalid("stop", format!("must differ from entry, got {}", num(stop))));
+        return Err(RiskError::invalid(
+            "stop",
+            format!("must differ from entry, got {}", num(stop)),
+        ));
     }
     Ok(equity * risk / (entry - stop).abs())
 }
@@ -48,7 +57,10 @@ pub fn fixed_amount(amount: f64, price: f64) -> Result<f64> {
 /// fraction or cap not in (0, 1].
 pub fn kelly(win_rate: f64, win_loss_ratio: f64, fraction_: f64, cap: f64) -> Result<f64> {
     if !(0.0..=1.0).contains(&win_rate) {
-        return Err(RiskError::invalid("win_rate", format!("must be in [0, 1], got {}", num(win_rate))));
+        return Err(RiskError::invalid(
+            "win_rate",
+            format!("must be in [0, 1], got {}", num(win_rate)),
+        ));
     }
     if !(win_loss_ratio > 0.0) {
         return Err(RiskError::invalid(
@@ -69,8 +81,16 @@ pub fn kelly(win_rate: f64, win_loss_ratio: f64, fraction_: f64, cap: f64) -> Re
 /// `volatility` priced at `price`: `equity × target / (volatility × price)`.
 ///
 /// Errors: any input not finite and > 0.
-pub fn volatility_target(equity: f64, target_volatility: f64, volatility: f64, price: f64) -> Result<f64> {
-    let (e, t) = (positive("equity", equity)?, positive("target_volatility", target_volatility)?);
+pub fn volatility_target(
+    equity: f64,
+    target_volatility: f64,
+    volatility: f64,
+    price: f64,
+) -> Result<f64> {
+    let (e, t) = (
+        positive("equity", equity)?,
+        positive("target_volatility", target_volatility)?,
+    );
     Ok(e * t / (positive("volatility", volatility)? * positive("price", price)?))
 }
 
@@ -115,13 +135,19 @@ pub fn risk_parity(covariance: ArrayView2<'_, f64>) -> Result<Array1<f64>> {
         ));
     }
     if let Some(((i, j), x)) = covariance.indexed_iter().find(|(_, x)| !x.is_finite()) {
-        return Err(RiskError::invalid("covariance", format!("must be finite, got {} at [{i}, {j}]", num(*x))));
+        return Err(RiskError::invalid(
+            "covariance",
+            format!("must be finite, got {} at [{i}, {j}]", num(*x)),
+        ));
     }
     for i in 0..n {
         if !(covariance[[i, i]] > 0.0) {
             return Err(RiskError::invalid(
                 "covariance",
-                format!("must have a positive diagonal, got {} at [{i}, {i}]", num(covariance[[i, i]])),
+                format!(
+                    "must have a positive diagonal, got {} at [{i}, {i}]",
+                    num(covariance[[i, i]])
+                ),
             ));
         }
         for j in 0..i {
@@ -129,7 +155,11 @@ pub fn risk_parity(covariance: ArrayView2<'_, f64>) -> Result<Array1<f64>> {
             if (a - b).abs() > 1e-12 * (a.abs() + b.abs()).max(f64::MIN_POSITIVE) {
                 return Err(RiskError::invalid(
                     "covariance",
-                    format!("must be symmetric: [{i}, {j}] = {} but [{j}, {i}] = {}", num(a), num(b)),
+                    format!(
+                        "must be symmetric: [{i}, {j}] = {} but [{j}, {i}] = {}",
+                        num(a),
+                        num(b)
+                    ),
                 ));
             }
         }
@@ -139,7 +169,10 @@ pub fn risk_parity(covariance: ArrayView2<'_, f64>) -> Result<Array1<f64>> {
     for _ in 0..10_000 {
         let mut moved: f64 = 0.0;
         for i in 0..n {
-            let c: f64 = (0..n).filter(|&j| j != i).map(|j| covariance[[i, j]] * w[j]).sum();
+            let c: f64 = (0..n)
+                .filter(|&j| j != i)
+                .map(|j| covariance[[i, j]] * w[j])
+                .sum();
             let a = covariance[[i, i]];
             let x = (-c + (c * c + 4.0 * a * budget).sqrt()) / (2.0 * a);
             moved = moved.max((x - w[i]).abs() / x.abs().max(f64::MIN_POSITIVE));
@@ -150,7 +183,9 @@ pub fn risk_parity(covariance: ArrayView2<'_, f64>) -> Result<Array1<f64>> {
             return Ok(w / total);
         }
     }
-    Err(RiskError::Numerical("risk_parity: no convergence in 10,000 sweeps".into()))
+    Err(RiskError::Numerical(
+        "risk_parity: no convergence in 10,000 sweeps".into(),
+    ))
 }
 
 /// Combines sizes by their minimum, median or weighted mean (equal weights by default).
@@ -162,7 +197,10 @@ pub fn consensus(sizes: &[f64], how: Combine, weights: Option<&[f64]>) -> Result
         return Err(RiskError::invalid("sizes", "must not be empty"));
     }
     if let Some(s) = sizes.iter().find(|s| !(s.is_finite() && **s >= 0.0)) {
-        return Err(RiskError::invalid("sizes", format!("must all be finite and ≥ 0, got {}", num(*s))));
+        return Err(RiskError::invalid(
+            "sizes",
+            format!("must all be finite and ≥ 0, got {}", num(*s)),
+        ));
     }
     Ok(match how {
         Combine::Min => sizes.iter().copied().fold(f64::INFINITY, f64::min),
@@ -170,7 +208,11 @@ pub fn consensus(sizes: &[f64], how: Combine, weights: Option<&[f64]>) -> Result
             let mut v = sizes.to_vec();
             v.sort_by(f64::total_cmp);
             let k = v.len() / 2;
-            if v.len() % 2 == 1 { v[k] } else { (v[k - 1] + v[k]) / 2.0 }
+            if v.len() % 2 == 1 {
+                v[k]
+            } else {
+                (v[k - 1] + v[k]) / 2.0
+            }
         }
         Combine::Mean => match weights {
             None => sizes.iter().sum::<f64>() / sizes.len() as f64,
@@ -178,15 +220,25 @@ pub fn consensus(sizes: &[f64], how: Combine, weights: Option<&[f64]>) -> Result
                 if w.len() != sizes.len() {
                     return Err(RiskError::invalid(
                         "weights",
-                        format!("must have one weight per size ({}), got {}", sizes.len(), w.len()),
+                        format!(
+                            "must have one weight per size ({}), got {}",
+                            sizes.len(),
+                            w.len()
+                        ),
                     ));
                 }
                 let total: f64 = w.iter().sum();
                 if let Some(x) = w.iter().find(|x| !(x.is_finite() && **x >= 0.0)) {
-                    return Err(RiskError::invalid("weights", format!("must be finite and ≥ 0, got {}", num(*x))));
+                    return Err(RiskError::invalid(
+                        "weights",
+                        format!("must be finite and ≥ 0, got {}", num(*x)),
+                    ));
                 }
                 if !(total > 0.0 && total.is_finite()) {
-                    return Err(RiskError::invalid("weights", format!("must sum to a finite value > 0, got {}", num(total))));
+                    return Err(RiskError::invalid(
+                        "weights",
+                        format!("must sum to a finite value > 0, got {}", num(total)),
+                    ));
                 }
                 sizes.iter().zip(w).map(|(s, w)| s * w).sum::<f64>() / total
             }
@@ -235,27 +287,48 @@ pub fn regime_based(
     performance: f64,
 ) -> Result<f64> {
     if !(quantity.is_finite() && quantity >= 0.0) {
-        return Err(RiskError::invalid("quantity", format!("must be finite and ≥ 0, got {}", num(quantity))));
+        return Err(RiskError::invalid(
+            "quantity",
+            format!("must be finite and ≥ 0, got {}", num(quantity)),
+        ));
     }
     let trend = if trend_aligned { 1.2 } else { 1.0 };
-    Ok(quantity * positive("regime", regime)? * trend * volatility.factor() * positive("performance", performance)?)
+    Ok(quantity
+        * positive("regime", regime)?
+        * trend
+        * volatility.factor()
+        * positive("performance", performance)?)
 }
 
 /// The adjusters: × 1.5 at confidence ≥ 0.85 and × 0.5 below 0.60; × 0.5 at 3 or more
 /// consecutive losses; × 0.5 at a drawdown of 2 % or more.
 ///
 /// Errors: quantity not finite and ≥ 0; confidence outside [0, 1]; drawdown not in [0, 1].
-pub fn adjust_size(quantity: f64, confidence: Option<f64>, consecutive_losses: u32, drawdown: f64) -> Result<f64> {
+pub fn adjust_size(
+    quantity: f64,
+    confidence: Option<f64>,
+    consecutive_losses: u32,
+    drawdown: f64,
+) -> Result<f64> {
     if !(quantity.is_finite() && quantity >= 0.0) {
-        return Err(RiskError::invalid("quantity", format!("must be finite and ≥ 0, got {}", num(quantity))));
+        return Err(RiskError::invalid(
+            "quantity",
+            format!("must be finite and ≥ 0, got {}", num(quantity)),
+        ));
     }
     if let Some(c) = confidence
         && !(0.0..=1.0).contains(&c)
     {
-        return Err(RiskError::invalid("confidence", format!("must be in [0, 1], got {}", num(c))));
+        return Err(RiskError::invalid(
+            "confidence",
+            format!("must be in [0, 1], got {}", num(c)),
+        ));
     }
     if !(0.0..=1.0).contains(&drawdown) {
-        return Err(RiskError::invalid("drawdown", format!("must be in [0, 1], got {}", num(drawdown))));
+        return Err(RiskError::invalid(
+            "drawdown",
+            format!("must be in [0, 1], got {}", num(drawdown)),
+        ));
     }
     Ok(adjust(quantity, confidence, consecutive_losses, drawdown))
 }

@@ -8,8 +8,8 @@ use super::breakers::{loss, ratio};
 use super::events::TradingState;
 use super::limits::{Action, Breaker};
 use super::portfolio::Position;
-use super::trades::NO_TRADE;
 use super::risk_engine::RiskEngine;
+use super::trades::{NO_TRADE, RECENT_TRADES};
 
 /// One open position.
 #[derive(Debug, Clone, PartialEq)]
@@ -251,9 +251,14 @@ impl RiskEngine {
         let spiking = self.positions.iter().filter(|p| p.spiking).count();
         let n = self.symbols.len();
         let trades_ok = self.markets.len() == n
+            && self.recent.len() <= RECENT_TRADES
+            && self.recent.iter().all(|x| x.is_finite())
             && self.trades.iter().all(|t| (t.symbol as usize) < n)
             && self.orders.iter().all(|o| (o.symbol as usize) < n)
-            && self.correlations.keys().all(|&(a, b)| a < b && (b as usize) < n)
+            && self
+                .correlations
+                .keys()
+                .all(|&(a, b)| a < b && (b as usize) < n)
             && self.positions.iter().enumerate().all(|(i, p)| {
                 (p.trade == NO_TRADE && !p.exit.open)
                     || self.trades.get(p.trade as usize).is_some_and(|t| {

@@ -149,6 +149,9 @@ pub struct Trade {
 /// No open trade.
 pub(crate) const NO_TRADE: u32 = u32::MAX;
 
+/// Closed trades whose P&L Kelly and regime sizing look back on.
+pub(crate) const RECENT_TRADES: usize = 100;
+
 impl RiskEngine {
     /// Books a fill of `qty` at `price` that took position `i` from `before`, stopped at
     /// `last_stop`, to its current quantity, closing `pnl` if it closed a trade.
@@ -180,13 +183,21 @@ impl RiskEngine {
                 rec.closed = Some(Closed {
                     ts,
                     state: TradeState::closed(rec.plan.cause),
-                    stop: if e.managed { e.stop() } else { last_stop.unwrap_or(f64::NAN) },
+                    stop: if e.managed {
+                        e.stop()
+                    } else {
+                        last_stop.unwrap_or(f64::NAN)
+                    },
                     pnl,
                     best: e.best,
                     worst: e.worst,
                 });
                 self.positions[i].trade = NO_TRADE;
                 self.positions[i].exit = Exit::NONE;
+                if self.recent.len() == RECENT_TRADES {
+                    self.recent.pop_front();
+                }
+                self.recent.push_back(pnl);
             }
         }
         let p = &self.positions[i];
@@ -195,7 +206,15 @@ impl RiskEngine {
             let managed = approval.filter(|a| a.side == side);
             let method = managed.map_or(SizedBy::Manual, |a| a.method);
             let (exit, plan) = match managed {
-                Some(a) => Exit::managed(side, price, a.stop, a.target, a.atr, ts, &self.limits.policy),
+                Some(a) => Exit::managed(
+                    side,
+                    price,
+                    a.stop,
+                    a.target,
+                    a.atr,
+                    ts,
+                    &self.limits.policy,
+                ),
                 None => Exit::unmanaged(side, price),
             };
             self.trades.push(TradeRecord {
@@ -243,8 +262,20 @@ impl RiskEngine {
             Some(c) => (c.state, c.stop, c.pnl, c.best, c.worst, Some(c.ts), c.ts),
             None => {
                 let e = &p.exit;
-                let stop = if e.managed { e.stop() } else { p.stop.unwrap_or(f64::NAN) };
-                (TradeState::open(rec.plan.stage), stop, p.realized, e.best, e.worst, None, self.ts)
+                let stop = if e.managed {
+                    e.stop()
+                } else {
+                    p.stop.unwrap_or(f64::NAN)
+                };
+                (
+                    TradeState::open(rec.plan.stage),
+                    stop,
+                    p.realized,
+                    e.best,
+                    e.worst,
+                    None,
+                    self.ts,
+                )
             }
         };
         let entry_f = rec.side * rec.entry_price;
@@ -261,17 +292,16 @@ impl RiskEngine {
             stop,
             target: rec.target,
             exit_ts,
-            exit_price: if exit_ts.is_some() { rec.closed_value / rec.closed_qty } else { f64::NAN },
+            exit_price: if exit_ts.is_some() {
+                rec.closed_value / rec.closed_qty
+            } else {
+                f64::NAN
+            },
             pnl,
             r_multiple: pnl / (rec.quantity * r),
             mfe: ((best - entry_f) * rec.quantity).max(0.0),
             mae: ((entry_f - worst) * rec.quantity).max(0.0),
             holding_ns: end - rec.entry_ts,
         }
-    }
-
-    /// P&L of up to the last `n` closed trades, newest first.
-    pub(crate) fn recent_pnl(&self, n: usize) -> impl Iterator<Item = f64> + '_ {
-        self.trades.iter().rev().filter_map(|t| t.closed.map(|c| c.pnl)).take(n)
     }
 }
