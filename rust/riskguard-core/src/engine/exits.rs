@@ -162,9 +162,10 @@ impl Exit {
             _ => f64::INFINITY,
         };
         let trail_dist = p.get(Knob::TrailAtr).map_or(f64::NAN, |k| k * atr);
+        // At least 1 ns, so that a tick making progress never times out.
         let window = p
             .get(Knob::MaxHoursNoProgress)
-            .map_or(i64::MAX, |h| (h * 3.6e12).round() as i64);
+            .map_or(i64::MAX, |h| ((h * 3.6e12).round() as i64).max(1));
         let plan = Plan {
             entry_f,
             r,
@@ -174,7 +175,10 @@ impl Exit {
                 side * target
             },
             be_f: level(Knob::BreakevenR),
-            partial_f: level(Knob::PartialTpR),
+            partial_f: match p.get(Knob::PartialTpFraction) {
+                Some(_) => level(Knob::PartialTpR),
+                None => f64::INFINITY,
+            },
             trail_f: if trail_dist.is_nan() {
                 f64::INFINITY
             } else {

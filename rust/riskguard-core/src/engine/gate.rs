@@ -9,11 +9,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, RiskError, num};
 
+use super::breakers::ratio;
 use super::events::TradingState;
 use super::limits::{Action, Breaker};
 use super::market::correlation;
 use super::policy::{Consensus, Knob, Method};
-use super::risk_engine::{MAX_PRICE, MAX_QTY, RiskEngine, SymbolRef, check_price, in_range};
+use super::risk_engine::{
+    MAX_PRICE, MAX_QTY, MIN_PRICE, RiskEngine, SymbolRef, check_price, check_qty, in_range,
+};
 use super::sizing;
 use super::trades::{Approval, SizedBy};
 
@@ -244,12 +247,7 @@ impl Signal {
             |c| (0.0..=1.0).contains(&c),
             "in [0, 1]",
         )?;
-        check(
-            "atr",
-            self.atr,
-            |a| a > 0.0 && a <= MAX_PRICE,
-            "finite and in (0, 1e15]",
-        )?;
+        check("atr", self.atr, in_range, "finite and in [1e-15, 1e15]")?;
         check("ema", self.ema, in_range, "finite and in [1e-15, 1e15]")?;
         check(
             "volume_24h",
@@ -330,6 +328,21 @@ impl Reasons {
         });
     }
 
+    /// A share of equity `x` that exceeds `limit` (when on), reported as "`what` would be x%".
+    fn share(&mut self, code: Code, what: &str, x: f64, limit: Option<f64>) {
+        if let Some(max) = limit
+            && exceeds(x, max)
+        {
+            self.add(code, x, max, || {
+                format!(
+                    "{what} would be {:.2}% of equity; the limit is {:.2}%",
+                    100.0 * x,
+                    100.0 * max
+                )
+            });
+        }
+    }
+
     fn missing(&mut self, what: &str) {
         self.add(Code::MissingMarketData, f64::NAN, f64::NAN, || {
             format!("{what} is required and was not given")
@@ -337,7 +350,12 @@ impl Reasons {
     }
 }
 
-const NS: f64 = 1e9;
+const SECOND: i64 = 1_000_000_000;
+
+/// `seconds` in nanoseconds; `as` saturates, so a huge window means "forever".
+fn nanos(seconds: f64) -> i64 {
+    (seconds * 1e9).round() as i64
+}
 
 impl RiskEngine {
     /// Checks, sizes and approves or refuses `signal` (docs/gate.md). An approved signal
@@ -357,15 +375,18 @@ impl RiskEngine {
             .or_else(|| market.and_then(|m| m.atr.value()).filter(|a| *a > 0.0));
         let ema = sig.ema.or_else(|| market.and_then(|m| m.ema.value()));
         let mut r = Reasons(Vec::new());
+        // A computed level must lie in range and strictly on its side: an ATR too small to
+        // move a price rounds it back onto the entry.
+        let placed = |level: f64, side: f64| in_range(level) && side * (level - entry) > 0.0;
         let mut stop_too_far = false;
         let stop = sig.stop.or_else(|| {
             let st = entry - s * pol.get(Knob::SlAtr)? * atr?;
-            stop_too_far = !in_range(st);
-            in_range(st).then_some(st)
+            stop_too_far = st < MIN_PRICE || st > MAX_PRICE;
+            placed(st, -s).then_some(st)
         });
         let target = sig.target.or_else(|| {
             let t = entry + s * pol.get(Knob::TpAtr)? * atr?;
-            in_range(t).then_some(t)
+            placed(t, s).then_some(t)
         });
         let d = stop.map(|st| (entry - st).abs());
         let reward_risk = match (target, d) {
@@ -462,8 +483,10 @@ impl RiskEngine {
                 r.add(Code::VolatilityTooHigh, a, f64::NAN, || {
                     format!("an ATR of {} puts the stop beyond any price", num(a))
                 });
+            } else if pol.get(Knob::SlAtr).is_none() {
+                r.missing("stop (sl_atr is off, so the ATR cannot place one)");
             } else {
-                r.missing("stop (or an ATR to place one)");
+                r.missing("stop (or an ATR large enough to place one)");
             }
         }
         let c = Candidate {
@@ -476,8 +499,9 @@ impl RiskEngine {
         self.size_checks(&c, Some((target.is_some(), reward_risk)), &mut r);
         self.correlation_check(&c, &sig.symbol, &mut r);
         self.order_checks(&c, &mut r);
-        let approved = r.0.is_empty() && q > 0.0;
+        let approved = r.0.is_empty() && q > 0.0 && q.is_finite();
         let risk_amount = d.map_or(f64::NAN, |d| q * d);
+        self.roll(ts);
         if approved {
             let i = self.symbol_id(&sig.symbol)? as usize;
             self.markets[i].approval = Some(Approval {
@@ -498,7 +522,7 @@ impl RiskEngine {
             stop: stop.unwrap_or(f64::NAN),
             target: target.unwrap_or(f64::NAN),
             risk_amount,
-            risk_pct: risk_amount / self.equity,
+            risk_pct: ratio(risk_amount, self.equity),
             reward_risk,
             method: method.name(),
             reasons: r.0,
@@ -518,15 +542,7 @@ impl RiskEngine {
         ts: i64,
         reduce_only: bool,
     ) -> Result<Decision> {
-        if !(qty != 0.0 && qty.abs() <= MAX_QTY) {
-            return Err(RiskError::invalid(
-                "qty",
-                format!(
-                    "must be finite, non-zero and within ±{MAX_QTY:e}, got {}",
-                    num(qty)
-                ),
-            ));
-        }
+        check_qty(qty)?;
         check_price("price", price)?;
         self.check_ts(ts)?;
         let idx = match symbol {
@@ -571,7 +587,7 @@ impl RiskEngine {
             let recent = self
                 .orders
                 .iter()
-                .filter(|o| o.ts as f64 > ts as f64 - NS)
+                .filter(|o| o.ts > ts.saturating_sub(SECOND))
                 .count();
             if recent as f64 >= max {
                 r.add(Code::RateLimited, recent as f64, max, || {
@@ -580,11 +596,11 @@ impl RiskEngine {
             }
         }
         if let (Some(window), Some(id)) = (pol.get(Knob::DuplicateWindowS), id) {
-            let since = ts as f64 - window * NS;
+            let since = ts.saturating_sub(nanos(window));
             if self
                 .orders
                 .iter()
-                .any(|o| o.symbol == id && o.qty == qty && o.price == price && o.ts as f64 > since)
+                .any(|o| o.symbol == id && o.qty == qty && o.price == price && o.ts > since)
             {
                 r.add(Code::DuplicateOrder, qty, f64::NAN, || {
                     format!(
@@ -602,18 +618,13 @@ impl RiskEngine {
                 (None, SymbolRef::Name(name)) => self.symbol_id(name)?,
                 (None, SymbolRef::Id(_)) => unreachable!("ids are looked up"),
             };
-            let keep = NS.max(
-                self.limits
-                    .policy
-                    .get(Knob::DuplicateWindowS)
-                    .unwrap_or(0.0)
-                    * NS,
-            );
-            while self
-                .orders
-                .front()
-                .is_some_and(|o| (ts - o.ts) as f64 >= keep)
-            {
+            let window = self
+                .limits
+                .policy
+                .get(Knob::DuplicateWindowS)
+                .map_or(0, nanos);
+            let since = ts.saturating_sub(SECOND.max(window));
+            while self.orders.front().is_some_and(|o| o.ts <= since) {
                 self.orders.pop_front();
             }
             self.orders.push_back(OrderRecord {
@@ -638,7 +649,7 @@ impl RiskEngine {
             stop: f64::NAN,
             target: f64::NAN,
             risk_amount,
-            risk_pct: risk_amount / self.equity,
+            risk_pct: ratio(risk_amount, self.equity),
             reward_risk: f64::NAN,
             method: SizedBy::Order.name(),
             reasons: r.0,
@@ -699,19 +710,19 @@ impl RiskEngine {
         });
         let v1 = (q0 + c.s * c.q).abs() * c.entry;
         let g = (self.gross - v0).max(0.0);
-        if let Some(max) = pol.get(Knob::MaxPositionPct) {
-            let x = v1 / equity;
-            if exceeds(x, max) {
-                r.add(Code::PositionSizeExceeded, x, max, || {
-                    format!(
-                        "the position would be {:.2}% of equity; the limit is {:.2}%",
-                        100.0 * x,
-                        100.0 * max
-                    )
-                });
-            }
-        }
+        // A trade against its open position that shrinks it cannot break a limit on the
+        // position's value: only risk-increasing trades are held to them.
+        let reduces = q0 * c.s < 0.0 && v1 <= v0;
+        let share = |x: f64| if reduces { 0.0 } else { ratio(x, equity) };
+        let max_pct = pol.get(Knob::MaxPositionPct);
+        r.share(
+            Code::PositionSizeExceeded,
+            "the position",
+            share(v1),
+            max_pct,
+        );
         if let Some(max) = pol.get(Knob::MaxPositionNotional)
+            && !reduces
             && exceeds(v1, max)
         {
             r.add(Code::NotionalTooLarge, v1, max, || {
@@ -723,19 +734,9 @@ impl RiskEngine {
             });
         }
         let risk_amount = c.d.map(|d| c.q * d);
-        if let (Some(risk_amount), Some(_), Some(max)) =
-            (risk_amount, reward, pol.get(Knob::MaxRiskPerTrade))
-        {
-            let x = risk_amount / equity;
-            if exceeds(x, max) {
-                r.add(Code::RiskPerTradeExceeded, x, max, || {
-                    format!(
-                        "the trade risks {:.3}% of equity; the limit is {:.3}%",
-                        100.0 * x,
-                        100.0 * max
-                    )
-                });
-            }
+        if let (Some(risk_amount), Some(_)) = (risk_amount, reward) {
+            let (x, max) = (ratio(risk_amount, equity), pol.get(Knob::MaxRiskPerTrade));
+            r.share(Code::RiskPerTradeExceeded, "the trade's risk", x, max);
         }
         match (reward, pol.get(Knob::MinRewardRisk)) {
             (Some((false, _)), Some(_)) => r.missing("target (or an ATR to place one)"),
@@ -746,17 +747,14 @@ impl RiskEngine {
             }
             _ => {}
         }
-        if let (Some(risk_amount), Some(max)) = (risk_amount, pol.get(Knob::MaxHeat)) {
-            let x = (self.heat + risk_amount) / equity;
-            if exceeds(x, max) {
-                r.add(Code::PortfolioHeatExceeded, x, max, || {
-                    format!(
-                        "heat would be {:.2}% of equity; the limit is {:.2}%",
-                        100.0 * x,
-                        100.0 * max
-                    )
-                });
-            }
+        if let Some(risk_amount) = risk_amount {
+            let heat = ratio(self.heat + risk_amount, equity);
+            r.share(
+                Code::PortfolioHeatExceeded,
+                "heat",
+                heat,
+                pol.get(Knob::MaxHeat),
+            );
         }
         if let Some(max) = pol.get(Knob::MaxPositions)
             && q0 == 0.0
@@ -768,18 +766,13 @@ impl RiskEngine {
                 });
             }
         }
-        let x = (g + v1) / equity;
-        if let Some(max) = pol.get(Knob::MaxExposure)
-            && exceeds(x, max)
-        {
-            r.add(Code::ExposureExceeded, x, max, || {
-                format!(
-                    "gross exposure would be {:.2}% of equity; the limit is {:.2}%",
-                    100.0 * x,
-                    100.0 * max
-                )
-            });
-        }
+        let x = share(g + v1);
+        r.share(
+            Code::ExposureExceeded,
+            "gross exposure",
+            x,
+            pol.get(Knob::MaxExposure),
+        );
         if let Some(spec) = self.limits.spec(Breaker::Leverage)
             && exceeds(x, spec.threshold)
         {
@@ -790,18 +783,16 @@ impl RiskEngine {
                 )
             });
         }
-        if let Some(spec) = self.limits.spec(Breaker::Concentration) {
-            let y = v1 / equity;
-            if exceeds(y, spec.threshold) {
-                r.add(Code::ConcentrationExceeded, y, spec.threshold, || {
-                    format!(
-                        "the position would be {:.2}% of equity; the concentration limit is {:.2}%",
-                        100.0 * y,
-                        100.0 * spec.threshold
-                    )
-                });
-            }
-        }
+        let concentration = self
+            .limits
+            .spec(Breaker::Concentration)
+            .map(|s| s.threshold);
+        r.share(
+            Code::ConcentrationExceeded,
+            "the position",
+            share(v1),
+            concentration,
+        );
     }
 
     /// The correlation group: same-direction exposure to correlated open positions.
@@ -856,7 +847,7 @@ impl RiskEngine {
         let min = self.limits.policy.get(Knob::MinNotional);
         if c.q == 0.0 {
             r.add(Code::NotionalTooSmall, 0.0, min.unwrap_or(0.0), || {
-                "the quantity is 0: the limits leave no room".into()
+                "the quantity is 0".into()
             });
         } else if let Some(m) = min
             && falls_short(notional, m)
@@ -933,6 +924,8 @@ impl RiskEngine {
                     0.0
                 }),
         };
+        // NaN would slip through every cap (`min` ignores it): no size instead.
+        let raw = if raw.is_nan() { 0.0 } else { raw };
         let drawdown = super::breakers::loss(self.peak, self.equity).clamp(0.0, 1.0);
         let q = sizing::adjust(raw, sig.confidence, self.streak, drawdown);
         (
@@ -964,6 +957,7 @@ impl RiskEngine {
         let risk = pol.req(Knob::RiskPerTrade);
         let ff = || equity * risk / (entry - stop).abs();
         Ok(match m {
+            // Validation keeps consensus out of its own list.
             Method::FixedFractional | Method::Consensus => ff(),
             Method::Kelly if !self.kelly_ready() => ff(),
             Method::FixedAmount => pol.req(Knob::TradeAmount) / entry,
@@ -980,18 +974,17 @@ impl RiskEngine {
                 }
                 let p = n_win / n;
                 let (mean_win, mean_loss) = (wins / n_win.max(1.0), losses / (n - n_win).max(1.0));
+                // No money lost (no losses, or only flat trades): the ratio is infinite.
+                let b = if mean_loss > 0.0 {
+                    mean_win / mean_loss
+                } else {
+                    f64::INFINITY
+                };
                 let f = if n_win == 0.0 {
                     0.0
-                } else if losses == 0.0 {
-                    pol.req(Knob::KellyCap)
                 } else {
-                    sizing::kelly(
-                        p,
-                        mean_win / mean_loss,
-                        pol.req(Knob::KellyFraction),
-                        pol.req(Knob::KellyCap),
-                    )
-                    .unwrap_or(0.0)
+                    let (fraction, cap) = (pol.req(Knob::KellyFraction), pol.req(Knob::KellyCap));
+                    sizing::kelly(p, b, fraction, cap).unwrap_or(0.0)
                 };
                 f * equity / entry
             }
@@ -1007,11 +1000,8 @@ impl RiskEngine {
                 let mut total = inv_new;
                 for (j, p) in self.positions.iter().enumerate() {
                     if p.is_open() && Some(j) != idx {
-                        total += p.mark
-                            / self.markets[j]
-                                .atr
-                                .value()
-                                .ok_or("the ATR of every open position")?;
+                        let atr_j = self.markets[j].atr.value().filter(|a| *a > 0.0);
+                        total += p.mark / atr_j.ok_or("the ATR of every open position")?;
                     }
                 }
                 let exposure = pol.get(Knob::MaxExposure).unwrap_or(1.0);

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Result, RiskError, num};
 
 use super::limits::{LimitValue, parse_named};
+use super::trades::RECENT_TRADES;
 
 /// A numeric setting. `None` in [`Policy`] means off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -551,6 +552,13 @@ impl Policy {
                 }
                 _ => {}
             }
+        }
+        if let Some(n) = self.get(Knob::KellyMinTrades)
+            && n > RECENT_TRADES as f64
+        {
+            errors.push(format!(
+                "kelly_min_trades: must not exceed the {RECENT_TRADES} trades Kelly looks back on, got {n}"
+            ));
         }
         if self.consensus_methods.is_empty() || self.consensus_methods.contains(&Method::Consensus)
         {

@@ -257,15 +257,7 @@ impl RiskEngine {
         fee: f64,
         out: &mut Vec<Event>,
     ) -> Result<()> {
-        if !(qty != 0.0 && qty.abs() <= MAX_QTY) {
-            return Err(RiskError::invalid(
-                "qty",
-                format!(
-                    "must be finite, non-zero and within ±{MAX_QTY:e}, got {}",
-                    num(qty)
-                ),
-            ));
-        }
+        check_qty(qty)?;
         check_price("price", price)?;
         if !(0.0..=MAX_AMOUNT).contains(&fee) {
             return Err(RiskError::invalid(
@@ -380,6 +372,10 @@ impl RiskEngine {
         let p = &mut self.positions[i];
         p.stop = stop;
         p.stop_hit = false;
+        // A managed trade exits at the stop it is given; its policy may tighten it later.
+        if p.exit.managed {
+            p.exit.stop_f = stop.map_or(f64::NEG_INFINITY, |s| p.exit.side * s);
+        }
         let old = p.heat;
         p.heat = p.heat_money(t);
         move_heat(&mut self.heat, &mut self.heated, old, p.heat);
@@ -716,6 +712,21 @@ fn move_heat(heat: &mut f64, heated: &mut u32, old: f64, new: f64) {
 #[inline]
 pub(crate) fn in_range(price: f64) -> bool {
     (MIN_PRICE..=MAX_PRICE).contains(&price)
+}
+
+/// A fill or order quantity: non-zero and within ±`MAX_QTY`.
+pub(crate) fn check_qty(qty: f64) -> Result<()> {
+    if qty != 0.0 && qty.abs() <= MAX_QTY {
+        Ok(())
+    } else {
+        Err(RiskError::invalid(
+            "qty",
+            format!(
+                "must be finite, non-zero and within ±{MAX_QTY:e}, got {}",
+                num(qty)
+            ),
+        ))
+    }
 }
 
 pub(crate) fn check_price(arg: &'static str, price: f64) -> Result<()> {

@@ -115,7 +115,9 @@ pub fn inverse_volatility(volatilities: ArrayView1<'_, f64>) -> Result<Array1<f6
             format!("must all be finite and > 0, got {}", num(*v)),
         ));
     }
-    let inv = volatilities.mapv(|v| 1.0 / v);
+    // Scaled by the smallest volatility, so that no reciprocal overflows.
+    let least = volatilities.iter().copied().fold(f64::INFINITY, f64::min);
+    let inv = volatilities.mapv(|v| least / v);
     let total = inv.sum();
     Ok(inv / total)
 }
@@ -178,6 +180,11 @@ pub fn risk_parity(covariance: ArrayView2<'_, f64>) -> Result<Array1<f64>> {
             moved = moved.max((x - w[i]).abs() / x.abs().max(f64::MIN_POSITIVE));
             w[i] = x;
         }
+        if w.iter().any(|x| !x.is_finite()) {
+            return Err(RiskError::Numerical(
+                "risk_parity: covariance must be positive semi-definite".into(),
+            ));
+        }
         if moved < 1e-13 {
             let total = w.sum();
             return Ok(w / total);
@@ -211,11 +218,12 @@ pub fn consensus(sizes: &[f64], how: Combine, weights: Option<&[f64]>) -> Result
             if v.len() % 2 == 1 {
                 v[k]
             } else {
-                (v[k - 1] + v[k]) / 2.0
+                v[k - 1] / 2.0 + v[k] / 2.0
             }
         }
         Combine::Mean => match weights {
-            None => sizes.iter().sum::<f64>() / sizes.len() as f64,
+            // Each term scaled first, so that large sizes cannot overflow the sum.
+            None => sizes.iter().map(|s| s / sizes.len() as f64).sum(),
             Some(w) => {
                 if w.len() != sizes.len() {
                     return Err(RiskError::invalid(
@@ -240,7 +248,11 @@ pub fn consensus(sizes: &[f64], how: Combine, weights: Option<&[f64]>) -> Result
                         format!("must sum to a finite value > 0, got {}", num(total)),
                     ));
                 }
-                sizes.iter().zip(w).map(|(s, w)| s * w).sum::<f64>() / total
+                sizes
+                    .iter()
+                    .zip(w)
+                    .map(|(s, w)| s * (w / total))
+                    .sum::<f64>()
             }
         },
     })

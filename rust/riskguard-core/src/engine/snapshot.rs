@@ -6,10 +6,14 @@ use crate::error::{Result, RiskError};
 
 use super::breakers::{loss, ratio};
 use super::events::TradingState;
+use super::exits::Exit;
 use super::limits::{Action, Breaker};
+use super::market::Market;
+use super::policy::Knob;
 use super::portfolio::Position;
 use super::risk_engine::RiskEngine;
-use super::trades::{NO_TRADE, RECENT_TRADES};
+use super::risk_engine::{MAX_QTY, check_qty, in_range};
+use super::trades::{NO_TRADE, RECENT_TRADES, TradeRecord};
 
 /// One open position.
 #[derive(Debug, Clone, PartialEq)]
@@ -259,10 +263,26 @@ impl RiskEngine {
                 .correlations
                 .keys()
                 .all(|&(a, b)| a < b && (b as usize) < n)
+            && self.markets.iter().all(|m| self.market_sane(m))
+            && self.correlations.values().all(|r| (-1.0..=1.0).contains(r))
+            && self
+                .orders
+                .iter()
+                .zip(self.orders.iter().skip(1))
+                .all(|(a, b)| a.ts <= b.ts)
+            && self
+                .orders
+                .iter()
+                .all(|o| o.ts <= self.ts && check_qty(o.qty).is_ok() && in_range(o.price))
+            && self.trades.iter().all(trade_sane)
             && self.positions.iter().enumerate().all(|(i, p)| {
                 (p.trade == NO_TRADE && !p.exit.open)
                     || self.trades.get(p.trade as usize).is_some_and(|t| {
-                        t.symbol as usize == i && t.closed.is_none() && p.exit.open && p.is_open()
+                        t.symbol as usize == i
+                            && t.closed.is_none()
+                            && p.exit.open
+                            && p.is_open()
+                            && exit_sane(&p.exit, t)
                     })
             });
         let max_arg_ok = self.max_arg < self.positions.len() || self.max_arg == 0;
@@ -279,4 +299,61 @@ impl RiskEngine {
         }
         Ok(())
     }
+}
+
+impl RiskEngine {
+    /// A symbol's market data as its setters and `on_bar` keep it.
+    fn market_sane(&self, m: &Market) -> bool {
+        let pol = &self.limits.policy;
+        let window = pol.req(Knob::CorrelationWindow) as usize;
+        let optional = |x: f64, ok: fn(f64) -> bool| x.is_nan() || ok(x);
+        m.atr.period() == pol.req(Knob::AtrPeriod) as u32
+            && m.ema.period() == pol.req(Knob::EmaPeriod) as u32
+            && optional(m.last_close, in_range)
+            && m.returns.len() <= window
+            && m.returns
+                .iter()
+                .all(|(ts, r)| *ts <= self.ts && r.is_finite())
+            && m.lot
+                .is_none_or(|l| l.is_finite() && l > 0.0 && l <= MAX_QTY)
+            && m.approval.is_none_or(|a| {
+                a.side.abs() == 1.0
+                    && in_range(a.stop)
+                    && optional(a.target, in_range)
+                    && optional(a.atr, in_range)
+            })
+    }
+}
+
+fn trade_sane(t: &TradeRecord) -> bool {
+    t.side.abs() == 1.0
+        && in_range(t.entry_price)
+        && t.quantity > 0.0
+        && t.quantity <= MAX_QTY
+        && t.closed_qty.is_finite()
+        && t.closed_value.is_finite()
+        && t.closed
+            .is_none_or(|c| c.pnl.is_finite() && c.best.is_finite() && c.worst.is_finite())
+        && t.plan.entry_f.is_finite()
+        && (t.plan.r.is_nan() || (t.plan.r.is_finite() && t.plan.r >= 0.0))
+        && [
+            t.plan.target_f,
+            t.plan.be_f,
+            t.plan.partial_f,
+            t.plan.trail_f,
+        ]
+        .iter()
+        .all(|x| !x.is_nan())
+}
+
+/// An open trade's tick-path state, as `book_fill` and the exit policy keep it.
+fn exit_sane(e: &Exit, t: &TradeRecord) -> bool {
+    e.side == t.side
+        && e.best.is_finite()
+        && e.worst.is_finite()
+        && !e.stop_f.is_nan()
+        && e.stop_f < f64::INFINITY
+        && !e.next_f.is_nan()
+        && (e.trail_dist.is_nan() || (e.trail_dist.is_finite() && e.trail_dist > 0.0))
+        && e.window >= 1
 }

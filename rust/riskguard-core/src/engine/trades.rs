@@ -298,10 +298,15 @@ impl RiskEngine {
                 f64::NAN
             },
             pnl,
-            r_multiple: pnl / (rec.quantity * r),
+            // Without a positive risk per unit there is no R to measure in.
+            r_multiple: if r > 0.0 {
+                pnl / (rec.quantity * r)
+            } else {
+                f64::NAN
+            },
             mfe: ((best - entry_f) * rec.quantity).max(0.0),
             mae: ((entry_f - worst) * rec.quantity).max(0.0),
-            holding_ns: end - rec.entry_ts,
+            holding_ns: end.saturating_sub(rec.entry_ts),
         }
     }
 }

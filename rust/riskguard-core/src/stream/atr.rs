@@ -28,6 +28,10 @@ impl Atr {
         }
     }
 
+    pub fn period(&self) -> u32 {
+        self.period
+    }
+
     /// The ATR, or `None` until `period` true ranges have been seen.
     pub fn value(&self) -> Option<f64> {
         (self.count >= self.period).then_some(self.value)

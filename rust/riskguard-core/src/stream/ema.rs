@@ -24,6 +24,10 @@ impl Ema {
         }
     }
 
+    pub fn period(&self) -> u32 {
+        self.period
+    }
+
     /// The average, or `None` until `period` values have been seen.
     pub fn value(&self) -> Option<f64> {
         (self.count >= self.period).then_some(self.value)
