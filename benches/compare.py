@@ -50,6 +50,11 @@ from typing import Any
 import numpy as np
 import riskguard as rg
 
+# the asv suite next to this file: the gate rows time its gate book and signal, and every tick
+# stream is its per-symbol random walk
+from benchmarks import gate as asv_gate
+from benchmarks.engine import random_walk
+
 try:
     import pandas as pd
 except ImportError:  # pragma: no cover - reported as an unavailable peer
@@ -139,18 +144,7 @@ def tick_stream(n_ticks: int = ENGINE_TICKS, n_symbols: int = ENGINE_SYMBOLS) ->
         start = rng.uniform(10.0, 1000.0, n_symbols)
         vol = rng.uniform(5e-5, 2e-4, n_symbols)
         side = rng.choice([-1.0, 1.0], n_symbols)
-        ids = rng.integers(0, n_symbols, n_ticks).astype(np.uint32)
-        steps = rng.standard_normal(n_ticks) * vol[ids]
-        # cumulative log return of each symbol along its own ticks
-        order = np.argsort(ids, kind="stable")
-        walk = np.cumsum(steps[order])
-        first = np.searchsorted(ids[order], np.arange(n_symbols))
-        walk -= np.concatenate(([0.0], walk))[first][ids[order]]
-        log_ret = np.empty(n_ticks)
-        log_ret[order] = walk
-        prices = start[ids] * np.exp(log_ret)
-        gaps = rng.exponential(1e6, n_ticks).astype(np.int64)
-        ts = ENGINE_T0 + np.cumsum(gaps)
+        ids, prices, ts = random_walk(rng, start, vol, n_ticks, ENGINE_T0)
         qty = side * np.maximum(np.round(1e5 / start, 3), 0.001)
         fills = [(s, float(q), float(p)) for s, q, p in zip(symbols, qty, start, strict=True)]
         stops = [
@@ -158,7 +152,7 @@ def tick_stream(n_ticks: int = ENGINE_TICKS, n_symbols: int = ENGINE_SYMBOLS) ->
             for k, (s, d, p) in enumerate(zip(symbols, side, start, strict=True))
             if k % 2 == 0
         ]
-        _STREAMS[key] = TickStream(symbols, fills, stops, ids, prices, ts.astype(np.int64))
+        _STREAMS[key] = TickStream(symbols, fills, stops, ids, prices, ts)
     return _STREAMS[key]
 
 
@@ -252,8 +246,7 @@ def engine_vs_reference_data(n: int) -> tuple[EngineRun, ReferenceRun, TickStrea
 
 # --- the gate ------------------------------------------------------------------------------------
 
-GATE_EQUITY = 1e6
-GATE_TS = ENGINE_T0 + 10 * NS
+GATE_TS = asv_gate.TS  # ten seconds after the book was opened
 GATE_CALLS = 20_000  # evaluate_signal calls per timed run (the Python gate takes far longer)
 ORDER_CALLS = 100_000  # check_order calls per timed run
 # check_order keeps DUPLICATE_ORDER and RATE_LIMITED at their defaults (1 s, 10 orders/s) and
@@ -261,35 +254,12 @@ ORDER_CALLS = 100_000  # check_order calls per timed run
 # apart, so the same (qty, price) recurs only after 3.2 s
 ORDER_STEP_NS = 200_000_000
 ORDER_PRICE_CYCLE = 16
-# (symbol, qty, price, stop): three open positions, one without a stop
-GATE_BOOK = (
-    ("BTC", 1.0, 40_000.0, 38_500.0),
-    ("ETH", -8.0, 2_500.0, None),
-    ("SOL", 200.0, 100.0, 94.0),
-)
-GATE_SYMBOLS = ("BTC", "ETH", "SOL", "LINK")
-GATE_MARKS = (40_120.0, 2_490.0, 101.0, 15.0)
-GATE_CORRELATION = (
-    (1.0, 0.55, 0.6, 0.6),
-    (0.55, 1.0, 0.5, 0.45),
-    (0.6, 0.5, 1.0, 0.4),
-    (0.6, 0.45, 0.4, 1.0),
-)
+GATE_BOOK = asv_gate.BOOK  # (symbol, qty, price, stop): three open positions, one without a stop
+GATE_SYMBOLS = asv_gate.SYMBOLS
+GATE_MARKS = asv_gate.MARKS
 # every field given, so every check of the signal-quality group runs; it passes them all and is
 # sized by fixed_fractional, capped by max_position_pct and rounded to LINK's lot
-GATE_SIGNAL: dict[str, Any] = {
-    "symbol": "LINK",
-    "side": "long",
-    "entry": 15.02,
-    "stop": 14.5,
-    "target": 16.6,
-    "confidence": 0.8,
-    "consensus": "STRONG",
-    "atr": 0.3,
-    "ema": 14.6,
-    "volume_24h": 5e7,
-    "spread_bps": 3.0,
-}
+GATE_SIGNAL = asv_gate.SIGNAL
 GATE_ORDER = ("BTC", 0.05)  # adds to the BTC long: every non-reducing check runs
 # managed trades: each one's stop is this fraction of its entry away (R), its target 4 R; on the
 # tick stream about a third of them exit in full and the rest stay managed to the end
@@ -297,25 +267,11 @@ EXIT_R = (0.005, 0.03)
 EXIT_TARGET_R = 4.0
 
 
-def gate_book(engine: Any) -> Any:
-    """The gate rows' book: three positions opened and marked, LINK interned with a mark and a
-    lot size, and every pair's correlation given."""
-    for symbol, qty, price, _ in GATE_BOOK:
-        engine.on_fill(symbol, qty, price, ENGINE_T0)
-    for symbol, _, _, stop in GATE_BOOK:
-        if stop is not None:
-            engine.set_stop(symbol, stop)
-    engine.symbol_id("LINK")
-    engine.set_lot_size("LINK", 0.1)
-    engine.set_correlation(list(GATE_SYMBOLS), np.array(GATE_CORRELATION))
-    for symbol, mark in zip(GATE_SYMBOLS, GATE_MARKS, strict=True):
-        engine.on_tick(symbol, mark, ENGINE_T0 + 5 * NS)
-    return engine
-
-
-@functools.cache
 def gate_image() -> bytes:
-    return gate_book(rg.RiskEngine(equity=GATE_EQUITY, ts=ENGINE_T0)).to_bytes()
+    """The gate rows' book, as the asv gate benchmarks build it (at the default limits): three
+    positions opened and marked, LINK interned with a mark and a lot size, and every pair's
+    correlation given."""
+    return asv_gate.gate_image("fixed_fractional")
 
 
 def gate_reference_available() -> bool:
@@ -344,12 +300,12 @@ def gate_reference_book(engine: Any) -> Any:
         streak=snap.consecutive_losses,
         drawdown=snap.drawdown,
         correlations={
-            frozenset((a, b)): GATE_CORRELATION[i][j]
+            frozenset((a, b)): float(asv_gate.CORRELATION[i, j])
             for i, a in enumerate(GATE_SYMBOLS)
             for j, b in enumerate(GATE_SYMBOLS)
             if i != j
         },
-        lots={"LINK": 0.1},
+        lots=dict([asv_gate.LOT_SIZE]),
     )
 
 

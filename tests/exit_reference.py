@@ -32,24 +32,30 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+try:
+    from .gate_reference import DEFAULTS as GATE_DEFAULTS
+except ImportError:  # tests/ is not a package: pytest puts it on sys.path
+    from gate_reference import DEFAULTS as GATE_DEFAULTS
+
 NAN = math.nan
 NS = 1_000_000_000
 HOUR_NS = 3600 * NS
 
-# docs/gate.md, "Settings": the ones this model reads.
-DEFAULTS: dict[str, Any] = {
-    "sl_atr": 1.5,
-    "tp_atr": 3.75,
-    "breakeven_r": 1.0,
-    "breakeven_offset": 0.001,
-    "partial_tp_r": 2.0,
-    "partial_tp_fraction": 0.5,
-    "trail_start_r": 2.0,
-    "trail_atr": 1.0,
-    "max_hours_no_progress": 24.0,
-    "atr_period": 14,
-    "ema_period": 200,
-}
+# docs/gate.md, "Settings": the ones this model reads, with the defaults gate_reference.py lists.
+SETTINGS = (
+    "sl_atr",
+    "tp_atr",
+    "breakeven_r",
+    "breakeven_offset",
+    "partial_tp_r",
+    "partial_tp_fraction",
+    "trail_start_r",
+    "trail_atr",
+    "max_hours_no_progress",
+    "atr_period",
+    "ema_period",
+)
+DEFAULTS: dict[str, Any] = {name: GATE_DEFAULTS[name] for name in SETTINGS}
 
 # Closing states by the reason of the first full exit requested.
 CLOSED_BY_REASON = {

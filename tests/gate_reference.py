@@ -552,35 +552,47 @@ def _size_group(
     v1 = abs(q1) * entry
     g = book.gross - (abs(q0 * mark0) if q0 != 0 else 0.0)
     risk = q * d
+    # a trade against its open position that shrinks it is exempt from the value checks
+    reduces = q0 * s < 0 and v1 <= abs(q0 * mark0)
+    value = 0.0 if reduces else _ratio(v1, equity)
     out = []
-    if cfg["max_position_pct"] is not None and exceeds(v1 / equity, cfg["max_position_pct"]):
-        out.append(Reason("POSITION_SIZE_EXCEEDED", v1 / equity, cfg["max_position_pct"]))
-    if cfg["max_position_notional"] is not None and exceeds(v1, cfg["max_position_notional"]):
-        out.append(Reason("NOTIONAL_TOO_LARGE", v1, cfg["max_position_notional"]))
+    if cfg["max_position_pct"] is not None and exceeds(value, cfg["max_position_pct"]):
+        out.append(Reason("POSITION_SIZE_EXCEEDED", value, cfg["max_position_pct"]))
+    lim = cfg["max_position_notional"]
+    if lim is not None and not reduces and exceeds(v1, lim):
+        out.append(Reason("NOTIONAL_TOO_LARGE", v1, lim))
     if reward_risk is not None:
         lim = cfg["max_risk_per_trade"]
-        if lim is not None and exceeds(risk / equity, lim):
-            out.append(Reason("RISK_PER_TRADE_EXCEEDED", risk / equity, lim))
+        if lim is not None and exceeds(_ratio(risk, equity), lim):
+            out.append(Reason("RISK_PER_TRADE_EXCEEDED", _ratio(risk, equity), lim))
         lim = cfg["min_reward_risk"]
         if lim is not None:
             if not has_target:
                 out.append(Reason("MISSING_MARKET_DATA", what="target"))
             elif falls_short(reward_risk, lim):
                 out.append(Reason("REWARD_RISK_TOO_LOW", reward_risk, lim))
-    if cfg["max_heat"] is not None and exceeds((book.heat + risk) / equity, cfg["max_heat"]):
-        out.append(Reason("PORTFOLIO_HEAT_EXCEEDED", (book.heat + risk) / equity, cfg["max_heat"]))
+    heat = _ratio(book.heat + risk, equity)
+    if cfg["max_heat"] is not None and exceeds(heat, cfg["max_heat"]):
+        out.append(Reason("PORTFOLIO_HEAT_EXCEEDED", heat, cfg["max_heat"]))
     if q0 == 0 and len(book.positions) >= cfg["max_positions"]:
         out.append(Reason("MAX_POSITIONS", len(book.positions), cfg["max_positions"]))
-    exposure = (g + v1) / equity
+    exposure = 0.0 if reduces else _ratio(g + v1, equity)
     if cfg["max_exposure"] is not None and exceeds(exposure, cfg["max_exposure"]):
         out.append(Reason("EXPOSURE_EXCEEDED", exposure, cfg["max_exposure"]))
     lev = book.thresholds.get("leverage")
     if lev is not None and exceeds(exposure, lev):
         out.append(Reason("LEVERAGE_EXCEEDED", exposure, lev))
     conc = book.thresholds.get("concentration")
-    if conc is not None and exceeds(v1 / equity, conc):
-        out.append(Reason("CONCENTRATION_EXCEEDED", v1 / equity, conc))
+    if conc is not None and exceeds(value, conc):
+        out.append(Reason("CONCENTRATION_EXCEEDED", value, conc))
     return out
+
+
+def _ratio(amount: float, equity: float) -> float:
+    """An amount as a share of equity: 0 when the amount is 0, inf when equity is not > 0."""
+    if amount == 0:
+        return 0.0
+    return amount / equity if equity > 0 else INF
 
 
 def _closed_stats(pnls: Sequence[float]) -> tuple[int, list[float], list[float]]:

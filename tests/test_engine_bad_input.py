@@ -15,17 +15,36 @@ import math
 import pickle
 import random
 import struct
-import subprocess
-import sys
-import textwrap
 import zlib
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import riskguard as rg
+
+try:
+    from .bad_input_harness import (
+        Case,
+        assert_survives,
+        battery_script,
+        case_params,
+        default_limits_dict_with,
+        expect_risk_error,
+        expect_unchanged,
+        wrong_refusals,
+    )
+except ImportError:  # tests/ is not a package: pytest puts it on sys.path
+    from bad_input_harness import (
+        Case,
+        assert_survives,
+        battery_script,
+        case_params,
+        default_limits_dict_with,
+        expect_risk_error,
+        expect_unchanged,
+        wrong_refusals,
+    )
 
 NAN, INF = float("nan"), float("inf")
 NS = 1_000_000_000
@@ -48,38 +67,6 @@ def make_engine() -> rg.RiskEngine:
     return e
 
 
-def expect_risk_error(call: Callable[[], Any], needles: list[str]) -> rg.RiskError:
-    """``call()`` raises RiskError (a ValueError) whose message contains every needle.
-
-    Anything else (a ``TypeError`` from argument conversion, a ``PanicException``) fails with
-    its type named, and so does a RiskError that only wraps a caught panic."""
-    try:
-        call()
-    except rg.RiskError as e:
-        err = e
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as e:  # noqa: BLE001 - a panic is a BaseException
-        pytest.fail(f"raised {type(e).__module__}.{type(e).__name__}: {e} instead of RiskError")
-    else:
-        pytest.fail("no error raised")
-    assert isinstance(err, ValueError)
-    message = str(err)
-    assert "internal error" not in message, f"a panic in the core: {message}"
-    missing = [n for n in needles if n.lower() not in message.lower()]
-    assert not missing, f"message {message!r} does not mention {missing}"
-    return err
-
-
-def expect_unchanged(
-    engine: rg.RiskEngine, call: Callable[[rg.RiskEngine], Any], needles: list[str]
-) -> rg.RiskError:
-    before = engine.to_bytes()
-    err = expect_risk_error(lambda: call(engine), needles)
-    assert engine.to_bytes() == before, f"the refused call changed the engine ({err})"
-    return err
-
-
 def u32(*x: int) -> np.ndarray:
     return np.array(x, dtype=np.uint32)
 
@@ -96,8 +83,6 @@ def i64(*x: int) -> np.ndarray:
 # Each case: (call on a fresh make_engine(), needles its message must contain). Cases that build
 # a new object (constructor, Limits, BreakerSpec, from_bytes) ignore the engine; it must still be
 # untouched afterwards.
-
-Case = tuple[Callable[[rg.RiskEngine], Any], list[str]]
 
 CONSTRUCTOR: dict[str, Case] = {
     "equity 0": (lambda e: rg.RiskEngine(equity=0.0), ["equity", "0"]),
@@ -565,12 +550,6 @@ BREAKER_SPEC: dict[str, Case] = {
 }
 
 
-def _default_dict_with(**changes: Any) -> dict[str, Any]:
-    d = rg.Limits().to_dict()
-    d.update(changes)
-    return d
-
-
 LIMITS_FROM_DICT: dict[str, Case] = {
     "None": (lambda e: rg.Limits.from_dict(None), ["NoneType"]),
     "list": (lambda e: rg.Limits.from_dict([("daily_loss", 0.05)]), ["list"]),
@@ -586,7 +565,7 @@ LIMITS_FROM_DICT: dict[str, Case] = {
     "threshold str": (lambda e: rg.Limits.from_dict({"leverage": "10"}), ["leverage", '"10"']),
     "to_dict with a bad field": (
         lambda e: rg.Limits.from_dict(
-            _default_dict_with(
+            default_limits_dict_with(
                 max_drawdown={
                     "threshold": 0.15,
                     "action": "close_all_halt",
@@ -599,7 +578,7 @@ LIMITS_FROM_DICT: dict[str, Case] = {
         ["max_drawdown", "fraction", "-0.5"],
     ),
     "to_dict with a bad setting": (
-        lambda e: rg.Limits.from_dict(_default_dict_with(utc_offset="+25:00")),
+        lambda e: rg.Limits.from_dict(default_limits_dict_with(utc_offset="+25:00")),
         ["utc_offset", "+25:00"],
     ),
 }
@@ -680,15 +659,7 @@ TABLES: dict[str, dict[str, Case]] = {
 }
 
 
-def _cases() -> list:
-    return [
-        pytest.param(call, needles, id=f"{entry}-{name}")
-        for entry, table in TABLES.items()
-        for name, (call, needles) in table.items()
-    ]
-
-
-@pytest.mark.parametrize(("call", "needles"), _cases())
+@pytest.mark.parametrize(("call", "needles"), case_params(TABLES))
 def test_bad_input_is_refused_and_changes_nothing(call, needles) -> None:
     expect_unchanged(make_engine(), call, needles)
 
@@ -751,19 +722,6 @@ def test_reset_without_confirm_keeps_a_latched_drawdown_halt() -> None:
     assert e.state == rg.TradingState.HALTED
 
 
-def _refused_without_change(e: rg.RiskEngine, call: Callable[[rg.RiskEngine], Any]) -> str:
-    """Runs a bad call; returns what is wrong if it went through or changed the engine. The
-    exception's type and message are the parametrized test's business, not repeated here."""
-    before = e.to_bytes()
-    try:
-        call(e)
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException:  # noqa: BLE001 - a panic is a BaseException
-        return "" if e.to_bytes() == before else "changed the engine"
-    return "was accepted"
-
-
 ENGINE_TABLES = ("on_fill", "set_stop", "on_tick", "on_ticks", "kill", "reset")
 
 
@@ -774,24 +732,14 @@ def test_bad_calls_on_a_halted_engine_change_nothing(engaged: bool) -> None:
         e.kill("test", T1)
     e.on_tick("BTC", 10_000.0, T1)  # a 6 % daily loss: HALTED
     assert e.state == rg.TradingState.HALTED
-    wrong = {
-        f"{entry}-{name}": outcome
-        for entry in ENGINE_TABLES
-        for name, (call, _) in TABLES[entry].items()
-        if (outcome := _refused_without_change(e, call))
-    }
+    wrong = wrong_refusals(e, TABLES, ENGINE_TABLES)
     assert not wrong, wrong
 
 
 def test_refusals_keep_a_restored_engine_equal_to_the_original() -> None:
     original = make_engine()
     restored = rg.RiskEngine.from_bytes(original.to_bytes())
-    wrong = {
-        f"{entry}-{name}": outcome
-        for entry in ENGINE_TABLES
-        for name, (call, _) in TABLES[entry].items()
-        if (outcome := _refused_without_change(restored, call))
-    }
+    wrong = wrong_refusals(restored, TABLES, ENGINE_TABLES)
     assert not wrong, wrong
     assert restored.to_bytes() == original.to_bytes()
     for e in (original, restored):
@@ -1047,35 +995,7 @@ def test_truncation_behind_a_valid_checksum_is_refused() -> None:
 
 # --- the interpreter survives --------------------------------------------------------------------
 
-BATTERY = textwrap.dedent(
-    """
-    import importlib.util, random, sys
-    spec = importlib.util.spec_from_file_location("engine_bad_input_cases", {path!r})
-    cases = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cases)
-    import riskguard as rg
-
-    outcomes = {{}}
-
-    def run(call):
-        try:
-            call()
-            outcome = "returned"
-        except Exception as e:  # a panic (BaseException) or an abort is not caught here
-            outcome = type(e).__name__
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-
-    engine = cases.make_engine()
-    for table in cases.TABLES.values():
-        for call, _ in table.values():
-            run(lambda c=call: c(cases.make_engine()))
-            run(lambda c=call: c(engine))  # one engine through every bad call in a row
-    {extra}
-    print(sum(outcomes.values()), "calls", outcomes)
-    print("survived")
-    """
-)
-
+# Run after the battery of bad_input_harness.py, which loads this file as ``cases``.
 EXTREMES = {
     "battery": "",
     "corrupt snapshots": """
@@ -1122,13 +1042,4 @@ EXTREMES = {
 
 @pytest.mark.parametrize("group", list(EXTREMES))
 def test_bad_input_never_aborts_the_interpreter(group: str) -> None:
-    extra = textwrap.dedent(EXTREMES[group])
-    script = BATTERY.format(path=str(Path(__file__).resolve()), extra=extra)
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600
-    )
-    assert proc.returncode == 0, (
-        f"exit status {proc.returncode}\nstdout: {proc.stdout[-2000:]}\n"
-        f"stderr: {proc.stderr[-2000:]}"
-    )
-    assert proc.stdout.strip().endswith("survived")
+    assert_survives(battery_script(__file__, EXTREMES[group]))

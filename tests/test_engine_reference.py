@@ -18,14 +18,16 @@ from typing import Any
 import numpy as np
 import pytest
 import riskguard as rg
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from riskguard import RiskError
 
 try:
     from . import engine_reference as ref
+    from .property_helpers import breaker_actions, fast, make_limits
 except ImportError:  # tests/ is not a package: pytest puts it on sys.path
     import engine_reference as ref
+    from property_helpers import breaker_actions, fast, make_limits
 
 canonical = ref.canonical
 RTOL = 1e-9
@@ -55,19 +57,6 @@ SCALAR_FIELDS = (
 POSITION_FIELDS = ("qty", "avg_price", "mark", "unrealized_pnl", "realized_pnl")
 
 
-def fast(n: int) -> settings:
-    # Shrinking a call sequence whose draws depend on each other takes hypothesis minutes, so a
-    # failure reports the sequence as generated: the message names the failing call and shows
-    # both event lists, which is enough to cut it down by hand.
-    return settings(
-        max_examples=n,
-        deadline=None,
-        report_multiple_bugs=False,
-        phases=[p for p in Phase if p is not Phase.shrink],
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-
-
 # --- limits --------------------------------------------------------------------------------------
 
 THRESHOLDS = {
@@ -81,7 +70,6 @@ THRESHOLDS = {
     "concentration": (0.05, 2.0),
     "portfolio_heat": (0.001, 0.5),
 }
-BREAKER_ACTIONS = ["close_all_halt", "halt", "reduce", "alert"]
 
 
 def threshold_for(draw, name: str, dyadic: bool) -> float:
@@ -106,10 +94,9 @@ def limit_kwargs(draw, dyadic: bool = True) -> dict[str, Any]:
         elif how == "threshold":
             kw[name] = threshold_for(draw, name, dyadic)
         elif how == "spec":
-            actions = BREAKER_ACTIONS + (["close_position"] if name == "position_loss" else [])
             kw[name] = {
                 "threshold": threshold_for(draw, name, dyadic),
-                "action": draw(st.one_of(st.none(), st.sampled_from(actions))),
+                "action": draw(st.one_of(st.none(), st.sampled_from(breaker_actions(name)))),
                 "cooldown_s": (
                     None
                     if name == "position_loss"
@@ -126,14 +113,6 @@ def limit_kwargs(draw, dyadic: bool = True) -> dict[str, Any]:
     kw["volatility_lambda"] = draw(st.sampled_from([0.94, 0.94, 0.8, 0.5]))
     kw["volatility_warmup"] = draw(st.sampled_from([1, 2, 3, 3, 5, 20]))
     return kw
-
-
-def make_limits(kw: dict[str, Any]) -> rg.Limits:
-    args = {
-        k: rg.BreakerSpec(**v) if isinstance(v, dict) and k in ref.BREAKERS else v
-        for k, v in kw.items()
-    }
-    return rg.Limits(**args)
 
 
 # --- streams -------------------------------------------------------------------------------------

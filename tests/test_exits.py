@@ -23,15 +23,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import riskguard as rg
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 try:
     from . import exit_reference as xr
     from .engine_reference import BREAKERS, canonical
+    from .property_helpers import fast
 except ImportError:  # tests/ is not a package: pytest puts it on sys.path
     import exit_reference as xr
     from engine_reference import BREAKERS, canonical
+    from property_helpers import fast
 
 NS = xr.NS
 HOUR = xr.HOUR_NS
@@ -61,18 +63,6 @@ TRADE_FIELDS = (
 )
 # Fields the contract defines for managed trades only.
 MANAGED_ONLY = ("method", "initial_stop", "stop", "target")
-
-
-def fast(n: int) -> settings:
-    # Shrinking a path whose exits depend on each earlier tick is slow; a failure message names
-    # the tick and shows both event lists, which is enough to cut it down by hand.
-    return settings(
-        max_examples=n,
-        deadline=None,
-        report_multiple_bugs=False,
-        phases=[p for p in Phase if p is not Phase.shrink],
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
 
 
 # --- comparing the engine with the model -------------------------------------------------------

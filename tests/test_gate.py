@@ -20,15 +20,17 @@ from typing import Any
 import numpy as np
 import pytest
 import riskguard as rg
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 try:
     from . import engine_reference as eref
     from . import gate_reference as ref
+    from .property_helpers import breaker_actions, fast, make_limits
 except ImportError:  # tests/ is not a package: pytest puts it on sys.path
     import engine_reference as eref
     import gate_reference as ref
+    from property_helpers import breaker_actions, fast, make_limits
 
 NAN = math.nan
 NS = 1_000_000_000
@@ -36,26 +38,6 @@ MS = 1_000_000
 T0 = 1_641_168_000 * NS  # Monday 3 January 2022, 00:00 UTC
 RTOL = 1e-9
 BREAKERS = eref.BREAKERS
-
-
-def fast(n: int) -> settings:
-    # Every draw depends on the engine state the earlier ones built, which hypothesis shrinks
-    # slowly and badly; a failure prints the calls as made, which is enough to cut it down.
-    return settings(
-        max_examples=n,
-        deadline=None,
-        report_multiple_bugs=False,
-        phases=[p for p in Phase if p is not Phase.shrink],
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-
-
-def make_limits(kw: dict[str, Any]) -> rg.Limits:
-    args = {
-        k: rg.BreakerSpec(**v) if isinstance(v, dict) and k in BREAKERS else v
-        for k, v in kw.items()
-    }
-    return rg.Limits(**args)
 
 
 def same(a: float, b: float, rtol: float = RTOL, atol: float = 0.0) -> bool:
@@ -951,7 +933,6 @@ BREAKER_RANGES = {
     "concentration": (0.1, 1.0),
     "portfolio_heat": (0.02, 0.3),
 }
-ACTIONS = ["close_all_halt", "halt", "reduce", "alert"]
 
 
 def maybe(draw, key: str, choices: list, kw: dict) -> None:
@@ -975,8 +956,10 @@ def gate_kwargs(draw) -> dict[str, Any]:
         elif how == "threshold":
             kw[name] = threshold
         elif how == "spec":
-            actions = ACTIONS + (["close_position"] if name == "position_loss" else [])
-            kw[name] = {"threshold": threshold, "action": draw(st.sampled_from(actions))}
+            kw[name] = {
+                "threshold": threshold,
+                "action": draw(st.sampled_from(breaker_actions(name))),
+            }
             if name != "position_loss":
                 kw[name]["cooldown_s"] = draw(st.sampled_from([0, 60, 3600]))
     kw["volatility_warmup"] = draw(st.sampled_from([2, 3, 5, 20]))

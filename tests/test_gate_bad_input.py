@@ -14,9 +14,6 @@ from __future__ import annotations
 import inspect
 import math
 import re
-import subprocess
-import sys
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,8 +23,28 @@ import pytest
 import riskguard as rg
 
 try:
+    from .bad_input_harness import (
+        Case,
+        assert_survives,
+        battery_script,
+        case_params,
+        default_limits_dict_with,
+        expect_risk_error,
+        expect_unchanged,
+        wrong_refusals,
+    )
     from .engine_reference import canonical
 except ImportError:  # tests/ is not a package: pytest puts it on sys.path
+    from bad_input_harness import (
+        Case,
+        assert_survives,
+        battery_script,
+        case_params,
+        default_limits_dict_with,
+        expect_risk_error,
+        expect_unchanged,
+        wrong_refusals,
+    )
     from engine_reference import canonical
 
 NAN, INF = float("nan"), float("inf")
@@ -95,39 +112,6 @@ def make_engine() -> rg.RiskEngine:
     return e
 
 
-def expect_risk_error(call: Callable[[], Any], needles: list[str]) -> rg.RiskError:
-    """``call()`` raises RiskError (a ValueError) whose message contains every needle.
-
-    Anything else (a ``TypeError`` from argument conversion, a ``PanicException``, a returned
-    ``Decision``) fails with what happened named, and so does a RiskError that only wraps a
-    caught panic."""
-    try:
-        out = call()
-    except rg.RiskError as e:
-        err = e
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as e:  # noqa: BLE001 - a panic is a BaseException
-        pytest.fail(f"raised {type(e).__module__}.{type(e).__name__}: {e} instead of RiskError")
-    else:
-        pytest.fail(f"no error raised; returned {out!r}")
-    assert isinstance(err, ValueError)
-    message = str(err)
-    assert "internal error" not in message, f"a panic in the core: {message}"
-    missing = [n for n in needles if n.lower() not in message.lower()]
-    assert not missing, f"message {message!r} does not mention {missing}"
-    return err
-
-
-def expect_unchanged(
-    engine: rg.RiskEngine, call: Callable[[rg.RiskEngine], Any], needles: list[str]
-) -> rg.RiskError:
-    before = engine.to_bytes()
-    err = expect_risk_error(lambda: call(engine), needles)
-    assert engine.to_bytes() == before, f"the refused call changed the engine ({err})"
-    return err
-
-
 def f64(*x: float) -> np.ndarray:
     return np.array(x, dtype=np.float64)
 
@@ -135,8 +119,6 @@ def f64(*x: float) -> np.ndarray:
 # --- the cases -----------------------------------------------------------------------------------
 # Each case: (call on a fresh make_engine(), needles its message must contain). Arguments go by
 # position, as docs/gate.md lists them, except the documented keywords.
-
-Case = tuple[Callable[[rg.RiskEngine], Any], list[str]]
 
 
 def _signal(base: dict[str, Any] = SOL_SIGNAL, **kw: Any) -> Callable[[rg.RiskEngine], Any]:
@@ -584,12 +566,6 @@ def _limits_cases() -> dict[str, Case]:
     return out
 
 
-def _default_dict_with(**changes: Any) -> dict[str, Any]:
-    d = rg.Limits().to_dict()
-    d.update(changes)
-    return d
-
-
 LIMITS: dict[str, Case] = {
     **_limits_cases(),
     "unknown setting near a real one": (
@@ -626,24 +602,24 @@ LIMITS: dict[str, Case] = {
         ],
     ),
     "from_dict with a bad setting": (
-        lambda e: rg.Limits.from_dict(_default_dict_with(risk_per_trade=-1.0)),
+        lambda e: rg.Limits.from_dict(default_limits_dict_with(risk_per_trade=-1.0)),
         ["risk_per_trade", "-1"],
     ),
     "from_dict with a bad method": (
-        lambda e: rg.Limits.from_dict(_default_dict_with(sizing="martingale")),
+        lambda e: rg.Limits.from_dict(default_limits_dict_with(sizing="martingale")),
         ["sizing", "martingale"],
     ),
     "from_dict with methods as a str": (
-        lambda e: rg.Limits.from_dict(_default_dict_with(consensus_methods="atr")),
+        lambda e: rg.Limits.from_dict(default_limits_dict_with(consensus_methods="atr")),
         ["consensus_methods"],
     ),
     "from_dict with a flag as an int": (
-        lambda e: rg.Limits.from_dict(_default_dict_with(require_trend=1)),
+        lambda e: rg.Limits.from_dict(default_limits_dict_with(require_trend=1)),
         ["require_trend", "1"],
     ),
     "from_dict with every problem at once": (
         lambda e: rg.Limits.from_dict(
-            _default_dict_with(max_heat=-1.0, atr_period=0, consensus_mode=None)
+            default_limits_dict_with(max_heat=-1.0, atr_period=0, consensus_mode=None)
         ),
         ["max_heat", "atr_period", "consensus_mode"],
     ),
@@ -956,15 +932,7 @@ SIZING_FUNCTIONS = {
 }
 
 
-def _cases() -> list:
-    return [
-        pytest.param(call, needles, id=f"{entry}-{name}")
-        for entry, table in TABLES.items()
-        for name, (call, needles) in table.items()
-    ]
-
-
-@pytest.mark.parametrize(("call", "needles"), _cases())
+@pytest.mark.parametrize(("call", "needles"), case_params(TABLES))
 def test_bad_input_is_refused_and_changes_nothing(call, needles) -> None:
     expect_unchanged(make_engine(), call, needles)
 
@@ -1132,18 +1100,6 @@ def test_signal_values_at_their_bounds_are_accepted() -> None:
 # --- refusals in other states --------------------------------------------------------------------
 
 
-def _refused_without_change(e: rg.RiskEngine, call: Callable[[rg.RiskEngine], Any]) -> str:
-    """Runs a bad call; returns what is wrong if it went through or changed the engine."""
-    before = e.to_bytes()
-    try:
-        call(e)
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException:  # noqa: BLE001 - a panic is a BaseException
-        return "" if e.to_bytes() == before else "changed the engine"
-    return "was accepted"
-
-
 @pytest.mark.parametrize("engaged", [False, True])
 def test_bad_calls_on_a_halted_engine_change_nothing(engaged: bool) -> None:
     # a halted gate refuses every signal; a malformed one must still be an error, not a
@@ -1153,12 +1109,7 @@ def test_bad_calls_on_a_halted_engine_change_nothing(engaged: bool) -> None:
         e.kill("test", T1)
     e.on_tick("BTC", 10_000.0, T1)  # a 6 % daily loss: HALTED
     assert e.state == rg.TradingState.HALTED
-    wrong = {
-        f"{entry}-{name}": outcome
-        for entry in ("Signal", *ENGINE_TABLES)
-        for name, (call, _) in TABLES[entry].items()
-        if (outcome := _refused_without_change(e, call))
-    }
+    wrong = wrong_refusals(e, TABLES, ("Signal", *ENGINE_TABLES))
     assert not wrong, wrong
 
 
@@ -1166,12 +1117,7 @@ def test_refusals_keep_a_restored_engine_equal_to_the_original() -> None:
     original = make_engine()
     restored = rg.RiskEngine.from_bytes(original.to_bytes())
     assert restored.to_bytes() == original.to_bytes(), "the image does not round-trip"
-    wrong = {
-        f"{entry}-{name}": outcome
-        for entry in ENGINE_TABLES
-        for name, (call, _) in TABLES[entry].items()
-        if (outcome := _refused_without_change(restored, call))
-    }
+    wrong = wrong_refusals(restored, TABLES, ENGINE_TABLES)
     assert not wrong, wrong
     assert restored.to_bytes() == original.to_bytes()
     for e in (original, restored):
@@ -1194,37 +1140,7 @@ def test_a_refused_signal_or_order_for_a_new_symbol_does_not_intern_it() -> None
 
 # --- the interpreter survives --------------------------------------------------------------------
 
-BATTERY = textwrap.dedent(
-    """
-    import importlib.util, sys
-    sys.path.append({tests!r})
-    spec = importlib.util.spec_from_file_location("gate_bad_input_cases", {path!r})
-    cases = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cases)
-    import numpy as np
-    import riskguard as rg
-
-    outcomes = {{}}
-
-    def run(call):
-        try:
-            call()
-            outcome = "returned"
-        except Exception as e:  # a panic (BaseException) or an abort is not caught here
-            outcome = type(e).__name__
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-
-    engine = cases.make_engine()
-    for table in cases.TABLES.values():
-        for call, _ in table.values():
-            run(lambda c=call: c(cases.make_engine()))
-            run(lambda c=call: c(engine))  # one engine through every bad call in a row
-    {extra}
-    print(sum(outcomes.values()), "calls", outcomes)
-    print("survived")
-    """
-)
-
+# Run after the battery of bad_input_harness.py, which loads this file as ``cases``.
 EXTREMES = {
     "battery": "",
     "extreme values": """
@@ -1269,14 +1185,4 @@ EXTREMES = {
 
 @pytest.mark.parametrize("group", list(EXTREMES))
 def test_bad_input_never_aborts_the_interpreter(group: str) -> None:
-    extra = textwrap.dedent(EXTREMES[group])
-    here = Path(__file__).resolve()
-    script = BATTERY.format(path=str(here), tests=str(here.parent), extra=extra)
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600
-    )
-    assert proc.returncode == 0, (
-        f"exit status {proc.returncode}\nstdout: {proc.stdout[-2000:]}\n"
-        f"stderr: {proc.stderr[-2000:]}"
-    )
-    assert proc.stdout.strip().endswith("survived")
+    assert_survives(battery_script(__file__, EXTREMES[group]))

@@ -26,6 +26,27 @@ T0 = (1_641_168_000 + 86_400 - 300) * NS  # Monday 3 January 2022, 23:55 UTC: a 
 EQUITY = 1e9
 
 
+def random_walk(
+    rng: np.random.Generator, start: np.ndarray, vol: np.ndarray, n: int, t0: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` ticks of uniformly random symbols ``0 .. len(start) - 1``, each on its own geometric
+    random walk from ``start`` with per-tick log sd ``vol``, exponential gaps of 1 ms on average
+    from ``t0``: ids (uint32), prices (float64) and timestamps (int64, non-decreasing)."""
+    n_symbols = len(start)
+    ids = rng.integers(0, n_symbols, n).astype(np.uint32)
+    steps = rng.standard_normal(n) * vol[ids]
+    # cumulative log return of each symbol along its own ticks
+    order = np.argsort(ids, kind="stable")
+    walk = np.cumsum(steps[order])
+    first = np.searchsorted(ids[order], np.arange(n_symbols))
+    walk -= np.concatenate(([0.0], walk))[first][ids[order]]
+    log_ret = np.empty(n)
+    log_ret[order] = walk
+    prices = start[ids] * np.exp(log_ret)
+    ts = (t0 + np.cumsum(rng.exponential(1e6, n).astype(np.int64))).astype(np.int64)
+    return ids, prices, ts
+
+
 @dataclass(frozen=True)
 class Book:
     opened: bytes  # the image with every position open, before the first tick
@@ -45,17 +66,7 @@ def make_book(n_symbols: int, n_ticks: int) -> Book:
     start = rng.uniform(10.0, 1000.0, n_symbols)
     side = rng.choice([-1.0, 1.0], n_symbols)
     vol = rng.uniform(5e-5, 2e-4, n_symbols)
-    n = n_ticks + 1
-    ids = rng.integers(0, n_symbols, n).astype(np.uint32)
-    steps = rng.standard_normal(n) * vol[ids]
-    order = np.argsort(ids, kind="stable")
-    walk = np.cumsum(steps[order])
-    first = np.searchsorted(ids[order], np.arange(n_symbols))
-    walk -= np.concatenate(([0.0], walk))[first][ids[order]]
-    log_ret = np.empty(n)
-    log_ret[order] = walk
-    prices = start[ids] * np.exp(log_ret)
-    ts = (T0 + np.cumsum(rng.exponential(1e6, n).astype(np.int64))).astype(np.int64)
+    ids, prices, ts = random_walk(rng, start, vol, n_ticks + 1, T0)
     qty = tuple(float(s * max(round(1e5 / p, 3), 0.001)) for s, p in zip(side, start, strict=True))
     engine = rg.RiskEngine(equity=EQUITY, ts=T0)
     for k in range(n_symbols):

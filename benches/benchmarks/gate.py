@@ -10,7 +10,8 @@ profits, trail or exit, while most stay managed to the end.
 
 As in ``engine.py``, a benchmark that changes the engine has ``number = 1`` and a ``setup``
 that restores it from a cached image, so every timed call does the same work from the same
-state. The side-by-side table (with a pure-Python gate as a peer) is ``benches/compare.py``.
+state. The side-by-side table (with a pure-Python gate as a peer) is ``benches/compare.py``,
+which times the same book and signal.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from functools import cache
 
 import numpy as np
 import riskguard as rg
+
+from .engine import random_walk
 
 NS = 1_000_000_000
 T0 = (1_641_168_000 + 86_400 - 300) * NS  # Monday 3 January 2022, 23:55 UTC: a day roll early on
@@ -56,8 +59,14 @@ SIGNAL = {
 }
 
 
+LOT_SIZE = ("LINK", 0.1)
+
+
 @cache
 def gate_image(sizing: str) -> bytes:
+    """The book on an engine of ``EQUITY`` at the default limits but ``sizing``: the positions
+    opened at ``T0``, LINK interned with its lot size, every pair's correlation given, and every
+    symbol marked at ``T0 + 5 s``."""
     engine = rg.RiskEngine(equity=EQUITY, ts=T0, limits=rg.Limits(sizing=sizing))
     for symbol, qty, price, _ in BOOK:
         engine.on_fill(symbol, qty, price, T0)
@@ -65,7 +74,7 @@ def gate_image(sizing: str) -> bytes:
         if stop is not None:
             engine.set_stop(symbol, stop)
     engine.symbol_id("LINK")
-    engine.set_lot_size("LINK", 0.1)
+    engine.set_lot_size(*LOT_SIZE)
     engine.set_correlation(SYMBOLS, CORRELATION)
     for symbol, mark in zip(SYMBOLS, MARKS, strict=True):
         engine.on_tick(symbol, mark, T0 + 5 * NS)
@@ -136,16 +145,7 @@ def managed_book(n_trades: int, n_ticks: int) -> ManagedBook:
     side = rng.choice([-1.0, 1.0], n_trades)
     vol = rng.uniform(5e-5, 2e-4, n_trades)
     risk = rng.uniform(0.005, 0.03, n_trades)
-    ids = rng.integers(0, n_trades, n_ticks).astype(np.uint32)
-    steps = rng.standard_normal(n_ticks) * vol[ids]
-    order = np.argsort(ids, kind="stable")
-    walk = np.cumsum(steps[order])
-    first = np.searchsorted(ids[order], np.arange(n_trades))
-    walk -= np.concatenate(([0.0], walk))[first][ids[order]]
-    log_ret = np.empty(n_ticks)
-    log_ret[order] = walk
-    prices = start[ids] * np.exp(log_ret)
-    ts = (T0 + np.cumsum(rng.exponential(1e6, n_ticks).astype(np.int64))).astype(np.int64)
+    ids, prices, ts = random_walk(rng, start, vol, n_ticks, T0)
     limits = rg.Limits(
         position_loss=None, max_positions=n_trades, max_correlation=None, signal_filters=False
     )

@@ -218,12 +218,12 @@ pub fn consensus(sizes: &[f64], how: Combine, weights: Option<&[f64]>) -> Result
             if v.len() % 2 == 1 {
                 v[k]
             } else {
-                v[k - 1] / 2.0 + v[k] / 2.0
+                // Halfway without a sum that could overflow, nor halves that underflow.
+                v[k - 1] + (v[k] - v[k - 1]) / 2.0
             }
         }
         Combine::Mean => match weights {
-            // Each term scaled first, so that large sizes cannot overflow the sum.
-            None => sizes.iter().map(|s| s / sizes.len() as f64).sum(),
+            None => mean(sizes.iter().map(|&s| (s, 1.0)), sizes.len() as f64),
             Some(w) => {
                 if w.len() != sizes.len() {
                     return Err(RiskError::invalid(
@@ -248,14 +248,21 @@ pub fn consensus(sizes: &[f64], how: Combine, weights: Option<&[f64]>) -> Result
                         format!("must sum to a finite value > 0, got {}", num(total)),
                     ));
                 }
-                sizes
-                    .iter()
-                    .zip(w)
-                    .map(|(s, w)| s * (w / total))
-                    .sum::<f64>()
+                mean(sizes.iter().copied().zip(w.iter().copied()), total)
             }
         },
     })
+}
+
+/// `Σ s × w / total`, scaling each term first only when the plain sum overflows, so that
+/// neither huge nor tiny sizes lose their mean.
+fn mean(terms: impl Iterator<Item = (f64, f64)> + Clone, total: f64) -> f64 {
+    let plain = terms.clone().map(|(s, w)| s * w).sum::<f64>() / total;
+    if plain.is_finite() {
+        plain
+    } else {
+        terms.map(|(s, w)| s * (w / total)).sum()
+    }
 }
 
 /// The volatility regime `regime_based` scales by.
