@@ -26,8 +26,8 @@ fn err(e: riskguard_core::RiskError) -> PyErr {
 ///
 /// `symbol` (str), `side` ("long" or "short"), `entry` price; optional `stop` and `target`
 /// prices (on the loss and profit sides of entry), `confidence` in [0, 1], `consensus`
-/// ("UNANIMOUS", "STRONG", "WEAK", "SPLIT"), market context `atr` (> 0, in price units),
-/// `ema` (the EMA-200 price), `volume_24h` (≥ 0, account currency), `spread_bps` (≥ 0),
+/// ("UNANIMOUS", "STRONG", "WEAK", "SPLIT"), market context `atr` (in price units),
+/// `ema` (the trend EMA's price, `ema_period` bars), `volume_24h` (≥ 0, account currency), `spread_bps` (≥ 0),
 /// `regime` (a sizing multiplier > 0), and `quantity` (> 0: the gate validates this size
 /// instead of computing one). Prices lie in [1e-15, 1e15].
 ///

@@ -501,17 +501,18 @@ impl RiskEngine {
         self.order_checks(&c, &mut r);
         let approved = r.0.is_empty() && q > 0.0 && q.is_finite();
         let risk_amount = d.map_or(f64::NAN, |d| q * d);
-        self.roll(ts);
-        if approved {
+        // Every reason is in: an approved signal has its stop.
+        if let (true, Some(stop)) = (approved, stop) {
             let i = self.symbol_id(&sig.symbol)? as usize;
             self.markets[i].approval = Some(Approval {
                 side: s,
-                stop: stop.expect("approved signals have a stop"),
+                stop,
                 target: target.unwrap_or(f64::NAN),
                 atr: atr.unwrap_or(f64::NAN),
                 method,
             });
         }
+        self.roll(ts);
         self.ts = ts;
         Ok(Decision {
             approved,
@@ -634,6 +635,7 @@ impl RiskEngine {
                 price,
             });
         }
+        self.roll(ts);
         self.ts = ts;
         let risk_amount = if reducing { 0.0 } else { qty.abs() * d };
         let name = match symbol {
@@ -1145,7 +1147,7 @@ impl RiskEngine {
         {
             return Err(RiskError::invalid(
                 "lot_size",
-                format!("must be finite and > 0, got {}", num(l)),
+                format!("must be finite, > 0 and ≤ {MAX_QTY:e}, got {}", num(l)),
             ));
         }
         let i = self.resolve(symbol)?;

@@ -39,7 +39,7 @@ impl Market {
         self.atr.update(high, low, close);
         self.ema.update(close);
         if self.last_close.is_finite() {
-            if self.returns.len() == window {
+            while self.returns.len() >= window {
                 self.returns.pop_front();
             }
             self.returns.push_back((ts, (close / self.last_close).ln()));
