@@ -202,28 +202,38 @@ impl Exit {
         (exit, plan)
     }
 
-    /// The stop as a price.
+    /// The stop as a price; NaN when there is none.
     pub fn stop(&self) -> f64 {
-        self.side * self.stop_f
+        if self.stop_f.is_finite() {
+            self.side * self.stop_f
+        } else {
+            f64::NAN
+        }
+    }
+
+    /// The stop as the position holds it.
+    pub fn stop_price(&self) -> Option<f64> {
+        self.stop_f.is_finite().then(|| self.side * self.stop_f)
     }
 
     /// Step 1 of a tick at `price` (docs/gate.md): tracks the excursions and progress. Returns
     /// whether the tick reaches the stop, a level, the target or the time limit, so that
-    /// [`Exit::decide`] must run.
+    /// [`Exit::decide`] must run, and whether it made a new best.
     #[inline(always)]
-    pub fn track(&mut self, price: f64, ts: i64) -> bool {
+    pub fn track(&mut self, price: f64, ts: i64) -> (bool, bool) {
         let f = self.side * price;
         self.worst = self.worst.min(f);
-        if f > self.best {
+        let better = f > self.best;
+        if better {
             self.best = f;
             self.deadline = ts.saturating_add(self.window);
         }
-        self.managed
-            & !self.exiting
-            & ((f <= self.stop_f) | (f >= self.next_f) | (ts >= self.deadline))
+        let due = (f <= self.stop_f) | (f >= self.next_f) | (ts >= self.deadline);
+        (self.managed & !self.exiting & due, better)
     }
 
-    /// Step 4's trailing stop, once trailing. Returns whether the stop moved.
+    /// Step 4's trailing stop after a new best (the only time it can move). Returns whether
+    /// it moved.
     #[inline(always)]
     pub fn trail(&mut self) -> bool {
         if !self.trailing || self.exiting {
@@ -342,7 +352,7 @@ mod tests {
                 price = (price + step).max(1.0);
                 let before = exit.stop_f;
                 let ts = (k as i64 + 1) * 60_000_000_000;
-                if exit.track(price, ts) {
+                if exit.track(price, ts).0 {
                     exit.decide(&mut plan, price, ts, qty, &policy, 0, TradingState::Active, &mut out);
                 }
                 exit.trail();

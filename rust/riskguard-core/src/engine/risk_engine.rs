@@ -497,15 +497,16 @@ impl RiskEngine {
         let m0 = p.mark;
         p.mark = price;
         if p.exit.open {
-            let stop = p.exit.stop_f;
-            if p.exit.track(price, ts) {
+            let (due, better) = p.exit.track(price, ts);
+            if due {
                 let plan = &mut self.trades[p.trade as usize].plan;
                 let (pol, state) = (&self.limits.policy, self.state);
                 p.exit
                     .decide(plan, price, ts, p.qty, pol, i as u32, state, out);
-            }
-            if p.exit.trail() | (p.exit.stop_f != stop) {
-                p.stop = Some(p.exit.stop());
+                p.exit.trail();
+                p.stop = p.exit.stop_price();
+            } else if better && p.exit.trail() {
+                p.stop = p.exit.stop_price();
             }
         }
         if p.is_open() {
