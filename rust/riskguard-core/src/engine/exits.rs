@@ -221,13 +221,14 @@ impl Exit {
     /// [`Exit::decide`] must run, and whether it made a new best.
     #[inline(always)]
     pub fn track(&mut self, price: f64, ts: i64) -> (bool, bool) {
+        // Selects, not branches: whether a tick of a random walk makes a new best is a coin
+        // toss the branch predictor would lose.
         let f = self.side * price;
         self.worst = self.worst.min(f);
         let better = f > self.best;
-        if better {
-            self.best = f;
-            self.deadline = ts.saturating_add(self.window);
-        }
+        self.best = self.best.max(f);
+        let renewed = ts.saturating_add(self.window);
+        self.deadline = if better { renewed } else { self.deadline };
         let due = (f <= self.stop_f) | (f >= self.next_f) | (ts >= self.deadline);
         (self.managed & !self.exiting & due, better)
     }

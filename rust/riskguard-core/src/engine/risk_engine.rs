@@ -505,7 +505,7 @@ impl RiskEngine {
                     .decide(plan, price, ts, p.qty, pol, i as u32, state, out);
                 p.exit.trail();
                 p.stop = p.exit.stop_price();
-            } else if better && p.exit.trail() {
+            } else if p.exit.trailing && better && p.exit.trail() {
                 p.stop = p.exit.stop_price();
             }
         }
