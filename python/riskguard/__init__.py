@@ -51,10 +51,13 @@ from riskguard.analytics import (
     var_parametric,
     worst_periods,
 )
+from riskguard.config import Config, ConfigError
 
 __all__ = [
     "BreakerSpec",
     "BreakerStatus",
+    "Config",
+    "ConfigError",
     "Decision",
     "DrawdownPeriod",
     "Event",

@@ -237,14 +237,27 @@ impl PyLimits {
         self.inner.spec(b).map(PyBreakerSpec::from)
     }
 
-    fn build(entries: Vec<(String, Bound<'_, PyAny>)>) -> PyResult<Self> {
+    fn build(entries: Vec<(String, Bound<'_, PyAny>)>) -> riskguard_core::Result<Self> {
         let values: Vec<(String, LimitValue)> = entries
             .iter()
             .map(|(k, v)| (k.clone(), limit_value(k, v)))
             .collect();
-        let inner = core::Limits::build(values.iter().map(|(k, v)| (k.as_str(), v.clone())))
-            .map_err(|e| RiskError::new_err(e.to_string()))?;
+        let inner = core::Limits::build(values.iter().map(|(k, v)| (k.as_str(), v.clone())))?;
         Ok(Self { inner })
+    }
+
+    /// The entries of a dict; a key that is not a str goes through as its repr, so the core
+    /// lists it as an unknown name together with every other problem.
+    fn entries<'py>(d: &Bound<'py, PyAny>) -> PyResult<Vec<(String, Bound<'py, PyAny>)>> {
+        let d = d.cast::<PyDict>().map_err(|_| {
+            RiskError::new_err(format!("d must be a dict, got {}", describe_value(d)))
+        })?;
+        Ok(d.iter()
+            .map(|(k, v)| {
+                let name = k.extract::<String>().unwrap_or_else(|_| describe_value(&k));
+                (name, v)
+            })
+            .collect())
     }
 }
 
@@ -260,19 +273,20 @@ impl PyLimits {
     /// a `BreakerSpec` or a dict of its fields.
     #[staticmethod]
     fn from_dict(d: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let d = d.cast::<PyDict>().map_err(|_| {
-            RiskError::new_err(format!("d must be a dict, got {}", describe_value(d)))
-        })?;
-        // A key that is not a str goes through as its repr, so the core lists it as an
-        // unknown name together with every other problem.
-        let entries = d
-            .iter()
-            .map(|(k, v)| {
-                let name = k.extract::<String>().unwrap_or_else(|_| describe_value(&k));
-                (name, v)
-            })
-            .collect();
-        Self::build(entries)
+        Self::build(Self::entries(d)?).map_err(|e| RiskError::new_err(e.to_string()))
+    }
+
+    /// Every problem `Limits.from_dict(d)` would raise, one string each, each starting with
+    /// the name it concerns; empty when `d` is valid.
+    ///
+    /// Raises RiskError: `d` not a dict.
+    #[staticmethod]
+    fn problems(d: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+        Ok(match Self::build(Self::entries(d)?) {
+            Ok(_) => Vec::new(),
+            Err(riskguard_core::RiskError::InvalidLimits(problems)) => problems,
+            Err(e) => vec![e.to_string()],
+        })
     }
 
     /// Plain data: each breaker as a dict of its fields (or `None` when off), then the session

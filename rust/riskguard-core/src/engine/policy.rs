@@ -493,19 +493,27 @@ impl Policy {
                     Ok(())
                 }
                 LimitValue::Off => Err(format!("{name}: cannot be switched off")),
-                v => wrong(&format!("a number {}", k.domain().describe()), &v),
+                v => {
+                    let domain = k.domain().describe();
+                    let expected = if k.is_whole() {
+                        domain
+                    } else {
+                        format!("a number {domain}")
+                    };
+                    wrong(&expected, &v)
+                }
             });
         }
         Some(match (name, value) {
             ("sizing", LimitValue::Text(s)) => s
                 .parse()
                 .map(|m| self.sizing = m)
-                .map_err(|e| e.to_string()),
+                .map_err(|e| problem("sizing", e)),
             ("sizing", v) => wrong("a method name", &v),
             ("consensus_mode", LimitValue::Text(s)) => s
                 .parse()
                 .map(|c| self.consensus_mode = c)
-                .map_err(|e| format!("consensus_mode: {e}")),
+                .map_err(|e| problem("consensus_mode", e)),
             ("consensus_mode", v) => wrong("\"min\", \"median\" or \"mean\"", &v),
             ("consensus_methods", LimitValue::List(list)) => {
                 parse_all(name, &list).map(|v| self.consensus_methods = v)
@@ -625,6 +633,14 @@ fn parse_all<T: FromStr<Err = RiskError>>(
     list: &[String],
 ) -> std::result::Result<Vec<T>, String> {
     list.iter()
-        .map(|s| s.parse().map_err(|e| format!("{name}: {e}")))
+        .map(|s| s.parse().map_err(|e| problem(name, e)))
         .collect()
+}
+
+/// A limits problem as `name: message`, whichever argument the parse error names.
+fn problem(name: &str, e: RiskError) -> String {
+    match e {
+        RiskError::InvalidArgument { message, .. } => format!("{name}: {message}"),
+        e => format!("{name}: {e}"),
+    }
 }
