@@ -49,18 +49,27 @@ impl Market {
 }
 
 /// Pearson correlation of the returns `a` and `b` share timestamps on, or `None` with fewer
-/// than `min_obs` of them or no variance.
+/// than `min_obs` of them or no variance. One merge pass with Welford's updates: no allocation
+/// and no cancellation.
 pub(crate) fn correlation(
     a: &VecDeque<(i64, f64)>,
     b: &VecDeque<(i64, f64)>,
     min_obs: usize,
 ) -> Option<f64> {
     let (mut i, mut j) = (0, 0);
-    let mut pairs = Vec::with_capacity(a.len().min(b.len()));
+    let (mut n, mut mx, mut my, mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     while i < a.len() && j < b.len() {
         let (ta, tb) = (a[i].0, b[j].0);
         if ta == tb {
-            pairs.push((a[i].1, b[j].1));
+            let (x, y) = (a[i].1, b[j].1);
+            n += 1.0;
+            let dx = x - mx;
+            let dy = y - my;
+            mx += dx / n;
+            my += dy / n;
+            sxx += dx * (x - mx);
+            syy += dy * (y - my);
+            sxy += dx * (y - my);
             i += 1;
             j += 1;
         } else if ta < tb {
@@ -69,20 +78,52 @@ pub(crate) fn correlation(
             j += 1;
         }
     }
-    if pairs.len() < min_obs {
+    if n < min_obs as f64 {
         return None;
-    }
-    let n = pairs.len() as f64;
-    let (mx, my) = pairs
-        .iter()
-        .fold((0.0, 0.0), |(x, y), p| (x + p.0, y + p.1));
-    let (mx, my) = (mx / n, my / n);
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (x, y) in &pairs {
-        sxy += (x - mx) * (y - my);
-        sxx += (x - mx) * (x - mx);
-        syy += (y - my) * (y - my);
     }
     let r = sxy / (sxx * syy).sqrt();
     r.is_finite().then(|| r.clamp(-1.0, 1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Equals the two-pass Pearson correlation over the shared timestamps.
+        #[test]
+        fn correlation_matches_two_pass(
+            xs in proptest::collection::vec((0i64..60, -0.05..0.05f64), 0..80),
+            ys in proptest::collection::vec((0i64..60, -0.05..0.05f64), 0..80),
+        ) {
+            let window = |v: &Vec<(i64, f64)>| {
+                let mut v = v.clone();
+                v.sort_by_key(|p| p.0);
+                v.dedup_by_key(|p| p.0);
+                v.into_iter().collect::<VecDeque<_>>()
+            };
+            let (a, b) = (window(&xs), window(&ys));
+            let pairs: Vec<(f64, f64)> = a
+                .iter()
+                .filter_map(|&(t, x)| b.iter().find(|p| p.0 == t).map(|p| (x, p.1)))
+                .collect();
+            let got = correlation(&a, &b, 3);
+            if pairs.len() < 3 {
+                prop_assert!(got.is_none());
+                return Ok(());
+            }
+            let n = pairs.len() as f64;
+            let mx = pairs.iter().map(|p| p.0).sum::<f64>() / n;
+            let my = pairs.iter().map(|p| p.1).sum::<f64>() / n;
+            let sxy: f64 = pairs.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+            let sxx: f64 = pairs.iter().map(|p| (p.0 - mx).powi(2)).sum();
+            let syy: f64 = pairs.iter().map(|p| (p.1 - my).powi(2)).sum();
+            let want = sxy / (sxx * syy).sqrt();
+            match got {
+                Some(r) => prop_assert!((r - want.clamp(-1.0, 1.0)).abs() < 1e-9, "{r} vs {want}"),
+                None => prop_assert!(!want.is_finite()),
+            }
+        }
+    }
 }
