@@ -1,0 +1,56 @@
+"""Brokers: the asynchronous :class:`Broker` protocol, its records, and :class:`PaperBroker`,
+the deterministic simulator used by default.
+
+Quantities are signed (``+`` buy, ``-`` sell), prices, fees and cash in quote currency, ``ts``
+integer nanoseconds since the epoch, UTC.
+"""
+
+from riskguard.brokers.base import (
+    Broker,
+    Capabilities,
+    ExecutionRecord,
+    Fill,
+    Liquidity,
+    Order,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+)
+from riskguard.brokers.paper import (
+    CommissionModel,
+    FixedBps,
+    MakerTaker,
+    NoCommission,
+    NoSlippage,
+    PaperBroker,
+    PercentOfNotional,
+    PerShare,
+    Position,
+    SlippageModel,
+    VolatilityATR,
+    VolumeLinear,
+)
+
+__all__ = [
+    "Broker",
+    "Capabilities",
+    "CommissionModel",
+    "ExecutionRecord",
+    "Fill",
+    "FixedBps",
+    "Liquidity",
+    "MakerTaker",
+    "NoCommission",
+    "NoSlippage",
+    "Order",
+    "OrderStatus",
+    "OrderType",
+    "PaperBroker",
+    "PerShare",
+    "PercentOfNotional",
+    "Position",
+    "SlippageModel",
+    "TimeInForce",
+    "VolatilityATR",
+    "VolumeLinear",
+]
