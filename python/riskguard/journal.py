@@ -1,0 +1,585 @@
+"""The journal: a durable record of the engine's state, its events, every decision, the
+execution log, trades and control actions (SQLAlchemy 2 Core).
+
+SQLite is the default (``sqlite:///riskguard.db``), in WAL mode with ``synchronous=FULL`` so that
+a committed write survives a power cut. PostgreSQL is a URL change
+(``postgresql+psycopg://user@host/db``).
+
+Two kinds of write:
+
+- **durable** (snapshots, events, control actions, orders, fills, trades, and decisions written
+  with ``durable=True``): committed before the call returns, so that state a risk action
+  depends on is on disk before the action is taken;
+- **group-committed** decisions (the default for decisions): queued to one writer thread that
+  commits them in batches. :meth:`Journal.flush` waits for them; :meth:`Journal.close` flushes
+  first, so a clean shutdown loses none.
+
+The schema carries its version; :meth:`Journal.migrate` (run on open) brings an older journal
+up to date, and a newer one is refused. Every failure is a :class:`JournalError`: a journal that
+cannot be read is never silently replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import queue
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from riskguard._core import Decision, Event, RiskEngine, RiskError, Signal, Trade
+
+__all__ = ["Control", "Journal", "JournalError", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+DEFAULT_URL = "sqlite:///riskguard.db"
+CONTROL_ACTIONS = ("kill", "pause", "resume", "reset")
+
+
+class JournalError(RiskError):
+    """The journal cannot be opened, read or written, or holds state that fails its checks.
+    Trading must stop (fail closed)."""
+
+
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "rg_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)
+snapshots = sa.Table(
+    "rg_snapshots",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.BigInteger, nullable=False),
+    sa.Column("image", sa.LargeBinary, nullable=False),
+)
+events = sa.Table(
+    "rg_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.BigInteger, nullable=False, index=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("breaker", sa.String(32)),
+    sa.Column("symbol", sa.String(128)),
+    sa.Column("value", sa.Float),
+    sa.Column("threshold", sa.Float),
+    sa.Column("action", sa.String(32)),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(32)),
+    sa.Column("message", sa.Text, nullable=False),
+)
+decisions = sa.Table(
+    "rg_decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.BigInteger, nullable=False, index=True),
+    sa.Column("symbol", sa.String(128), nullable=False),
+    sa.Column("side", sa.String(8), nullable=False),
+    sa.Column("approved", sa.Boolean, nullable=False),
+    sa.Column("quantity", sa.Float),
+    sa.Column("entry", sa.Float),
+    sa.Column("stop", sa.Float),
+    sa.Column("target", sa.Float),
+    sa.Column("risk_amount", sa.Float),
+    sa.Column("risk_pct", sa.Float),
+    sa.Column("reward_risk", sa.Float),
+    sa.Column("method", sa.String(32), nullable=False),
+    sa.Column("codes", sa.Text, nullable=False),
+    sa.Column("reasons", sa.Text, nullable=False),
+    sa.Column("signal", sa.Text),
+)
+orders = sa.Table(
+    "rg_orders",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.BigInteger, nullable=False),
+    sa.Column("client_order_id", sa.String(128), nullable=False, index=True),
+    sa.Column("symbol", sa.String(128), nullable=False),
+    sa.Column("qty", sa.Float, nullable=False),
+    sa.Column("order_type", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("details", sa.Text, nullable=False),
+)
+fills = sa.Table(
+    "rg_fills",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.BigInteger, nullable=False),
+    sa.Column("client_order_id", sa.String(128), nullable=False, index=True),
+    sa.Column("symbol", sa.String(128), nullable=False),
+    sa.Column("qty", sa.Float, nullable=False),
+    sa.Column("price", sa.Float, nullable=False),
+    sa.Column("fee", sa.Float, nullable=False),
+    sa.Column("details", sa.Text, nullable=False),
+)
+trades = sa.Table(
+    "rg_trades",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("symbol", sa.String(128), nullable=False),
+    sa.Column("side", sa.String(8), nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("entry_ts", sa.BigInteger, nullable=False),
+    sa.Column("exit_ts", sa.BigInteger),
+    sa.Column("pnl", sa.Float),
+    sa.Column("r_multiple", sa.Float),
+    sa.Column("record", sa.Text, nullable=False),
+)
+controls = sa.Table(
+    "rg_control",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.BigInteger, nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(64)),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("handled_ts", sa.BigInteger),
+)
+
+# Each migration takes the schema from its index to the next version. Version 1 is the first
+# schema: created whole by ``metadata.create_all``.
+MIGRATIONS: list[str] = []
+
+
+@dataclass(frozen=True)
+class Control:
+    """A control action for a running Guard: ``kill``, ``pause``, ``resume`` or ``reset``
+    (with the breaker ``name``), who asked (``actor``) and why, at ``ts`` (ns)."""
+
+    id: int
+    ts: int
+    action: str
+    name: str | None
+    reason: str
+    actor: str
+    handled_ts: int | None
+
+
+def _finite_or_none(x: float) -> float | None:
+    """SQL has no NaN everywhere (PostgreSQL floats do, SQLite stores NULL): store None."""
+    return None if x is None or math.isnan(x) else float(x)
+
+
+def _json(value: Any) -> str:
+    # NaN and inf are not JSON: the journal stores them as null and "inf"/"-inf".
+    def clean(x: Any) -> Any:
+        if isinstance(x, float) and not math.isfinite(x):
+            return None if math.isnan(x) else ("inf" if x > 0 else "-inf")
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, list | tuple):
+            return [clean(v) for v in x]
+        return x
+
+    return json.dumps(clean(value), sort_keys=True, allow_nan=False)
+
+
+class Journal:
+    """A journal at ``url`` (SQLAlchemy URL; default ``sqlite:///riskguard.db``), created and
+    migrated on open.
+
+    Raises JournalError: the database cannot be opened; its schema is newer than this
+    riskguard; a SQLite file fails its integrity check.
+    """
+
+    def __init__(self, url: str = DEFAULT_URL, *, batch: int = 256) -> None:
+        if not isinstance(url, str) or not url:
+            raise JournalError(f"url must be a non-empty str, got {url!r}")
+        self.url = url
+        self._batch = batch
+        try:
+            self._engine = self._connect(url)
+            self.migrate()
+        except SQLAlchemyError as e:
+            raise JournalError(f"cannot open the journal at {self._safe_url()}: {e}") from None
+        problems = self.check()
+        if problems:
+            self._engine.dispose()
+            raise JournalError(f"the journal at {self._safe_url()} fails its checks: {problems}")
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._failure: BaseException | None = None
+        self._writer = threading.Thread(target=self._write_decisions, daemon=True)
+        self._writer.start()
+
+    def _safe_url(self) -> str:
+        return sa.engine.make_url(self.url).render_as_string(hide_password=True)
+
+    @staticmethod
+    def _connect(url: str) -> Engine:
+        engine = sa.create_engine(url, future=True)
+        if engine.dialect.name == "sqlite":
+
+            @sa.event.listens_for(engine, "connect")
+            def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+                cursor = dbapi_connection.cursor()
+                # WAL lets readers (the CLI) work beside the writer; FULL makes every commit
+                # durable at once, which the write-ahead rule needs.
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=FULL")
+                cursor.execute("PRAGMA busy_timeout=5000")
+                cursor.close()
+
+        return engine
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._engine.dialect.name
+
+    # --- schema ----------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        """The schema version the journal holds."""
+        with self._engine.connect() as c:
+            row = c.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).first()
+        return int(row[0]) if row else 0
+
+    def migrate(self) -> None:
+        """Creates a new journal, or brings an older one up to :data:`SCHEMA_VERSION`.
+
+        Raises JournalError: a journal written by a newer riskguard.
+        """
+        with self._engine.begin() as c:
+            meta.create(c, checkfirst=True)
+            row = c.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).first()
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise JournalError(
+                    f"the journal's schema is version {version}; this riskguard reads up to "
+                    f"{SCHEMA_VERSION}"
+                )
+            if version == 0:
+                metadata.create_all(c)
+                c.execute(sa.insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+                return
+            for step in MIGRATIONS[version - 1 :]:
+                c.execute(sa.text(step))
+            c.execute(
+                sa.update(meta)
+                .where(meta.c.key == "schema_version")
+                .values(value=str(SCHEMA_VERSION))
+            )
+
+    def check(self) -> list[str]:
+        """Integrity problems: SQLite's own check, and the checks of the snapshot a restore
+        would use. Empty when the journal is sound."""
+        problems = []
+        if self.dialect == "sqlite":
+            with self._engine.connect() as c:
+                result = [r[0] for r in c.execute(sa.text("PRAGMA integrity_check"))]
+            if result != ["ok"]:
+                problems.extend(result)
+        try:
+            self.restore()
+        except JournalError as e:
+            problems.append(str(e))
+        return problems
+
+    # --- durable writes --------------------------------------------------------------------
+
+    def _write(self, statement: Any, rows: list[dict[str, Any]] | None = None) -> int | None:
+        """Runs one statement in its own transaction, committed before it returns; the new
+        row's id for a single insert."""
+        try:
+            with self._engine.begin() as c:
+                if rows is not None:
+                    c.execute(statement, rows)
+                    return None
+                result = c.execute(statement)
+                return result.inserted_primary_key[0] if result.is_insert else None
+        except SQLAlchemyError as e:
+            raise JournalError(f"journal write failed: {e}") from None
+
+    def save_snapshot(self, engine: RiskEngine) -> int:
+        """Stores the engine's image (``to_bytes``) durably; returns its id."""
+        return self._write(sa.insert(snapshots).values(ts=engine.ts, image=engine.to_bytes()))
+
+    def record_events(self, items: Iterable[Event]) -> None:
+        """Stores events durably, in order, in one transaction."""
+        rows = [
+            {
+                "ts": e.ts,
+                "kind": e.kind,
+                "breaker": e.breaker,
+                "symbol": e.symbol,
+                "value": _finite_or_none(e.value),
+                "threshold": _finite_or_none(e.threshold),
+                "action": e.action,
+                "state": e.state.name,
+                "reason": e.reason,
+                "message": e.message,
+            }
+            for e in items
+        ]
+        if rows:
+            self._write(sa.insert(events), rows)
+
+    def record_order(
+        self,
+        ts: int,
+        client_order_id: str,
+        symbol: str,
+        qty: float,
+        order_type: str,
+        status: str,
+        **details: Any,
+    ) -> int:
+        """Stores an order as sent (or as rejected) durably; ``details`` keeps the rest."""
+        return self._write(
+            sa.insert(orders).values(
+                ts=ts,
+                client_order_id=client_order_id,
+                symbol=symbol,
+                qty=qty,
+                order_type=order_type,
+                status=status,
+                details=_json(details),
+            )
+        )
+
+    def record_fill(
+        self,
+        ts: int,
+        client_order_id: str,
+        symbol: str,
+        qty: float,
+        price: float,
+        fee: float = 0.0,
+        **details: Any,
+    ) -> int:
+        """Stores a fill durably, with its execution details (requested price, slippage,
+        latency, retries)."""
+        return self._write(
+            sa.insert(fills).values(
+                ts=ts,
+                client_order_id=client_order_id,
+                symbol=symbol,
+                qty=qty,
+                price=price,
+                fee=fee,
+                details=_json(details),
+            )
+        )
+
+    def record_trades(self, items: Sequence[Trade]) -> None:
+        """Stores trades by id, replacing earlier records of the same trade (a trade is
+        recorded when it opens and again as it changes)."""
+        if not items:
+            return
+        try:
+            with self._engine.begin() as c:
+                ids = [t.id for t in items]
+                c.execute(sa.delete(trades).where(trades.c.id.in_(ids)))
+                c.execute(
+                    sa.insert(trades).values(
+                        [
+                            {
+                                "id": t.id,
+                                "symbol": t.symbol,
+                                "side": t.side,
+                                "state": t.state,
+                                "entry_ts": t.entry_ts,
+                                "exit_ts": t.exit_ts,
+                                "pnl": _finite_or_none(t.pnl),
+                                "r_multiple": _finite_or_none(t.r_multiple),
+                                "record": _json(t.to_dict()),
+                            }
+                            for t in items
+                        ]
+                    )
+                )
+        except SQLAlchemyError as e:
+            raise JournalError(f"journal write failed: {e}") from None
+
+    def record_control(
+        self, action: str, ts: int, *, name: str | None = None, reason: str = "", actor: str = ""
+    ) -> int:
+        """Stores a control action durably for a running Guard to act on; returns its id.
+
+        Raises JournalError: an unknown action; ``reset`` without a breaker ``name``.
+        """
+        if action not in CONTROL_ACTIONS:
+            raise JournalError(
+                f"action must be one of {', '.join(CONTROL_ACTIONS)}, got {action!r}"
+            )
+        if action == "reset" and not name:
+            raise JournalError("name: a reset names the breaker to re-arm")
+        return self._write(
+            sa.insert(controls).values(
+                ts=ts, action=action, name=name, reason=reason, actor=actor, handled_ts=None
+            )
+        )
+
+    def mark_handled(self, control_id: int, ts: int) -> None:
+        """Marks a control action as acted on."""
+        self._write(sa.update(controls).where(controls.c.id == control_id).values(handled_ts=ts))
+
+    # --- group-committed decisions ---------------------------------------------------------
+
+    def record_decision(
+        self, decision: Decision, ts: int, signal: Signal | None = None, *, durable: bool = False
+    ) -> None:
+        """Stores a decision with its signal and every reason. Group-committed by the writer
+        thread unless ``durable`` (which first waits for the queue, to keep the order);
+        :meth:`flush` waits for the queue.
+
+        Raises JournalError: an earlier group commit failed (the journal is unusable).
+        """
+        if self._failure is not None:
+            raise JournalError(f"the journal's writer failed: {self._failure}")
+        row = {
+            "ts": ts,
+            "symbol": decision.symbol,
+            "side": decision.side,
+            "approved": decision.approved,
+            "quantity": _finite_or_none(decision.quantity),
+            "entry": _finite_or_none(decision.entry),
+            "stop": _finite_or_none(decision.stop),
+            "target": _finite_or_none(decision.target),
+            "risk_amount": _finite_or_none(decision.risk_amount),
+            "risk_pct": _finite_or_none(decision.risk_pct),
+            "reward_risk": _finite_or_none(decision.reward_risk),
+            "method": decision.method,
+            "codes": _json(decision.codes),
+            "reasons": _json([r.to_dict() for r in decision.reasons]),
+            "signal": None if signal is None else _json(signal.to_dict()),
+        }
+        if durable:
+            # Queued decisions go first, so the log keeps the order decisions were made in.
+            self.flush()
+            self._write(sa.insert(decisions).values(row))
+        else:
+            self._queue.put(row)
+
+    def _write_decisions(self) -> None:
+        while True:
+            row = self._queue.get()
+            stop = row is None
+            batch = [] if stop else [row]
+            while len(batch) < self._batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batch.append(more)
+            if batch and self._failure is None:
+                try:
+                    with self._engine.begin() as c:
+                        c.execute(sa.insert(decisions), batch)
+                except SQLAlchemyError as e:
+                    self._failure = e
+            for _ in range(len(batch) + (1 if stop else 0)):
+                self._queue.task_done()
+            if stop:
+                return
+
+    def flush(self) -> None:
+        """Waits until every queued decision is committed.
+
+        Raises JournalError: a group commit failed.
+        """
+        self._queue.join()
+        if self._failure is not None:
+            raise JournalError(f"the journal's writer failed: {self._failure}")
+
+    def close(self) -> None:
+        """Flushes the queued decisions, stops the writer and closes the database."""
+        if self._writer.is_alive():
+            self._queue.put(None)
+            self._writer.join()
+        self._engine.dispose()
+        if self._failure is not None:
+            raise JournalError(f"the journal's writer failed: {self._failure}")
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def latest_snapshot(self) -> tuple[int, int, bytes] | None:
+        """``(id, ts, image)`` of the newest snapshot, or None."""
+        with self._engine.connect() as c:
+            row = c.execute(
+                sa.select(snapshots.c.id, snapshots.c.ts, snapshots.c.image)
+                .order_by(snapshots.c.id.desc())
+                .limit(1)
+            ).first()
+        return None if row is None else (row[0], row[1], bytes(row[2]))
+
+    def restore(self) -> RiskEngine | None:
+        """The engine of the newest snapshot, or None for a journal without one.
+
+        Raises JournalError: the snapshot fails its checks (fail closed: never start afresh
+        over a journal that cannot be read).
+        """
+        latest = self.latest_snapshot()
+        if latest is None:
+            return None
+        sid, _, image = latest
+        try:
+            return RiskEngine.from_bytes(image)
+        except RiskError as e:
+            raise JournalError(f"snapshot {sid} cannot be restored: {e}") from None
+
+    def _rows(self, table: sa.Table, after_id: int = 0) -> list[dict[str, Any]]:
+        with self._engine.connect() as c:
+            result = c.execute(sa.select(table).where(table.c.id > after_id).order_by(table.c.id))
+            return [dict(r._mapping) for r in result]
+
+    def events(self, after_id: int = 0) -> list[dict[str, Any]]:
+        """Stored events after ``after_id``, oldest first, as dicts."""
+        return self._rows(events, after_id)
+
+    def decisions(self, after_id: int = 0) -> list[dict[str, Any]]:
+        """Committed decisions after ``after_id``, oldest first; ``codes``, ``reasons`` and
+        ``signal`` decoded from JSON."""
+        rows = self._rows(decisions, after_id)
+        for r in rows:
+            for key in ("codes", "reasons", "signal"):
+                if r[key] is not None:
+                    r[key] = json.loads(r[key])
+        return rows
+
+    def orders(self, after_id: int = 0) -> list[dict[str, Any]]:
+        """Stored orders, oldest first."""
+        return self._rows(orders, after_id)
+
+    def fills(self, after_id: int = 0) -> list[dict[str, Any]]:
+        """Stored fills, oldest first."""
+        return self._rows(fills, after_id)
+
+    def trades(self) -> list[dict[str, Any]]:
+        """The latest record of every trade, by id, decoded."""
+        with self._engine.connect() as c:
+            rows = c.execute(sa.select(trades.c.record).order_by(trades.c.id))
+            return [json.loads(r[0]) for r in rows]
+
+    def pending_controls(self) -> list[Control]:
+        """Control actions not yet acted on, oldest first."""
+        with self._engine.connect() as c:
+            rows = c.execute(
+                sa.select(controls).where(controls.c.handled_ts.is_(None)).order_by(controls.c.id)
+            )
+            return [Control(**dict(r._mapping)) for r in rows]
+
+    def controls(self) -> list[Control]:
+        """Every control action, oldest first."""
+        with self._engine.connect() as c:
+            rows = c.execute(sa.select(controls).order_by(controls.c.id))
+            return [Control(**dict(r._mapping)) for r in rows]

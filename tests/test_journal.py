@@ -1,0 +1,157 @@
+"""``riskguard.Journal`` on SQLite and on a real PostgreSQL server: durable writes, group-committed
+decisions, restore, control actions, schema versions and failing closed on a bad journal."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+
+import pytest
+import riskguard as rg
+import sqlalchemy as sa
+from riskguard.journal import SCHEMA_VERSION, Journal, JournalError
+
+try:
+    from . import postgres_server
+except ImportError:  # tests/ is not a package: pytest puts it on sys.path
+    import postgres_server
+
+NS = 1_000_000_000
+T0 = 1_641_168_000 * NS
+
+
+@pytest.fixture(scope="module")
+def pg_url():
+    with postgres_server.postgres_url() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'journal.db'}"
+    base = request.getfixturevalue("pg_url")
+    # A fresh database per test, so that tests cannot see each other's rows.
+    name = f"rg_{abs(hash(request.node.nodeid)) % 10**12}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
+        c.execute(sa.text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return base.rsplit("/", 1)[0] + f"/{name}"
+
+
+def busy_engine() -> tuple[rg.RiskEngine, list]:
+    """An engine with a managed trade and a tripped breaker, and the events it reported."""
+    e = rg.RiskEngine(rg.Limits(daily_loss=0.01, signal_filters=False), 10_000.0, T0)
+    d = e.evaluate_signal(
+        rg.Signal("BTC", "long", 100.0, stop=95.0, target=115.0, quantity=10.0), T0 + 1
+    )
+    assert d.approved
+    events = e.on_fill("BTC", 10.0, 100.0, T0 + 2, fee=1.0)
+    events += e.on_tick("BTC", 98.0, T0 + NS)
+    events += e.kill("operator", T0 + 2 * NS)
+    return e, events
+
+
+def test_snapshots_events_and_trades_round_trip(url):
+    engine, events = busy_engine()
+    with Journal(url) as j:
+        assert j.schema_version() == SCHEMA_VERSION
+        assert j.restore() is None
+        j.record_events(events)
+        first = j.save_snapshot(engine)
+        engine.on_tick("BTC", 99.0, T0 + 3 * NS)
+        second = j.save_snapshot(engine)
+        assert second > first
+        j.record_trades(engine.trades())
+        j.record_trades(engine.trades())  # a second record of a trade replaces the first
+    with Journal(url) as j:
+        restored = j.restore()
+        assert restored.to_bytes() == engine.to_bytes()
+        assert restored.state == rg.TradingState.HALTED  # the kill switch survives
+        stored = j.events()
+        assert [r["kind"] for r in stored] == [e.kind for e in events]
+        assert [r["message"] for r in stored] == [e.message for e in events]
+        for row, e in zip(stored, events, strict=True):
+            assert row["value"] == (None if math.isnan(e.value) else e.value)
+        assert [t["state"] for t in j.trades()] == [t.state for t in engine.trades()]
+        assert j.check() == []
+
+
+def test_decisions_are_group_committed_and_flushed_on_close(url):
+    e = rg.RiskEngine(rg.Limits(signal_filters=False), 10_000.0, T0)
+    signal = rg.Signal("BTC", "long", 100.0, stop=99.0, target=100.5, quantity=1.0)
+    decision = e.evaluate_signal(signal, T0)
+    assert decision.codes == ["REWARD_RISK_TOO_LOW"]
+    j = Journal(url)
+    for k in range(500):
+        j.record_decision(decision, T0 + k, signal)
+    j.record_decision(decision, T0 + 500, durable=True)
+    j.close()
+    with Journal(url) as j:
+        rows = j.decisions()
+    assert len(rows) == 501
+    assert rows[0]["codes"] == ["REWARD_RISK_TOO_LOW"]
+    assert rows[0]["reasons"][0]["limit"] == 1.5
+    assert rows[0]["signal"]["stop"] == 99.0
+    assert rows[-1]["signal"] is None
+    assert [r["ts"] for r in rows[:-1]] == [T0 + k for k in range(500)]
+
+
+def test_orders_fills_and_controls(url):
+    with Journal(url) as j:
+        j.record_order(T0, "c-1", "BTC", 0.5, "market", "sent", tif="GTC")
+        j.record_fill(T0 + 1, "c-1", "BTC", 0.5, 100.2, 0.05, requested=100.0, slippage=0.2)
+        kill = j.record_control("kill", T0 + 2, reason="runaway", actor="ops")
+        j.record_control("reset", T0 + 3, name="kill_switch", actor="ops")
+        assert [c.action for c in j.pending_controls()] == ["kill", "reset"]
+        j.mark_handled(kill, T0 + 4)
+        assert [c.action for c in j.pending_controls()] == ["reset"]
+        assert j.controls()[0].handled_ts == T0 + 4
+        assert j.orders()[0]["client_order_id"] == "c-1"
+        assert j.fills()[0]["price"] == 100.2
+        with pytest.raises(JournalError, match="action must be one of"):
+            j.record_control("explode", T0)
+        with pytest.raises(JournalError, match="name"):
+            j.record_control("reset", T0)
+
+
+def test_a_corrupt_snapshot_fails_closed(tmp_path):
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    engine, _ = busy_engine()
+    with Journal(url) as j:
+        j.save_snapshot(engine)
+    with sqlite3.connect(tmp_path / "journal.db") as c:
+        (image,) = c.execute("SELECT image FROM rg_snapshots").fetchone()
+        bad = bytes(image[:-1]) + bytes([image[-1] ^ 1])
+        c.execute("UPDATE rg_snapshots SET image = ?", (bad,))
+    with pytest.raises(JournalError, match="snapshot 1 cannot be restored"):
+        Journal(url)
+
+
+def test_a_newer_schema_is_refused(tmp_path):
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    Journal(url).close()
+    with sqlite3.connect(tmp_path / "journal.db") as c:
+        c.execute(
+            "UPDATE rg_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),)
+        )
+    with pytest.raises(JournalError, match="reads up to"):
+        Journal(url)
+
+
+def test_a_file_that_is_not_a_database_fails_closed(tmp_path):
+    path = tmp_path / "journal.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(JournalError, match="cannot open the journal"):
+        Journal(f"sqlite:///{path}")
+    with pytest.raises(JournalError, match="url"):
+        Journal("")
+
+
+def test_sqlite_is_in_wal_mode_with_full_sync(tmp_path):
+    with Journal(f"sqlite:///{tmp_path / 'journal.db'}") as j:
+        with j._engine.connect() as c:
+            assert c.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+            assert c.execute(sa.text("PRAGMA synchronous")).scalar() == 2  # FULL
