@@ -41,19 +41,25 @@ def postgres_url() -> Iterator[str]:
     if root:
         shutil.chown(data, "postgres", "postgres")
     port = _free_port()
-    run = lambda *args: subprocess.run(  # noqa: E731
-        [*prefix, *args], check=True, capture_output=True, text=True
-    )
+
+    def run(*args: str, check: bool = True) -> None:
+        done = subprocess.run([*prefix, *args], capture_output=True, text=True)
+        if check and done.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+
+    db = str(data / "db")
     try:
-        run(_binary("initdb"), "-D", str(data / "db"), "-A", "trust", "-U", "rg", "--no-sync")
+        run(_binary("initdb"), "-D", db, "-A", "trust", "-U", "rg", "--no-sync")
         options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
-        # The server's output goes to a log file: a server holding our pipes open would keep
-        # the start command from ever returning.
-        log = str(data / "server.log")
-        run(_binary("pg_ctl"), "-D", str(data / "db"), "-l", log, "-o", options, "-w", "start")
         try:
+            # The server's output goes to a log file: a server holding our pipes open would
+            # keep the start command from ever returning.
+            run(_binary("pg_ctl"), "-D", db, "-l", str(data / "server.log"), "-o", options,
+                "-w", "start")  # fmt: skip
             yield f"postgresql+psycopg://rg@127.0.0.1:{port}/postgres"
         finally:
-            run(_binary("pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "-w", "stop")
+            # Whatever happened, no server outlives the tests; a failed stop must not hide
+            # the test's own error.
+            run(_binary("pg_ctl"), "-D", db, "-m", "immediate", "-w", "stop", check=False)
     finally:
         shutil.rmtree(data, ignore_errors=True)

@@ -600,3 +600,17 @@ def test_alert_validates_its_fields():
         Alert(kind="")
     with pytest.raises(RiskError, match="^fields:"):
         Alert(kind="x", fields=[1])  # type: ignore[arg-type]
+
+
+def test_a_webhook_urls_credentials_stay_out_of_reprs_and_httpx_logs(caplog):
+    import logging
+
+    from riskguard.alerts import WebhookSink
+
+    sink = WebhookSink("https://user:SECRETPW@hooks.example/risk/SECRETPATH?key=SECRETKEY")
+    assert "SECRET" not in repr(sink)
+    with caplog.at_level(logging.INFO, logger="httpx"):
+        logging.getLogger("httpx").info(
+            "HTTP Request: POST https://user:SECRETPW@hooks.example/risk/SECRETPATH?key=SECRETKEY"
+        )
+    assert caplog.records and "SECRET" not in caplog.text

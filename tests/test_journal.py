@@ -155,3 +155,36 @@ def test_sqlite_is_in_wal_mode_with_full_sync(tmp_path):
         with j._engine.connect() as c:
             assert c.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
             assert c.execute(sa.text("PRAGMA synchronous")).scalar() == 2  # FULL
+
+
+def test_a_failed_group_commit_is_raised_not_hung_and_closed_journals_refuse(url):
+    e = rg.RiskEngine(rg.Limits(signal_filters=False), 10_000.0, T0)
+    d = e.evaluate_signal(rg.Signal("BTC", "long", 100.0, stop=95.0, quantity=1.0), T0)
+    j = Journal(url)
+    j.record_decision(d, T0)
+    j.record_decision(d, 2**63)  # beyond any SQL integer: the batch fails
+    with pytest.raises(JournalError, match="writer failed"):
+        j.flush()
+    with pytest.raises(JournalError, match="writer failed"):
+        j.record_decision(d, T0)
+    with pytest.raises(JournalError):
+        j.close()
+    j2 = Journal(url)
+    j2.close()
+    with pytest.raises(JournalError, match="closed"):
+        j2.record_decision(d, T0)
+    with pytest.raises(JournalError, match="closed"):
+        j2.flush()
+
+
+def test_values_sql_cannot_hold_alike_are_refused_on_both_databases(url):
+    with Journal(url) as j:
+        long_symbol = "X" * 300
+        j.record_order(T0, "c-" + "9" * 200, long_symbol, 1.0, "limit", "sent")
+        assert j.orders()[0]["symbol"] == long_symbol
+        for bad in (math.nan, math.inf):
+            with pytest.raises(JournalError, match="price must be a finite number"):
+                j.record_fill(T0, "c-1", "BTC", 1.0, bad)
+        with pytest.raises(JournalError, match="qty must be a finite number"):
+            j.record_order(T0, "c-2", "BTC", math.nan, "market", "sent")
+        assert j.fills() == []

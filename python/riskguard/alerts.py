@@ -351,11 +351,16 @@ class WebhookSink(_HttpSink):
         self.url = _check_url(url, "url")
         self.name = name
         super().__init__(timeout, headers)
+        # httpx logs each request's URL: keep its credentials, path and query out of the logs.
+        parts = urlsplit(self.url)
+        for secret in (parts.password, parts.username, parts.path.strip("/"), parts.query):
+            if secret:
+                _protect_secret(secret)
 
     def __repr__(self) -> str:
         parts = urlsplit(self.url)
         return (
-            f"WebhookSink(name={self.name!r}, url='{parts.scheme}://{parts.netloc}/...', "
+            f"WebhookSink(name={self.name!r}, url='{parts.scheme}://{parts.hostname}/...', "
             f"timeout={self.timeout}, headers={sorted(self._headers)})"
         )
 

@@ -31,7 +31,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from riskguard._core import Decision, Event, RiskEngine, RiskError, Signal, Trade
 
@@ -69,7 +68,7 @@ events = sa.Table(
     sa.Column("ts", sa.BigInteger, nullable=False, index=True),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("breaker", sa.String(32)),
-    sa.Column("symbol", sa.String(128)),
+    sa.Column("symbol", sa.Text),
     sa.Column("value", sa.Float),
     sa.Column("threshold", sa.Float),
     sa.Column("action", sa.String(32)),
@@ -82,7 +81,7 @@ decisions = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("ts", sa.BigInteger, nullable=False, index=True),
-    sa.Column("symbol", sa.String(128), nullable=False),
+    sa.Column("symbol", sa.Text, nullable=False),
     sa.Column("side", sa.String(8), nullable=False),
     sa.Column("approved", sa.Boolean, nullable=False),
     sa.Column("quantity", sa.Float),
@@ -102,11 +101,11 @@ orders = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("ts", sa.BigInteger, nullable=False),
-    sa.Column("client_order_id", sa.String(128), nullable=False, index=True),
-    sa.Column("symbol", sa.String(128), nullable=False),
+    sa.Column("client_order_id", sa.Text, nullable=False, index=True),
+    sa.Column("symbol", sa.Text, nullable=False),
     sa.Column("qty", sa.Float, nullable=False),
-    sa.Column("order_type", sa.String(32), nullable=False),
-    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("order_type", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
     sa.Column("details", sa.Text, nullable=False),
 )
 fills = sa.Table(
@@ -114,8 +113,8 @@ fills = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("ts", sa.BigInteger, nullable=False),
-    sa.Column("client_order_id", sa.String(128), nullable=False, index=True),
-    sa.Column("symbol", sa.String(128), nullable=False),
+    sa.Column("client_order_id", sa.Text, nullable=False, index=True),
+    sa.Column("symbol", sa.Text, nullable=False),
     sa.Column("qty", sa.Float, nullable=False),
     sa.Column("price", sa.Float, nullable=False),
     sa.Column("fee", sa.Float, nullable=False),
@@ -125,7 +124,7 @@ trades = sa.Table(
     "rg_trades",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("symbol", sa.String(128), nullable=False),
+    sa.Column("symbol", sa.Text, nullable=False),
     sa.Column("side", sa.String(8), nullable=False),
     sa.Column("state", sa.String(32), nullable=False),
     sa.Column("entry_ts", sa.BigInteger, nullable=False),
@@ -140,9 +139,9 @@ controls = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("ts", sa.BigInteger, nullable=False),
     sa.Column("action", sa.String(16), nullable=False),
-    sa.Column("name", sa.String(64)),
+    sa.Column("name", sa.Text),
     sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
     sa.Column("handled_ts", sa.BigInteger),
 )
 
@@ -168,6 +167,11 @@ class Control:
 def _finite_or_none(x: float) -> float | None:
     """SQL has no NaN everywhere (PostgreSQL floats do, SQLite stores NULL): store None."""
     return None if x is None or math.isnan(x) else float(x)
+
+
+def _finite(name: str, x: float) -> None:
+    if not isinstance(x, int | float) or not math.isfinite(x):
+        raise JournalError(f"{name} must be a finite number, got {x!r}")
 
 
 def _json(value: Any) -> str:
@@ -199,13 +203,20 @@ class Journal:
         self._batch = batch
         try:
             self._engine = self._connect(url)
+        except Exception as e:  # a malformed URL, a missing driver
+            raise JournalError(f"cannot open the journal at {url!r}: {e}") from None
+        try:
             self.migrate()
-        except SQLAlchemyError as e:
+            problems = self.check()
+        except Exception as e:
+            self._engine.dispose()
+            if isinstance(e, JournalError):
+                raise
             raise JournalError(f"cannot open the journal at {self._safe_url()}: {e}") from None
-        problems = self.check()
         if problems:
             self._engine.dispose()
             raise JournalError(f"the journal at {self._safe_url()} fails its checks: {problems}")
+        self._closed = False
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._failure: BaseException | None = None
         self._writer = threading.Thread(target=self._write_decisions, daemon=True)
@@ -297,7 +308,7 @@ class Journal:
                     return None
                 result = c.execute(statement)
                 return result.inserted_primary_key[0] if result.is_insert else None
-        except SQLAlchemyError as e:
+        except Exception as e:  # SQLAlchemy's errors, and the driver's own (an int overflow)
             raise JournalError(f"journal write failed: {e}") from None
 
     def save_snapshot(self, engine: RiskEngine) -> int:
@@ -334,7 +345,11 @@ class Journal:
         status: str,
         **details: Any,
     ) -> int:
-        """Stores an order as sent (or as rejected) durably; ``details`` keeps the rest."""
+        """Stores an order as sent (or as rejected) durably; ``details`` keeps the rest.
+
+        Raises JournalError: a quantity that is not finite.
+        """
+        _finite("qty", qty)
         return self._write(
             sa.insert(orders).values(
                 ts=ts,
@@ -358,7 +373,12 @@ class Journal:
         **details: Any,
     ) -> int:
         """Stores a fill durably, with its execution details (requested price, slippage,
-        latency, retries)."""
+        latency, retries).
+
+        Raises JournalError: a quantity, price or fee that is not finite.
+        """
+        for name, x in (("qty", qty), ("price", price), ("fee", fee)):
+            _finite(name, x)
         return self._write(
             sa.insert(fills).values(
                 ts=ts,
@@ -398,7 +418,7 @@ class Journal:
                         ]
                     )
                 )
-        except SQLAlchemyError as e:
+        except Exception as e:
             raise JournalError(f"journal write failed: {e}") from None
 
     def record_control(
@@ -435,8 +455,7 @@ class Journal:
 
         Raises JournalError: an earlier group commit failed (the journal is unusable).
         """
-        if self._failure is not None:
-            raise JournalError(f"the journal's writer failed: {self._failure}")
+        self._check_writer()
         row = {
             "ts": ts,
             "symbol": decision.symbol,
@@ -475,28 +494,38 @@ class Journal:
                     stop = True
                     break
                 batch.append(more)
-            if batch and self._failure is None:
-                try:
+            try:
+                if batch and self._failure is None:
                     with self._engine.begin() as c:
                         c.execute(sa.insert(decisions), batch)
-                except SQLAlchemyError as e:
-                    self._failure = e
-            for _ in range(len(batch) + (1 if stop else 0)):
-                self._queue.task_done()
+            except Exception as e:  # kept for the caller: flush and close raise it
+                self._failure = e
+            finally:
+                for _ in range(len(batch) + (1 if stop else 0)):
+                    self._queue.task_done()
             if stop:
                 return
+
+    def _check_writer(self) -> None:
+        if self._closed:
+            raise JournalError("the journal is closed")
+        if self._failure is not None:
+            raise JournalError(f"the journal's writer failed: {self._failure}")
 
     def flush(self) -> None:
         """Waits until every queued decision is committed.
 
-        Raises JournalError: a group commit failed.
+        Raises JournalError: the journal is closed; a group commit failed.
         """
+        self._check_writer()
         self._queue.join()
-        if self._failure is not None:
-            raise JournalError(f"the journal's writer failed: {self._failure}")
+        self._check_writer()
 
     def close(self) -> None:
         """Flushes the queued decisions, stops the writer and closes the database."""
+        if self._closed:
+            return
+        self._closed = True
         if self._writer.is_alive():
             self._queue.put(None)
             self._writer.join()
