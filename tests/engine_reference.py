@@ -195,6 +195,7 @@ class ReferenceEngine:
     ids: dict[str, int] = field(default_factory=dict)
     breakers: dict[str, Breaker] = field(default_factory=dict)
     killed: bool = False
+    paused: bool = False
     state: str = ACTIVE
     streak: int = 0
     realized: float = 0.0
@@ -566,6 +567,24 @@ class ReferenceEngine:
             )
         return out
 
+    def pause(self, reason: str, ts: int) -> list[Event]:
+        self._check_ts(ts)
+        out: list[Event] = []
+        self._roll(ts)
+        if not self.paused:
+            self.paused = True
+            self._emit(out, "paused", None, None, NAN, NAN, None)
+        return out
+
+    def resume(self, ts: int) -> list[Event]:
+        self._check_ts(ts)
+        out: list[Event] = []
+        self._roll(ts)
+        if self.paused:
+            self.paused = False
+            self._emit(out, "resumed", None, None, NAN, NAN, None)
+        return out
+
     def reset(self, name: str, ts: int, confirm: bool = False) -> list[Event]:
         if not confirm:
             raise RefError("reset needs confirm=True")
@@ -626,6 +645,7 @@ class ReferenceEngine:
             "concentration": self.concentration(),
             "heat": _ratio(self.heat_amount(), equity),
             "state": self.state,
+            "paused": self.paused,
             "consecutive_losses": self.streak,
             "realized_pnl": self.realized,
             "positions": {

@@ -3,9 +3,9 @@
 ``riskguard.sizing``, and the bar indicators and correlations of its "Market data" section.
 
 It keeps no account of its own. The engine state the gate reads comes in as a ``Book`` of plain
-values (equity, gross, heat, open positions, marks, trading state, tripped breakers, streak,
-drawdown, ATR/EMA, volatility scores, known correlations, closed trade P&Ls, lot sizes, accepted
-orders), which a test fills from a real engine's views, so each rule below can be checked
+values (equity, gross, heat, open positions, marks, trading state, pause, tripped breakers,
+streak, drawdown, ATR/EMA, volatility scores, known correlations, closed trade P&Ls, lot sizes,
+accepted orders), which a test fills from a real engine's views, so each rule below can be checked
 against the engine on its own. Like ``engine_reference.py`` it is slow and literal: every
 check is written in the order, form and operation order of the contract.
 
@@ -122,6 +122,7 @@ HALTS_OR_REDUCES = ("close_all_halt", "halt", "reduce")
 
 # Every code of docs/gate.md.
 CODES = (
+    "TRADING_PAUSED",
     "TRADING_HALTED",
     "REDUCE_ONLY",
     "DAILY_LOSS_LIMIT",
@@ -420,6 +421,7 @@ class Book:
     positions: dict[str, tuple[float, float]] = field(default_factory=dict)  # open, id order
     marks: dict[str, float] = field(default_factory=dict)  # every symbol that has a mark
     state: str = "ACTIVE"
+    paused: bool = False
     tripped: list[tuple[str, str, float, float]] = field(default_factory=list)  # name, action,
     # value, threshold of each tripped breaker, the kill switch included
     thresholds: dict[str, float | None] = field(default_factory=dict)  # None: breaker off
@@ -522,6 +524,8 @@ def validate_signal(sig: Mapping[str, Any]) -> None:
 
 def _state_group(book: Book) -> list[Reason]:
     out = []
+    if book.paused:
+        out.append(Reason("TRADING_PAUSED"))
     if book.state == "HALTED":
         out.append(Reason("TRADING_HALTED"))
     elif book.state == "REDUCING":

@@ -326,6 +326,31 @@ KILL: dict[str, Case] = {
     "reason bytes": (lambda e: e.kill(b"why", T1), ["reason", "bytes"]),
 }
 
+PAUSE: dict[str, Case] = {
+    "ts backwards": (lambda e: e.pause("test", T1 - 1), ["ts", str(T1 - 1)]),
+    "ts float": (lambda e: e.pause("test", float(T1)), ["ts", "float"]),
+    "ts nan": (lambda e: e.pause("test", NAN), ["ts", "nan"]),
+    "ts None": (lambda e: e.pause("test", None), ["ts", "NoneType"]),
+    "ts str": (lambda e: e.pause("test", "now"), ["ts", "str"]),
+    "ts bool": (lambda e: e.pause("test", True), ["ts", "bool"]),
+    "ts above int64": (lambda e: e.pause("test", 2**63), ["ts", str(2**63)]),
+    "reason None": (lambda e: e.pause(None, T1), ["reason", "None"]),
+    "reason int": (lambda e: e.pause(5, T1), ["reason", "int"]),
+    "reason bytes": (lambda e: e.pause(b"why", T1), ["reason", "bytes"]),
+    "reason list": (lambda e: e.pause(["why"], T1), ["reason", "list"]),
+}
+
+RESUME: dict[str, Case] = {
+    "ts backwards": (lambda e: e.resume(T1 - 1), ["ts", str(T1 - 1)]),
+    "ts float": (lambda e: e.resume(float(T1)), ["ts", "float"]),
+    "ts nan": (lambda e: e.resume(NAN), ["ts", "nan"]),
+    "ts inf": (lambda e: e.resume(INF), ["ts", "inf"]),
+    "ts None": (lambda e: e.resume(None), ["ts", "NoneType"]),
+    "ts str": (lambda e: e.resume(str(T1)), ["ts", "str"]),
+    "ts bool": (lambda e: e.resume(False), ["ts", "bool"]),
+    "ts below int64": (lambda e: e.resume(-(2**63) - 1), ["ts", str(-(2**63) - 1)]),
+}
+
 RESET: dict[str, Case] = {
     "no confirm": (lambda e: e.reset("kill_switch", T1), ["confirm"]),
     "confirm False": (lambda e: e.reset("max_drawdown", T1, confirm=False), ["confirm"]),
@@ -348,6 +373,7 @@ RESET: dict[str, Case] = {
     "confirm str": (lambda e: e.reset("kill_switch", T1, confirm="yes"), ["confirm", "str"]),
     "confirm int": (lambda e: e.reset("kill_switch", T1, confirm=1), ["confirm", "int"]),
     "confirm None": (lambda e: e.reset("kill_switch", T1, confirm=None), ["confirm", "refused"]),
+    "pause is no breaker": (lambda e: e.reset("pause", T1, confirm=True), ["name", "pause"]),
 }
 
 LIMITS: dict[str, Case] = {
@@ -616,6 +642,10 @@ FROM_BYTES: dict[str, Case] = {
         lambda e: rg.RiskEngine.from_bytes(_image()[:8] + b"\x01\x00" + _image()[10:]),
         ["snapshot", "version 1"],
     ),
+    "previous version, CRC fixed": (
+        lambda e: rg.RiskEngine.from_bytes(_with_crc(_image()[:8] + b"\x02\x00" + _image()[10:-4])),
+        ["snapshot", "version 2"],
+    ),
     "wrong version, CRC fixed": (
         lambda e: rg.RiskEngine.from_bytes(_with_crc(_image()[:8] + b"\xff\xff" + _image()[10:-4])),
         ["snapshot", "version 65535"],
@@ -651,6 +681,8 @@ TABLES: dict[str, dict[str, Case]] = {
     "on_tick": ON_TICK,
     "on_ticks": ON_TICKS,
     "kill": KILL,
+    "pause": PAUSE,
+    "resume": RESUME,
     "reset": RESET,
     "from_bytes": FROM_BYTES,
     "Limits": LIMITS,
@@ -665,7 +697,7 @@ def test_bad_input_is_refused_and_changes_nothing(call, needles) -> None:
 
 
 def test_every_entry_point_has_bad_input_cases() -> None:
-    views = {"snapshot", "breakers", "to_bytes", "state", "ts", "limits", "symbols"}
+    views = {"snapshot", "breakers", "to_bytes", "state", "paused", "ts", "limits", "symbols"}
     # The gate's entry points have their own table in test_gate_bad_input.py.
     gate = {
         "evaluate_signal",
@@ -688,6 +720,8 @@ def test_every_entry_point_has_bad_input_cases() -> None:
         "on_tick",
         "on_ticks",
         "kill",
+        "pause",
+        "resume",
         "reset",
         "from_bytes",
     }
@@ -722,7 +756,7 @@ def test_reset_without_confirm_keeps_a_latched_drawdown_halt() -> None:
     assert e.state == rg.TradingState.HALTED
 
 
-ENGINE_TABLES = ("on_fill", "set_stop", "on_tick", "on_ticks", "kill", "reset")
+ENGINE_TABLES = ("on_fill", "set_stop", "on_tick", "on_ticks", "kill", "pause", "resume", "reset")
 
 
 @pytest.mark.parametrize("engaged", [False, True])
@@ -734,6 +768,14 @@ def test_bad_calls_on_a_halted_engine_change_nothing(engaged: bool) -> None:
     assert e.state == rg.TradingState.HALTED
     wrong = wrong_refusals(e, TABLES, ENGINE_TABLES)
     assert not wrong, wrong
+
+
+def test_bad_calls_on_a_paused_engine_change_nothing() -> None:
+    e = make_engine()
+    e.pause("test", T1)
+    wrong = wrong_refusals(e, TABLES, ENGINE_TABLES)
+    assert not wrong, wrong
+    assert e.paused
 
 
 def test_refusals_keep_a_restored_engine_equal_to_the_original() -> None:
@@ -899,6 +941,9 @@ def _exercise(e: rg.RiskEngine) -> list[str]:
         )
     attempt("on_fill new", lambda: e.on_fill("NEW", 1.0, 1.0, e.ts + NS))
     attempt("kill", lambda: e.kill("x", e.ts))
+    attempt("pause", lambda: e.pause("x", e.ts))
+    attempt("paused", lambda: (e.paused, e.snapshot().paused))
+    attempt("resume", lambda: e.resume(e.ts))
     for name in ("kill_switch", "max_drawdown", "position_loss", "consecutive_losses"):
         attempt(f"reset {name}", lambda name=name: e.reset(name, e.ts, confirm=True))
     attempt("snapshot after", lambda: e.snapshot().to_dict())

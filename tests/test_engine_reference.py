@@ -1,5 +1,6 @@
 """``riskguard.RiskEngine`` held to the plain Python model in ``engine_reference.py`` on random
-streams of fills, ticks, stops, session rolls, kills and resets under random limits.
+streams of fills, ticks, stops, session rolls, kills, resets, pauses and resumes under random
+limits.
 
 Prices, quantities and fees lie on dyadic grids, so equity, cash and exposures are exact in
 float64 whatever order the engine sums them in; the remaining metrics (average prices, heat,
@@ -143,6 +144,7 @@ def bad_call(draw, interned: list[str], held: dict, last: dict, ts: int) -> tupl
     choices = ["fill_qty", "fill_price", "fill_fee", "late_fill", "unknown_tick", "reset_name"]
     if interned:
         choices += ["tick_price", "late_tick", "late_kill", "late_reset", "bad_batch", "stop"]
+        choices += ["late_pause", "late_resume"]
     how = draw(st.sampled_from(choices))
     late = ts - draw(st.integers(1, 10 * NS))
     if how == "fill_qty":
@@ -168,6 +170,10 @@ def bad_call(draw, interned: list[str], held: dict, last: dict, ts: int) -> tupl
         return ("kill", late)
     if how == "late_reset":
         return ("reset", draw(st.sampled_from(ref.BREAKERS)), late)
+    if how == "late_pause":
+        return ("pause", late)
+    if how == "late_resume":
+        return ("resume", late)
     if how == "stop":
         flat = [s for s in interned if held[s] == 0]
         if flat and draw(st.booleans()):
@@ -221,7 +227,7 @@ def streams(draw, dyadic: bool = True, min_ops: int = 5, max_ops: int = 60):
                 ["fill"] * 4
                 + ["tick"] * 8
                 + ["ticks"] * 2
-                + ["stop", "intern", "kill"]
+                + ["stop", "intern", "kill", "pause", "resume"]
                 + ["reset"] * 2
                 + ["bad"]
             )
@@ -288,9 +294,9 @@ def streams(draw, dyadic: bool = True, min_ops: int = 5, max_ops: int = 60):
             ops.append(("stop", sym_ref(name), stop))
         elif kind == "bad":
             ops.append(draw(bad_call(interned, held, last, ts)))
-        elif kind == "kill":
+        elif kind in ("kill", "pause", "resume"):
             ts += draw(time_step())
-            ops.append(("kill", ts))
+            ops.append((kind, ts))
         else:
             ts += draw(time_step())
             name = draw(st.sampled_from(list(ref.BREAKERS) + ["kill_switch"]))
@@ -329,6 +335,10 @@ def apply(engine, op: tuple, batch: bool = True):
         return []
     if kind == "kill":
         return engine.kill("test", op[1])
+    if kind == "pause":
+        return engine.pause("test", op[1])
+    if kind == "resume":
+        return engine.resume(op[1])
     if kind == "reset":
         return engine.reset(op[1], op[2], confirm=True)
     raise AssertionError(op)
@@ -371,6 +381,7 @@ def check_snapshot(engine, model: ref.ReferenceEngine, where: str, rtol=RTOL, at
     assert snap.ts == want["ts"] == engine.ts, where
     assert snap.state.name == want["state"] == engine.state.name, where
     assert snap.consecutive_losses == want["consecutive_losses"], where
+    assert snap.paused == want["paused"] == engine.paused, where
     for name in SCALAR_FIELDS:
         g, w = getattr(snap, name), want[name]
         assert same(g, w, rtol, atol), f"{where}: {name} engine {g!r} reference {w!r}"

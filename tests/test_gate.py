@@ -101,6 +101,16 @@ class World:
         self.engine.kill("test", self.ts)
         self.model.kill("test", self.ts)
 
+    def pause(self, reason: str = "test") -> None:
+        self.log.append(("pause", reason, self.ts))
+        self.engine.pause(reason, self.ts)
+        self.model.pause(reason, self.ts)
+
+    def resume(self) -> None:
+        self.log.append(("resume", self.ts))
+        self.engine.resume(self.ts)
+        self.model.resume(self.ts)
+
     def reset(self, name: str) -> None:
         self.log.append(("reset", name, self.ts))
         self.engine.reset(name, self.ts, confirm=True)
@@ -153,6 +163,7 @@ class World:
             positions={p.symbol: (p.qty, p.mark) for p in open_},
             marks={p.symbol: p.mark for p in self.model.positions if not math.isnan(p.mark)},
             state=snap.state.name,
+            paused=snap.paused,
             tripped=tripped,
             thresholds=thresholds,
             streak=snap.consecutive_losses,
@@ -301,6 +312,24 @@ def kill(w: World) -> None:
     w.kill()
 
 
+def paused(w: World) -> None:
+    w.pause()
+
+
+def paused_and_killed(w: World) -> None:
+    w.pause()
+    w.kill()
+
+
+def resumed(w: World) -> None:
+    w.pause()
+    w.advance(NS)
+    w.resume()
+
+
+TRADING_PAUSED_AND_KILLED = ["TRADING_PAUSED", "TRADING_HALTED", "KILL_SWITCH"]
+
+
 def loss_of_two_percent(w: World) -> None:
     w.fill("A", 10.0, 100.0)
     w.advance(NS)
@@ -369,6 +398,9 @@ X = {"symbol": "X", "entry": 130.0, "stop": 125.0, "target": 140.0, "ema": 120.0
 
 # (id, limits, setup, signal fields, expected codes, what a MISSING_MARKET_DATA names)
 SIGNAL_CASES = [
+    ("paused", {}, paused, {}, ["TRADING_PAUSED"], None),
+    ("paused and killed", {}, paused_and_killed, {}, TRADING_PAUSED_AND_KILLED, None),
+    ("resumed", {}, resumed, {}, [], None),
     ("kill switch", {}, kill, {}, ["TRADING_HALTED", "KILL_SWITCH"], None),
     (
         "daily loss",
@@ -609,6 +641,11 @@ def order_kill(w: World) -> None:
     w.kill()
 
 
+def order_pause(w: World) -> None:
+    w.fill("A", 5.0, 100.0)
+    w.pause()
+
+
 ORDER_CASES = [
     # (id, limits, setup, [(symbol, qty, price, reduce_only, advance_ns, expected codes), ...])
     ("reduce only flag", {}, nothing, [("BTC", 1.0, 100.0, True, 0, ["REDUCE_ONLY"])]),
@@ -619,6 +656,17 @@ ORDER_CASES = [
         [
             ("BTC", 1.0, 100.0, False, 0, ["TRADING_HALTED", "KILL_SWITCH"]),
             ("A", -5.0, 100.0, True, 0, []),
+        ],
+    ),
+    (
+        "paused, reducing passes",
+        {},
+        order_pause,
+        [
+            ("BTC", 1.0, 100.0, False, 0, ["TRADING_PAUSED"]),
+            ("A", 1.0, 100.0, True, 0, ["REDUCE_ONLY", "TRADING_PAUSED"]),
+            ("A", -2.0, 100.0, True, 0, []),
+            ("A", -1.0, 100.0, False, 0, []),
         ],
     ),
     (
@@ -1146,7 +1194,9 @@ def random_world(draw) -> tuple[World, dict[str, float]]:
 def step(draw, w: World, price: dict[str, float]) -> None:
     """One random market or account call."""
     kind = draw(
-        st.sampled_from(["bars"] * 4 + ["tick"] * 3 + ["fill"] * 3 + ["stop", "kill", "reset"])
+        st.sampled_from(
+            ["bars"] * 4 + ["tick"] * 3 + ["fill"] * 3 + ["stop", "kill", "reset", "pause"]
+        )
     )
     w.advance(draw(st.sampled_from([0, 50 * MS, 400 * MS, 2 * NS, 60 * NS, 3600 * NS])))
     if kind == "bars":
@@ -1190,6 +1240,11 @@ def step(draw, w: World, price: dict[str, float]) -> None:
     elif kind == "kill":
         if draw(st.integers(0, 5)) == 0:
             w.kill()
+    elif kind == "pause":
+        if w.engine.paused:
+            w.resume()
+        elif draw(st.integers(0, 2)) == 0:
+            w.pause()
     else:
         w.reset(draw(st.sampled_from([*BREAKERS, "kill_switch", "kill_switch"])))
 

@@ -942,8 +942,28 @@ def test_bad_input_is_refused_and_changes_nothing(call, needles) -> None:
 
 def test_every_new_entry_point_has_bad_input_cases() -> None:
     # the engine's entry points before the gate, and its read-only views
-    older = {"symbol_id", "on_fill", "set_stop", "on_tick", "on_ticks", "kill", "reset"}
-    views = {"snapshot", "breakers", "to_bytes", "from_bytes", "state", "ts", "limits", "symbols"}
+    older = {
+        "symbol_id",
+        "on_fill",
+        "set_stop",
+        "on_tick",
+        "on_ticks",
+        "kill",
+        "pause",
+        "resume",
+        "reset",
+    }
+    views = {
+        "snapshot",
+        "breakers",
+        "to_bytes",
+        "from_bytes",
+        "state",
+        "paused",
+        "ts",
+        "limits",
+        "symbols",
+    }
     methods = {
         name
         for name, _ in inspect.getmembers(rg.RiskEngine)

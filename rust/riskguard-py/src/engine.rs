@@ -500,7 +500,8 @@ fn show_setting(value: &SettingValue) -> String {
 /// Something the engine reported.
 ///
 /// - `kind`: `breaker_tripped`, `breaker_recovered`, `state_changed`, `stop_hit`,
-///   `kill_switch`, `flatten_requested`, `reduce_requested` or `exit_signal` (stable names);
+///   `kill_switch`, `flatten_requested`, `reduce_requested`, `exit_signal`, `paused` or
+///   `resumed` (stable names);
 /// - `breaker`: the breaker concerned or causing it, else None; `symbol`: or None;
 /// - `value`: the metric, mark, quantity held or fraction to cut; `threshold`: the threshold
 ///   or stop; NaN where they do not apply;
@@ -606,7 +607,8 @@ impl PyPositionSnapshot {
 
 /// The engine's state at its last timestamp `ts`. Losses, drawdown, leverage, concentration
 /// and heat are fractions of equity; session-open equity is the equity carried into the day,
-/// week or month. `positions` maps each symbol with an open position to its
+/// week or month. `paused` is whether new risk is paused (`RiskEngine.pause`), which `state`
+/// does not show. `positions` maps each symbol with an open position to its
 /// `PositionSnapshot`. `to_dict()` gives the same as plain data.
 #[pyclass(module = "riskguard", name = "Snapshot", frozen, get_all)]
 pub struct PySnapshot {
@@ -627,6 +629,7 @@ pub struct PySnapshot {
     concentration: f64,
     heat: f64,
     state: PyTradingState,
+    paused: bool,
     consecutive_losses: u32,
     realized_pnl: f64,
     positions: Py<PyDict>,
@@ -659,6 +662,7 @@ impl PySnapshot {
             d.set_item(k, v)?;
         }
         d.set_item("state", self.state.name())?;
+        d.set_item("paused", self.paused)?;
         d.set_item("consecutive_losses", self.consecutive_losses)?;
         d.set_item("realized_pnl", self.realized_pnl)?;
         let positions = PyDict::new(py);
@@ -671,9 +675,10 @@ impl PySnapshot {
 
     fn __repr__(&self, py: Python<'_>) -> String {
         format!(
-            "Snapshot(ts={}, state={}, equity={}, drawdown={}, day_loss={}, gross_exposure={}, leverage={}, heat={}, positions={})",
+            "Snapshot(ts={}, state={}, paused={}, equity={}, drawdown={}, day_loss={}, gross_exposure={}, leverage={}, heat={}, positions={})",
             self.ts,
             self.state.name(),
+            if self.paused { "True" } else { "False" },
             self.equity,
             self.drawdown,
             self.day_loss,
@@ -744,7 +749,8 @@ impl PyBreakerStatus {
 /// - every call that fails raises `RiskError` and leaves the engine exactly as it was.
 ///
 /// The state survives restarts through `to_bytes()`/`from_bytes()` (pickle too): latched
-/// breakers and the kill switch stay engaged until `reset(..., confirm=True)`.
+/// breakers and the kill switch stay engaged until `reset(..., confirm=True)`, and a `pause`
+/// stays in force until `resume`.
 #[pyclass(module = "riskguard", name = "RiskEngine")]
 pub struct PyRiskEngine {
     pub(crate) inner: CoreEngine,
@@ -962,6 +968,37 @@ impl PyRiskEngine {
         Ok(self.events(out))
     }
 
+    /// Pauses new risk: until `resume`, `evaluate_signal` and `check_order` refuse it with
+    /// `TRADING_PAUSED`, while risk-reducing orders still pass. The trading state is unchanged
+    /// and nothing is flattened: a pause is not a breaker, and `reset` does not lift it. It
+    /// survives `to_bytes`/`from_bytes`. Returns one `paused` event; pausing a paused engine
+    /// does nothing (the first reason is kept).
+    ///
+    /// Raises RiskError: `reason` not a str; `ts` going backwards.
+    fn pause(
+        &mut self,
+        py: Python<'_>,
+        reason: &Bound<'_, PyAny>,
+        ts: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<PyEvent>> {
+        let reason = text(reason, "reason")?;
+        let ts = int64(ts, "ts")?;
+        let mut out = Vec::new();
+        call(py, 0, || self.inner.pause(reason, ts, &mut out))?;
+        Ok(self.events(out))
+    }
+
+    /// Lifts a `pause`. Returns one `resumed` event; resuming an engine that is not paused
+    /// does nothing.
+    ///
+    /// Raises RiskError: `ts` going backwards.
+    fn resume(&mut self, py: Python<'_>, ts: &Bound<'_, PyAny>) -> PyResult<Vec<PyEvent>> {
+        let ts = int64(ts, "ts")?;
+        let mut out = Vec::new();
+        call(py, 0, || self.inner.resume(ts, &mut out))?;
+        Ok(self.events(out))
+    }
+
     /// Re-arms breaker `name` (a `Limits` name, or `"kill_switch"`) and returns the events.
     /// `max_drawdown` re-bases the peak to the current equity; `consecutive_losses` clears the
     /// streak; `position_loss` re-arms every position. A breaker that is not tripped gives no
@@ -1020,6 +1057,7 @@ impl PyRiskEngine {
             concentration: s.concentration,
             heat: s.heat,
             state: s.state.into(),
+            paused: s.paused,
             consecutive_losses: s.consecutive_losses,
             realized_pnl: s.realized_pnl,
             positions: positions.unbind(),
@@ -1048,6 +1086,12 @@ impl PyRiskEngine {
     #[getter]
     fn state(&self) -> PyTradingState {
         self.inner.state().into()
+    }
+
+    /// Whether new risk is paused (`pause` until `resume`).
+    #[getter]
+    fn paused(&self) -> bool {
+        self.inner.paused()
     }
 
     /// The last timestamp seen (ns).
@@ -1099,8 +1143,9 @@ impl PyRiskEngine {
 
     fn __repr__(&self) -> String {
         format!(
-            "RiskEngine(state={}, symbols={}, ts={})",
+            "RiskEngine(state={}, paused={}, symbols={}, ts={})",
             self.inner.state(),
+            if self.inner.paused() { "True" } else { "False" },
             self.inner.symbols().len(),
             self.inner.ts()
         )

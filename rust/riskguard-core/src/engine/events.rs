@@ -47,6 +47,9 @@ pub enum EventKind {
     ReduceRequested,
     /// The exit policy asks to close some or all of a trade.
     ExitSignal,
+    /// New risk is paused by hand; the trading state is unchanged.
+    Paused,
+    Resumed,
 }
 
 impl EventKind {
@@ -60,6 +63,8 @@ impl EventKind {
             Self::FlattenRequested => "flatten_requested",
             Self::ReduceRequested => "reduce_requested",
             Self::ExitSignal => "exit_signal",
+            Self::Paused => "paused",
+            Self::Resumed => "resumed",
         }
     }
 }

@@ -36,6 +36,7 @@ fn falls_short(x: f64, limit: f64) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[allow(clippy::enum_variant_names)]
 pub enum Code {
+    TradingPaused,
     TradingHalted,
     ReduceOnly,
     LosingStreakPause,
@@ -71,6 +72,7 @@ impl Code {
     /// The SCREAMING_SNAKE name callers branch on.
     pub fn name(self) -> &'static str {
         match self {
+            Self::TradingPaused => "TRADING_PAUSED",
             Self::TradingHalted => "TRADING_HALTED",
             Self::ReduceOnly => "REDUCE_ONLY",
             Self::LosingStreakPause => "LOSING_STREAK_PAUSE",
@@ -658,8 +660,18 @@ impl RiskEngine {
         })
     }
 
-    /// The trading-state group: the state, then each tripped breaker that stops new risk.
+    /// The trading-state group: a pause, the state, then each tripped breaker that stops new
+    /// risk.
     fn state_checks(&self, r: &mut Reasons) {
+        if self.paused {
+            r.add(Code::TradingPaused, f64::NAN, f64::NAN, || {
+                if self.pause_reason.is_empty() {
+                    "trading is paused: no new risk".into()
+                } else {
+                    format!("trading is paused: no new risk ({})", self.pause_reason)
+                }
+            });
+        }
         match self.state {
             TradingState::Halted => r.add(Code::TradingHalted, f64::NAN, f64::NAN, || {
                 "trading is halted: no new risk".into()

@@ -94,6 +94,9 @@ pub struct RiskEngine {
     pub(crate) streak: u32,
     pub(crate) state: TradingState,
     pub(crate) kill_reason: String,
+    /// Set by `pause`, cleared only by `resume`: the gate refuses new risk meanwhile.
+    pub(crate) paused: bool,
+    pub(crate) pause_reason: String,
     pub(crate) ts: i64,
     /// Per symbol: indicators, bar returns and lot size.
     pub(crate) markets: Vec<Market>,
@@ -159,6 +162,8 @@ impl RiskEngine {
             streak: 0,
             state: TradingState::Active,
             kill_reason: String::new(),
+            paused: false,
+            pause_reason: String::new(),
             ts,
             markets: Vec::new(),
             trades: Vec::new(),
@@ -180,6 +185,16 @@ impl RiskEngine {
 
     pub fn state(&self) -> TradingState {
         self.state
+    }
+
+    /// Whether new risk is paused (`pause` until `resume`).
+    pub fn paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Why new risk is paused; empty when it is not, or when no reason was given.
+    pub fn pause_reason(&self) -> &str {
+        &self.pause_reason
     }
 
     /// The last timestamp seen.
@@ -596,6 +611,54 @@ impl RiskEngine {
         Ok(())
     }
 
+    /// Pauses new risk: the gate refuses it with `TRADING_PAUSED` until `resume`. Unlike a
+    /// breaker it leaves the trading state alone and requests no flatten, so exits still pass.
+    /// Pausing a paused engine does nothing (the first reason is kept).
+    ///
+    /// Errors: `ts` earlier than the last.
+    pub fn pause(&mut self, reason: &str, ts: i64, out: &mut Vec<Event>) -> Result<()> {
+        self.check_ts(ts)?;
+        self.roll(ts);
+        self.ts = ts;
+        if self.paused {
+            return Ok(());
+        }
+        self.paused = true;
+        self.pause_reason = reason.to_owned();
+        out.push(self.control_event(EventKind::Paused, ts));
+        Ok(())
+    }
+
+    /// Lifts a `pause`. Resuming an engine that is not paused does nothing.
+    ///
+    /// Errors: `ts` earlier than the last.
+    pub fn resume(&mut self, ts: i64, out: &mut Vec<Event>) -> Result<()> {
+        self.check_ts(ts)?;
+        self.roll(ts);
+        self.ts = ts;
+        if !self.paused {
+            return Ok(());
+        }
+        self.paused = false;
+        self.pause_reason.clear();
+        out.push(self.control_event(EventKind::Resumed, ts));
+        Ok(())
+    }
+
+    fn control_event(&self, kind: EventKind, ts: i64) -> Event {
+        Event {
+            kind,
+            breaker: None,
+            symbol: None,
+            value: f64::NAN,
+            threshold: f64::NAN,
+            action: None,
+            ts,
+            state: self.state,
+            reason: None,
+        }
+    }
+
     /// Re-arms breaker `name` (or the kill switch, `"kill_switch"`). Refused unless `confirm`.
     /// A breaker that is not tripped gives no event. Resetting `max_drawdown` re-bases the peak
     /// to the current equity; `consecutive_losses` clears the streak; `position_loss` re-arms
@@ -680,6 +743,9 @@ impl RiskEngine {
             }
             EventKind::KillSwitch if self.kill_reason.is_empty() => "kill switch engaged".into(),
             EventKind::KillSwitch => format!("kill switch engaged: {}", self.kill_reason),
+            EventKind::Paused if self.pause_reason.is_empty() => "trading paused".into(),
+            EventKind::Paused => format!("trading paused: {}", self.pause_reason),
+            EventKind::Resumed => "trading resumed".into(),
             EventKind::FlattenRequested => {
                 format!("flatten {sym} ({} held) for {cause}", e.value)
             }

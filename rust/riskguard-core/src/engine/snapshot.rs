@@ -48,6 +48,8 @@ pub struct Snapshot {
     pub concentration: f64,
     pub heat: f64,
     pub state: TradingState,
+    /// New risk is paused (`pause` until `resume`); the state does not show it.
+    pub paused: bool,
     pub consecutive_losses: u32,
     /// Every closing P&L less every fee since the engine started.
     pub realized_pnl: f64,
@@ -90,7 +92,7 @@ pub struct BreakerStatus {
 }
 
 const MAGIC: &[u8; 8] = b"RGENGINE";
-const VERSION: u16 = 2;
+const VERSION: u16 = 3;
 const HEADER: usize = MAGIC.len() + 2;
 
 impl RiskEngine {
@@ -116,6 +118,7 @@ impl RiskEngine {
             concentration,
             heat: ratio(self.heat, self.equity),
             state: self.state,
+            paused: self.paused,
             consecutive_losses: self.streak,
             realized_pnl: self.realized,
             positions: (self.positions.iter().zip(&self.symbols))
@@ -294,6 +297,7 @@ impl RiskEngine {
             || !self.sessions.iter().all(|s| s.open_equity.is_finite())
             || !self.positions.iter().all(sane)
             || !trades_ok
+            || (!self.paused && !self.pause_reason.is_empty())
         {
             return Err("inconsistent state".into());
         }

@@ -127,6 +127,215 @@ fn kill_switch_is_latched_and_idempotent() {
     assert_eq!(r.state(), TradingState::Active);
 }
 
+fn pause(e: &mut RiskEngine, reason: &str, ts: i64) -> Vec<Event> {
+    let mut out = vec![];
+    e.pause(reason, ts, &mut out).unwrap();
+    out
+}
+
+fn resume(e: &mut RiskEngine, ts: i64) -> Vec<Event> {
+    let mut out = vec![];
+    e.resume(ts, &mut out).unwrap();
+    out
+}
+
+fn gate_codes(e: &mut RiskEngine, ts: i64) -> Vec<Code> {
+    let sig = Signal {
+        stop: Some(95.0),
+        target: Some(110.0),
+        quantity: Some(1.0),
+        ..Signal::new("B", Side::Long, 100.0)
+    };
+    let d = e.evaluate_signal(&sig, ts).unwrap();
+    assert_eq!(d.approved, d.reasons.is_empty());
+    d.reasons.iter().map(|r| r.code).collect()
+}
+
+fn no_filters() -> Limits {
+    Limits::build([
+        ("signal_filters", LimitValue::Bool(false)),
+        ("max_correlation", LimitValue::Off),
+    ])
+    .unwrap()
+}
+
+#[test]
+fn pause_reports_once_and_resume_once() {
+    let mut e = RiskEngine::new(Limits::default(), 1e6, 0).unwrap();
+    fill(&mut e, "A", 1.0, 10.0, 0);
+    let ev = pause(&mut e, "news", 5);
+    assert_eq!(kinds(&ev), [("paused", None)]);
+    let p = ev[0];
+    assert_eq!((p.symbol, p.action, p.reason, p.ts), (None, None, None, 5));
+    assert!(p.value.is_nan() && p.threshold.is_nan());
+    assert_eq!(p.state, TradingState::Active);
+    assert_eq!(e.describe(&p), "trading paused: news");
+    assert!(e.paused() && e.snapshot().paused);
+    assert_eq!(e.pause_reason(), "news");
+    assert!(pause(&mut e, "again", 6).is_empty(), "already paused");
+    assert_eq!(e.pause_reason(), "news", "the first reason stands");
+    assert_eq!((e.state(), e.ts()), (TradingState::Active, 6));
+    let ev = resume(&mut e, 7);
+    assert_eq!(kinds(&ev), [("resumed", None)]);
+    assert_eq!((ev[0].ts, ev[0].state), (7, TradingState::Active));
+    assert!(ev[0].value.is_nan() && ev[0].threshold.is_nan() && ev[0].action.is_none());
+    assert_eq!(e.describe(&ev[0]), "trading resumed");
+    assert!(!e.paused() && e.pause_reason().is_empty());
+    assert!(resume(&mut e, 8).is_empty(), "not paused");
+    assert_eq!(e.ts(), 8);
+    let ev = pause(&mut e, "", 9);
+    assert_eq!(e.describe(&ev[0]), "trading paused");
+}
+
+#[test]
+fn pause_and_resume_refuse_time_going_backwards_and_change_nothing() {
+    let mut e = RiskEngine::new(Limits::default(), 1e6, 10).unwrap();
+    let before = e.to_bytes();
+    let mut out = vec![];
+    let err = e.pause("x", 9, &mut out).unwrap_err();
+    assert!(err.to_string().contains("ts"), "{err}");
+    assert!(out.is_empty() && !e.paused());
+    assert_eq!(e.to_bytes(), before);
+    pause(&mut e, "x", 10);
+    let before = e.to_bytes();
+    assert!(e.resume(9, &mut out).is_err());
+    assert!(out.is_empty() && e.paused());
+    assert_eq!(e.to_bytes(), before);
+    assert!(
+        e.pause("y", 9, &mut out).is_err(),
+        "even when it would do nothing"
+    );
+}
+
+#[test]
+fn pause_rolls_the_session_and_keeps_the_trading_state() {
+    let mut e =
+        RiskEngine::new(only(&[("daily_loss", LimitValue::Number(0.05))]), 1000.0, 0).unwrap();
+    fill(&mut e, "A", 10.0, 50.0, 1);
+    tick(&mut e, "A", 45.0, 2);
+    assert_eq!(e.state(), TradingState::Halted);
+    tick(&mut e, "A", 40.0, 3);
+    let ev = pause(&mut e, "desk", DAY);
+    assert_eq!(
+        ev[0].state,
+        TradingState::Halted,
+        "a pause is not a breaker"
+    );
+    assert_eq!(e.state(), TradingState::Halted);
+    assert_eq!(
+        e.snapshot().day_open_equity,
+        900.0,
+        "the new day opened at the pause"
+    );
+    assert_eq!(e.ts(), DAY);
+    // a breaker's recovery leaves the pause in force
+    let ev = tick(&mut e, "A", 40.0, DAY + 1);
+    assert_eq!(kinds(&ev)[0], ("breaker_recovered", Some("daily_loss")));
+    assert_eq!(e.state(), TradingState::Active);
+    assert!(e.paused());
+}
+
+#[test]
+fn the_gate_refuses_new_risk_while_paused() {
+    let mut e = RiskEngine::new(no_filters(), 10_000.0, 0).unwrap();
+    assert_eq!(gate_codes(&mut e, 1), []);
+    pause(&mut e, "fomc", 2);
+    assert_eq!(gate_codes(&mut e, 3), [Code::TradingPaused]);
+    let sig = Signal {
+        stop: Some(95.0),
+        target: Some(110.0),
+        quantity: Some(1.0),
+        ..Signal::new("B", Side::Long, 100.0)
+    };
+    let d = e.evaluate_signal(&sig, 3).unwrap();
+    let r = &d.reasons[0];
+    assert!(r.value.is_nan() && r.limit.is_nan());
+    assert_eq!(r.message, "trading is paused: no new risk (fomc)");
+    let d = e
+        .check_order(SymbolRef::Name("B"), 1.0, 100.0, 4, false)
+        .unwrap();
+    let codes: Vec<_> = d.reasons.iter().map(|r| r.code).collect();
+    assert_eq!(codes, [Code::TradingPaused]);
+    resume(&mut e, 5);
+    assert_eq!(gate_codes(&mut e, 6), []);
+    let d = e
+        .check_order(SymbolRef::Name("B"), 1.0, 100.0, 7, false)
+        .unwrap();
+    assert!(d.approved, "{:?}", d.reasons);
+}
+
+#[test]
+fn a_pause_comes_first_in_the_state_group_and_lets_exits_through() {
+    let mut e = RiskEngine::new(no_filters(), 10_000.0, 0).unwrap();
+    fill(&mut e, "A", 5.0, 100.0, 0);
+    pause(&mut e, "", 1);
+    let mut out = vec![];
+    e.kill("test", 2, &mut out).unwrap();
+    assert_eq!(
+        gate_codes(&mut e, 3),
+        [Code::TradingPaused, Code::TradingHalted, Code::KillSwitch]
+    );
+    for (qty, reduce_only) in [(-1.0, true), (-2.0, false)] {
+        let d = e
+            .check_order(SymbolRef::Name("A"), qty, 100.0, 4, reduce_only)
+            .unwrap();
+        assert!(d.approved, "an exit while paused: {:?}", d.reasons);
+        e.on_fill(SymbolRef::Name("A"), qty, 100.0, 4, 0.0, &mut out)
+            .unwrap();
+    }
+    let d = e
+        .check_order(SymbolRef::Name("A"), 1.0, 100.0, 5, true)
+        .unwrap();
+    let codes: Vec<_> = d.reasons.iter().map(|r| r.code).collect();
+    assert_eq!(
+        codes,
+        [
+            Code::ReduceOnly,
+            Code::TradingPaused,
+            Code::TradingHalted,
+            Code::KillSwitch
+        ]
+    );
+    // the kill switch's reset leaves the pause alone
+    e.reset("kill_switch", 6, true, &mut out).unwrap();
+    assert!(e.paused());
+    assert_eq!(gate_codes(&mut e, 7), [Code::TradingPaused]);
+    assert!(e.reset("pause", 8, true, &mut out).is_err());
+    assert!(e.paused());
+}
+
+#[test]
+fn a_pause_survives_a_restore_with_its_reason() {
+    let mut e = RiskEngine::new(no_filters(), 10_000.0, 0).unwrap();
+    fill(&mut e, "A", 1.0, 100.0, 0);
+    pause(&mut e, "maintenance", 1);
+    let mut r = RiskEngine::from_bytes(&e.to_bytes()).unwrap();
+    assert!(r.paused() && r.snapshot().paused);
+    assert_eq!(r.pause_reason(), "maintenance");
+    assert_eq!(r.to_bytes(), e.to_bytes());
+    assert_eq!(gate_codes(&mut r, 2), [Code::TradingPaused]);
+    assert!(pause(&mut r, "other", 3).is_empty());
+    let ev = resume(&mut r, 4);
+    assert_eq!(kinds(&ev), [("resumed", None)]);
+    let r = RiskEngine::from_bytes(&r.to_bytes()).unwrap();
+    assert!(!r.paused() && r.pause_reason().is_empty());
+}
+
+#[test]
+fn an_image_of_the_previous_format_is_refused() {
+    let e = RiskEngine::new(Limits::default(), 1e6, 0).unwrap();
+    let mut b = e.to_bytes();
+    b.truncate(b.len() - 4);
+    b[8..10].copy_from_slice(&2u16.to_le_bytes());
+    let crc = crc32fast::hash(&b);
+    b.extend_from_slice(&crc.to_le_bytes());
+    let err = RiskEngine::from_bytes(&b).unwrap_err();
+    assert!(
+        matches!(&err, RiskError::CorruptSnapshot(m) if m.contains("version 2")),
+        "{err}"
+    );
+}
+
 #[test]
 fn losing_streak_halts_for_its_cooldown() {
     let mut e = RiskEngine::new(
@@ -176,6 +385,8 @@ enum Op {
     Wait(i64),
     Kill,
     Reset(usize),
+    Pause,
+    Resume,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -187,6 +398,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..3 * DAY).prop_map(Op::Wait),
         1 => Just(Op::Kill),
         1 => (0..Breaker::ALL.len()).prop_map(Op::Reset),
+        1 => Just(Op::Pause),
+        1 => Just(Op::Resume),
     ]
 }
 
@@ -217,6 +430,8 @@ fn apply(e: &mut RiskEngine, ts: &mut i64, op: &Op) -> Option<Vec<Event>> {
         }
         Op::Kill => e.kill("test", *ts, &mut out).is_ok(),
         Op::Reset(b) => e.reset(Breaker::ALL[b].name(), *ts, true, &mut out).is_ok(),
+        Op::Pause => e.pause("test", *ts, &mut out).is_ok(),
+        Op::Resume => e.resume(*ts, &mut out).is_ok(),
     };
     ok.then_some(out)
 }
