@@ -36,7 +36,7 @@ def submit(broker: PaperBroker, *args, **kwargs) -> Order:
 
 
 def positions(broker: PaperBroker) -> dict[str, float]:
-    return asyncio.run(broker.positions())
+    return {s: p.qty for s, p in asyncio.run(broker.positions()).items()}
 
 
 def long_10_at_100(**kwargs) -> PaperBroker:

@@ -26,6 +26,7 @@ import math
 import queue
 import threading
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,15 @@ from sqlalchemy.engine import Engine
 
 from riskguard._core import Decision, Event, RiskEngine, RiskError, Signal, Trade
 
-__all__ = ["Control", "Journal", "JournalError", "SCHEMA_VERSION"]
+__all__ = [
+    "Control",
+    "Journal",
+    "JournalError",
+    "SCHEMA_VERSION",
+    "control_row",
+    "fill_row",
+    "order_row",
+]
 
 SCHEMA_VERSION = 1
 DEFAULT_URL = "sqlite:///riskguard.db"
@@ -48,20 +57,20 @@ class JournalError(RiskError):
 
 metadata = sa.MetaData()
 
-meta = sa.Table(
+meta_table = sa.Table(
     "rg_meta",
     metadata,
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(256), nullable=False),
 )
-snapshots = sa.Table(
+snapshots_table = sa.Table(
     "rg_snapshots",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("ts", sa.BigInteger, nullable=False),
     sa.Column("image", sa.LargeBinary, nullable=False),
 )
-events = sa.Table(
+events_table = sa.Table(
     "rg_events",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -76,7 +85,7 @@ events = sa.Table(
     sa.Column("reason", sa.String(32)),
     sa.Column("message", sa.Text, nullable=False),
 )
-decisions = sa.Table(
+decisions_table = sa.Table(
     "rg_decisions",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -96,7 +105,7 @@ decisions = sa.Table(
     sa.Column("reasons", sa.Text, nullable=False),
     sa.Column("signal", sa.Text),
 )
-orders = sa.Table(
+orders_table = sa.Table(
     "rg_orders",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -108,7 +117,7 @@ orders = sa.Table(
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("details", sa.Text, nullable=False),
 )
-fills = sa.Table(
+fills_table = sa.Table(
     "rg_fills",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -120,7 +129,7 @@ fills = sa.Table(
     sa.Column("fee", sa.Float, nullable=False),
     sa.Column("details", sa.Text, nullable=False),
 )
-trades = sa.Table(
+trades_table = sa.Table(
     "rg_trades",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
@@ -133,7 +142,7 @@ trades = sa.Table(
     sa.Column("r_multiple", sa.Float),
     sa.Column("record", sa.Text, nullable=False),
 )
-controls = sa.Table(
+controls_table = sa.Table(
     "rg_control",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -188,6 +197,137 @@ def _json(value: Any) -> str:
     return json.dumps(clean(value), sort_keys=True, allow_nan=False)
 
 
+def _event_row(e: Event) -> dict[str, Any]:
+    return {
+        "ts": e.ts,
+        "kind": e.kind,
+        "breaker": e.breaker,
+        "symbol": e.symbol,
+        "value": _finite_or_none(e.value),
+        "threshold": _finite_or_none(e.threshold),
+        "action": e.action,
+        "state": e.state.name,
+        "reason": e.reason,
+        "message": e.message,
+    }
+
+
+def _trade_row(t: Trade) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "symbol": t.symbol,
+        "side": t.side,
+        "state": t.state,
+        "entry_ts": t.entry_ts,
+        "exit_ts": t.exit_ts,
+        "pnl": _finite_or_none(t.pnl),
+        "r_multiple": _finite_or_none(t.r_multiple),
+        "record": _json(t.to_dict()),
+    }
+
+
+def _decision_row(decision: Decision, ts: int, signal: Signal | None) -> dict[str, Any]:
+    return {
+        "ts": ts,
+        "symbol": decision.symbol,
+        "side": decision.side,
+        "approved": decision.approved,
+        "quantity": _finite_or_none(decision.quantity),
+        "entry": _finite_or_none(decision.entry),
+        "stop": _finite_or_none(decision.stop),
+        "target": _finite_or_none(decision.target),
+        "risk_amount": _finite_or_none(decision.risk_amount),
+        "risk_pct": _finite_or_none(decision.risk_pct),
+        "reward_risk": _finite_or_none(decision.reward_risk),
+        "method": decision.method,
+        "codes": _json(decision.codes),
+        "reasons": _json([r.to_dict() for r in decision.reasons]),
+        "signal": None if signal is None else _json(signal.to_dict()),
+    }
+
+
+def order_row(
+    ts: int,
+    client_order_id: str,
+    symbol: str,
+    qty: float,
+    order_type: str,
+    status: str,
+    **details: Any,
+) -> dict[str, Any]:
+    """An ``rg_orders`` row for :meth:`Journal.write`: one state of an order (the log keeps
+    every state an order went through); ``details`` is stored as JSON.
+
+    Raises JournalError: a quantity that is not finite.
+    """
+    _finite("qty", qty)
+    return {
+        "ts": ts,
+        "client_order_id": client_order_id,
+        "symbol": symbol,
+        "qty": qty,
+        "order_type": order_type,
+        "status": status,
+        "details": _json(details),
+    }
+
+
+def fill_row(
+    ts: int,
+    client_order_id: str,
+    symbol: str,
+    qty: float,
+    price: float,
+    fee: float = 0.0,
+    **details: Any,
+) -> dict[str, Any]:
+    """An ``rg_fills`` row for :meth:`Journal.write`; ``details`` (requested price, slippage,
+    latency, retries) is stored as JSON.
+
+    Raises JournalError: a quantity, price or fee that is not finite.
+    """
+    for name, x in (("qty", qty), ("price", price), ("fee", fee)):
+        _finite(name, x)
+    return {
+        "ts": ts,
+        "client_order_id": client_order_id,
+        "symbol": symbol,
+        "qty": qty,
+        "price": price,
+        "fee": fee,
+        "details": _json(details),
+    }
+
+
+def control_row(
+    action: str,
+    ts: int,
+    *,
+    name: str | None = None,
+    reason: str = "",
+    actor: str = "",
+    handled_ts: int | None = None,
+) -> dict[str, Any]:
+    """An ``rg_control`` row for :meth:`Journal.write`: ``action`` (``kill``, ``pause``,
+    ``resume`` or ``reset`` of breaker ``name``) asked by ``actor`` for ``reason`` at ``ts``
+    (wall-clock ns); ``handled_ts`` when it has already been acted on.
+
+    Raises JournalError: an unknown action; ``reset`` without a breaker ``name``.
+    """
+    if action not in CONTROL_ACTIONS:
+        raise JournalError(f"action must be one of {', '.join(CONTROL_ACTIONS)}, got {action!r}")
+    if action == "reset" and not name:
+        raise JournalError("name: a reset names the breaker to re-arm")
+    return {
+        "ts": ts,
+        "action": action,
+        "name": name,
+        "reason": reason,
+        "actor": actor,
+        "handled_ts": handled_ts,
+    }
+
+
 class Journal:
     """A journal at ``url`` (SQLAlchemy URL; default ``sqlite:///riskguard.db``), created and
     migrated on open.
@@ -217,7 +357,7 @@ class Journal:
             self._engine.dispose()
             raise JournalError(f"the journal at {self._safe_url()} fails its checks: {problems}")
         self._closed = False
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[dict[str, Any], Future[None]] | None] = queue.Queue()
         self._failure: BaseException | None = None
         self._writer = threading.Thread(target=self._write_decisions, daemon=True)
         self._writer.start()
@@ -252,7 +392,9 @@ class Journal:
     def schema_version(self) -> int:
         """The schema version the journal holds."""
         with self._engine.connect() as c:
-            row = c.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).first()
+            row = c.execute(
+                sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")
+            ).first()
         return int(row[0]) if row else 0
 
     def migrate(self) -> None:
@@ -261,8 +403,10 @@ class Journal:
         Raises JournalError: a journal written by a newer riskguard.
         """
         with self._engine.begin() as c:
-            meta.create(c, checkfirst=True)
-            row = c.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).first()
+            meta_table.create(c, checkfirst=True)
+            row = c.execute(
+                sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")
+            ).first()
             version = int(row[0]) if row else 0
             if version > SCHEMA_VERSION:
                 raise JournalError(
@@ -271,13 +415,15 @@ class Journal:
                 )
             if version == 0:
                 metadata.create_all(c)
-                c.execute(sa.insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+                c.execute(
+                    sa.insert(meta_table).values(key="schema_version", value=str(SCHEMA_VERSION))
+                )
                 return
             for step in MIGRATIONS[version - 1 :]:
                 c.execute(sa.text(step))
             c.execute(
-                sa.update(meta)
-                .where(meta.c.key == "schema_version")
+                sa.update(meta_table)
+                .where(meta_table.c.key == "schema_version")
                 .values(value=str(SCHEMA_VERSION))
             )
 
@@ -313,27 +459,11 @@ class Journal:
 
     def save_snapshot(self, engine: RiskEngine) -> int:
         """Stores the engine's image (``to_bytes``) durably; returns its id."""
-        return self._write(sa.insert(snapshots).values(ts=engine.ts, image=engine.to_bytes()))
+        return self._write(sa.insert(snapshots_table).values(ts=engine.ts, image=engine.to_bytes()))
 
     def record_events(self, items: Iterable[Event]) -> None:
         """Stores events durably, in order, in one transaction."""
-        rows = [
-            {
-                "ts": e.ts,
-                "kind": e.kind,
-                "breaker": e.breaker,
-                "symbol": e.symbol,
-                "value": _finite_or_none(e.value),
-                "threshold": _finite_or_none(e.threshold),
-                "action": e.action,
-                "state": e.state.name,
-                "reason": e.reason,
-                "message": e.message,
-            }
-            for e in items
-        ]
-        if rows:
-            self._write(sa.insert(events), rows)
+        self.write(events=items)
 
     def record_order(
         self,
@@ -349,18 +479,8 @@ class Journal:
 
         Raises JournalError: a quantity that is not finite.
         """
-        _finite("qty", qty)
-        return self._write(
-            sa.insert(orders).values(
-                ts=ts,
-                client_order_id=client_order_id,
-                symbol=symbol,
-                qty=qty,
-                order_type=order_type,
-                status=status,
-                details=_json(details),
-            )
-        )
+        row = order_row(ts, client_order_id, symbol, qty, order_type, status, **details)
+        return self._write(sa.insert(orders_table).values(row))
 
     def record_fill(
         self,
@@ -377,48 +497,72 @@ class Journal:
 
         Raises JournalError: a quantity, price or fee that is not finite.
         """
-        for name, x in (("qty", qty), ("price", price), ("fee", fee)):
-            _finite(name, x)
-        return self._write(
-            sa.insert(fills).values(
-                ts=ts,
-                client_order_id=client_order_id,
-                symbol=symbol,
-                qty=qty,
-                price=price,
-                fee=fee,
-                details=_json(details),
-            )
-        )
+        row = fill_row(ts, client_order_id, symbol, qty, price, fee, **details)
+        return self._write(sa.insert(fills_table).values(row))
 
     def record_trades(self, items: Sequence[Trade]) -> None:
         """Stores trades by id, replacing earlier records of the same trade (a trade is
         recorded when it opens and again as it changes)."""
-        if not items:
-            return
+        self.write(trades=items)
+
+    def write(
+        self,
+        *,
+        snapshot: RiskEngine | None = None,
+        events: Iterable[Event] = (),
+        orders: Sequence[dict[str, Any]] = (),
+        fills: Sequence[dict[str, Any]] = (),
+        trades: Sequence[Trade] = (),
+        decisions: Sequence[tuple[Decision, int, Signal | None]] = (),
+        controls: Sequence[dict[str, Any]] = (),
+        handled: Sequence[tuple[int, int]] = (),
+    ) -> int | None:
+        """Stores everything given in ONE durable transaction: all of it or none survives a
+        crash. ``orders`` and ``fills`` are rows from :func:`order_row` and :func:`fill_row`;
+        ``decisions`` are ``(decision, ts, signal)``, written after the queued ones (which are
+        flushed first, to keep the order decisions were made in); ``controls`` are rows from
+        :func:`control_row`; ``handled`` are ``(control_id, ts)`` marks. Returns the
+        snapshot's id when one is given.
+
+        Raises JournalError: the write failed (nothing was stored); the journal is closed.
+        """
+        event_rows = [_event_row(e) for e in events]
+        trade_rows = [_trade_row(t) for t in trades]
+        decision_rows = [_decision_row(d, ts, s) for d, ts, s in decisions]
+        if decision_rows:
+            self.flush()
+        elif self._closed:
+            raise JournalError("the journal is closed")
         try:
             with self._engine.begin() as c:
-                ids = [t.id for t in items]
-                c.execute(sa.delete(trades).where(trades.c.id.in_(ids)))
-                c.execute(
-                    sa.insert(trades).values(
-                        [
-                            {
-                                "id": t.id,
-                                "symbol": t.symbol,
-                                "side": t.side,
-                                "state": t.state,
-                                "entry_ts": t.entry_ts,
-                                "exit_ts": t.exit_ts,
-                                "pnl": _finite_or_none(t.pnl),
-                                "r_multiple": _finite_or_none(t.r_multiple),
-                                "record": _json(t.to_dict()),
-                            }
-                            for t in items
-                        ]
+                sid = None
+                if snapshot is not None:
+                    image = snapshot.to_bytes()
+                    result = c.execute(
+                        sa.insert(snapshots_table).values(ts=snapshot.ts, image=image)
                     )
-                )
-        except Exception as e:
+                    sid = result.inserted_primary_key[0]
+                for table, rows in (
+                    (events_table, event_rows),
+                    (orders_table, list(orders)),
+                    (fills_table, list(fills)),
+                    (decisions_table, decision_rows),
+                    (controls_table, list(controls)),
+                ):
+                    if rows:
+                        c.execute(sa.insert(table), rows)
+                if trade_rows:
+                    ids = [r["id"] for r in trade_rows]
+                    c.execute(sa.delete(trades_table).where(trades_table.c.id.in_(ids)))
+                    c.execute(sa.insert(trades_table), trade_rows)
+                for control_id, ts in handled:
+                    c.execute(
+                        sa.update(controls_table)
+                        .where(controls_table.c.id == control_id)
+                        .values(handled_ts=ts)
+                    )
+                return sid
+        except Exception as e:  # SQLAlchemy's errors, and the driver's own (an int overflow)
             raise JournalError(f"journal write failed: {e}") from None
 
     def record_control(
@@ -428,63 +572,43 @@ class Journal:
 
         Raises JournalError: an unknown action; ``reset`` without a breaker ``name``.
         """
-        if action not in CONTROL_ACTIONS:
-            raise JournalError(
-                f"action must be one of {', '.join(CONTROL_ACTIONS)}, got {action!r}"
-            )
-        if action == "reset" and not name:
-            raise JournalError("name: a reset names the breaker to re-arm")
-        return self._write(
-            sa.insert(controls).values(
-                ts=ts, action=action, name=name, reason=reason, actor=actor, handled_ts=None
-            )
-        )
+        row = control_row(action, ts, name=name, reason=reason, actor=actor)
+        return self._write(sa.insert(controls_table).values(row))
 
     def mark_handled(self, control_id: int, ts: int) -> None:
         """Marks a control action as acted on."""
-        self._write(sa.update(controls).where(controls.c.id == control_id).values(handled_ts=ts))
+        self._write(
+            sa.update(controls_table).where(controls_table.c.id == control_id).values(handled_ts=ts)
+        )
 
     # --- group-committed decisions ---------------------------------------------------------
 
     def record_decision(
         self, decision: Decision, ts: int, signal: Signal | None = None, *, durable: bool = False
-    ) -> None:
+    ) -> Future[None]:
         """Stores a decision with its signal and every reason. Group-committed by the writer
-        thread unless ``durable`` (which first waits for the queue, to keep the order);
-        :meth:`flush` waits for the queue.
+        thread unless ``durable`` (which first waits for the queue, to keep the order).
+
+        Returns a future that completes once the decision is committed (at once when
+        ``durable``), or fails with the commit's JournalError: a caller that acknowledges a
+        decision only after its future completes never acknowledges one a crash can lose.
 
         Raises JournalError: an earlier group commit failed (the journal is unusable).
         """
         self._check_writer()
-        row = {
-            "ts": ts,
-            "symbol": decision.symbol,
-            "side": decision.side,
-            "approved": decision.approved,
-            "quantity": _finite_or_none(decision.quantity),
-            "entry": _finite_or_none(decision.entry),
-            "stop": _finite_or_none(decision.stop),
-            "target": _finite_or_none(decision.target),
-            "risk_amount": _finite_or_none(decision.risk_amount),
-            "risk_pct": _finite_or_none(decision.risk_pct),
-            "reward_risk": _finite_or_none(decision.reward_risk),
-            "method": decision.method,
-            "codes": _json(decision.codes),
-            "reasons": _json([r.to_dict() for r in decision.reasons]),
-            "signal": None if signal is None else _json(signal.to_dict()),
-        }
+        done: Future[None] = Future()
         if durable:
-            # Queued decisions go first, so the log keeps the order decisions were made in.
-            self.flush()
-            self._write(sa.insert(decisions).values(row))
+            self.write(decisions=[(decision, ts, signal)])
+            done.set_result(None)
         else:
-            self._queue.put(row)
+            self._queue.put((_decision_row(decision, ts, signal), done))
+        return done
 
     def _write_decisions(self) -> None:
         while True:
-            row = self._queue.get()
-            stop = row is None
-            batch = [] if stop else [row]
+            item = self._queue.get()
+            stop = item is None
+            batch = [] if item is None else [item]
             while len(batch) < self._batch:
                 try:
                     more = self._queue.get_nowait()
@@ -494,15 +618,21 @@ class Journal:
                     stop = True
                     break
                 batch.append(more)
+            error: BaseException | None = None
             try:
                 if batch and self._failure is None:
                     with self._engine.begin() as c:
-                        c.execute(sa.insert(decisions), batch)
+                        c.execute(sa.insert(decisions_table), [row for row, _ in batch])
             except Exception as e:  # kept for the caller: flush and close raise it
                 self._failure = e
-            finally:
-                for _ in range(len(batch) + (1 if stop else 0)):
-                    self._queue.task_done()
+            error = self._failure
+            for _, done in batch:
+                if error is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(JournalError(f"the journal's writer failed: {error}"))
+            for _ in range(len(batch) + (1 if stop else 0)):
+                self._queue.task_done()
             if stop:
                 return
 
@@ -545,11 +675,21 @@ class Journal:
         """``(id, ts, image)`` of the newest snapshot, or None."""
         with self._engine.connect() as c:
             row = c.execute(
-                sa.select(snapshots.c.id, snapshots.c.ts, snapshots.c.image)
-                .order_by(snapshots.c.id.desc())
+                sa.select(snapshots_table.c.id, snapshots_table.c.ts, snapshots_table.c.image)
+                .order_by(snapshots_table.c.id.desc())
                 .limit(1)
             ).first()
         return None if row is None else (row[0], row[1], bytes(row[2]))
+
+    def snapshots(self, after_id: int = 0) -> list[tuple[int, int, bytes]]:
+        """``(id, ts, image)`` of every snapshot after ``after_id``, oldest first."""
+        with self._engine.connect() as c:
+            rows = c.execute(
+                sa.select(snapshots_table.c.id, snapshots_table.c.ts, snapshots_table.c.image)
+                .where(snapshots_table.c.id > after_id)
+                .order_by(snapshots_table.c.id)
+            )
+            return [(r[0], r[1], bytes(r[2])) for r in rows]
 
     def restore(self) -> RiskEngine | None:
         """The engine of the newest snapshot, or None for a journal without one.
@@ -573,12 +713,12 @@ class Journal:
 
     def events(self, after_id: int = 0) -> list[dict[str, Any]]:
         """Stored events after ``after_id``, oldest first, as dicts."""
-        return self._rows(events, after_id)
+        return self._rows(events_table, after_id)
 
     def decisions(self, after_id: int = 0) -> list[dict[str, Any]]:
         """Committed decisions after ``after_id``, oldest first; ``codes``, ``reasons`` and
         ``signal`` decoded from JSON."""
-        rows = self._rows(decisions, after_id)
+        rows = self._rows(decisions_table, after_id)
         for r in rows:
             for key in ("codes", "reasons", "signal"):
                 if r[key] is not None:
@@ -587,28 +727,30 @@ class Journal:
 
     def orders(self, after_id: int = 0) -> list[dict[str, Any]]:
         """Stored orders, oldest first."""
-        return self._rows(orders, after_id)
+        return self._rows(orders_table, after_id)
 
     def fills(self, after_id: int = 0) -> list[dict[str, Any]]:
         """Stored fills, oldest first."""
-        return self._rows(fills, after_id)
+        return self._rows(fills_table, after_id)
 
     def trades(self) -> list[dict[str, Any]]:
         """The latest record of every trade, by id, decoded."""
         with self._engine.connect() as c:
-            rows = c.execute(sa.select(trades.c.record).order_by(trades.c.id))
+            rows = c.execute(sa.select(trades_table.c.record).order_by(trades_table.c.id))
             return [json.loads(r[0]) for r in rows]
 
     def pending_controls(self) -> list[Control]:
         """Control actions not yet acted on, oldest first."""
         with self._engine.connect() as c:
             rows = c.execute(
-                sa.select(controls).where(controls.c.handled_ts.is_(None)).order_by(controls.c.id)
+                sa.select(controls_table)
+                .where(controls_table.c.handled_ts.is_(None))
+                .order_by(controls_table.c.id)
             )
             return [Control(**dict(r._mapping)) for r in rows]
 
     def controls(self) -> list[Control]:
         """Every control action, oldest first."""
         with self._engine.connect() as c:
-            rows = c.execute(sa.select(controls).order_by(controls.c.id))
+            rows = c.execute(sa.select(controls_table).order_by(controls_table.c.id))
             return [Control(**dict(r._mapping)) for r in rows]

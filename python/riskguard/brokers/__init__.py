@@ -14,6 +14,8 @@ from riskguard.brokers.base import (
     Order,
     OrderStatus,
     OrderType,
+    Position,
+    SimulatedBroker,
     TimeInForce,
 )
 from riskguard.brokers.paper import (
@@ -25,7 +27,6 @@ from riskguard.brokers.paper import (
     PaperBroker,
     PercentOfNotional,
     PerShare,
-    Position,
     SlippageModel,
     VolatilityATR,
     VolumeLinear,
@@ -49,6 +50,7 @@ __all__ = [
     "PerShare",
     "PercentOfNotional",
     "Position",
+    "SimulatedBroker",
     "SlippageModel",
     "TimeInForce",
     "VolatilityATR",

@@ -34,6 +34,8 @@ __all__ = [
     "Order",
     "OrderStatus",
     "OrderType",
+    "Position",
+    "SimulatedBroker",
     "TimeInForce",
 ]
 
@@ -268,6 +270,17 @@ class ExecutionRecord:
 
 
 @dataclass(frozen=True)
+class Position:
+    """A signed position (``qty``: + long, - short) with its average entry price (quote
+    currency, 0 when flat) and the realized P&L of the symbol so far (quote currency, before
+    fees)."""
+
+    qty: float
+    avg_price: float
+    realized_pnl: float
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """What a broker accepts: its order types, whether it allows short positions, and whether
     quantities may be fractional (otherwise they must be whole numbers)."""
@@ -299,8 +312,8 @@ class Broker(Protocol):
         """Cancel every working order, or those of ``symbol``; return the cancelled orders."""
         ...
 
-    async def positions(self) -> dict[str, float]:
-        """Signed quantity per symbol, non-zero positions only."""
+    async def positions(self) -> dict[str, Position]:
+        """Every open (non-zero) position by symbol."""
         ...
 
     async def balance(self) -> float:
@@ -318,4 +331,32 @@ class Broker(Protocol):
     @property
     def capabilities(self) -> Capabilities:
         """The order types, shorting and fractional-quantity support of this broker."""
+        ...
+
+
+@runtime_checkable
+class SimulatedBroker(Broker, Protocol):
+    """A broker whose market is the data fed to it (:class:`~riskguard.brokers.PaperBroker`).
+    A Guard forwards every tick and bar to it and applies its fills before the next one, so a
+    replay is deterministic."""
+
+    def on_tick(self, symbol: str, price: float, ts: int, volume: float | None = None) -> None:
+        """A trade at ``price`` at ``ts`` (ns, never decreasing)."""
+        ...
+
+    def on_bar(
+        self,
+        symbol: str,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+        ts: int,
+    ) -> None:
+        """One OHLC bar opening at ``ts``."""
+        ...
+
+    def fills_after(self, n: int) -> list[Fill]:
+        """The fills after the first ``n``, in order (empty when there are none)."""
         ...

@@ -68,6 +68,7 @@ from riskguard.brokers.base import (
     Order,
     OrderStatus,
     OrderType,
+    Position,
     TimeInForce,
     non_negative,
     positive,
@@ -83,7 +84,6 @@ __all__ = [
     "PaperBroker",
     "PerShare",
     "PercentOfNotional",
-    "Position",
     "SlippageModel",
     "VolatilityATR",
     "VolumeLinear",
@@ -261,17 +261,6 @@ class MakerTaker:
 # The broker
 
 
-@dataclass(frozen=True)
-class Position:
-    """A signed position (``qty``: + long, - short) with its average entry price (quote
-    currency, 0 when flat) and the realized P&L of the symbol so far (quote currency, before
-    fees)."""
-
-    qty: float
-    avg_price: float
-    realized_pnl: float
-
-
 @dataclass
 class _Working:
     order: Order
@@ -440,9 +429,9 @@ class PaperBroker:
                 out.append(self._orders[w.order.client_order_id or ""])
         return out
 
-    async def positions(self) -> dict[str, float]:
-        """Signed quantity per symbol with an open position."""
-        return dict(self._qty)
+    async def positions(self) -> dict[str, Position]:
+        """Every open position by symbol."""
+        return {symbol: self.position(symbol) for symbol in self._qty}
 
     async def balance(self) -> float:
         """Cash in quote currency."""
@@ -500,6 +489,10 @@ class PaperBroker:
     def fill_log(self) -> list[Fill]:
         """Every fill, in order."""
         return list(self._fills)
+
+    def fills_after(self, n: int) -> list[Fill]:
+        """The fills after the first ``n``, in order (empty when there are none)."""
+        return self._fills[n:] if n < len(self._fills) else []
 
     def position(self, symbol: str) -> Position:
         """Quantity, average price and realized P&L of ``symbol`` (zeros if never traded)."""
