@@ -1,0 +1,122 @@
+"""Crash consistency: a Guard replaying real minute bars is SIGKILLed at random moments; each
+time, the journal must pass its checks, hold exactly the state of the last commit, keep every
+decision the Guard acknowledged, and a restarted Guard must come back with a kill switch engaged
+before the crash still engaged."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from guard_replay import BARS, bars, config, replay
+from riskguard.guard import Guard
+from riskguard.journal import Journal
+
+SCRIPT = Path(__file__).with_name("guard_replay.py")
+SEEDS = range(20)
+# What each run's process was doing when it was killed, for the last test.
+OUTCOMES: dict[int, tuple[bool, bool]] = {}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[bytes], float]:
+    """Every snapshot image of an uninterrupted replay, and how long the replay took."""
+    db = tmp_path_factory.mktemp("reference") / "journal.db"
+    started = time.perf_counter()
+    asyncio.run(replay(db))
+    took = time.perf_counter() - started
+    with Journal(f"sqlite:///{db}") as j:
+        return [image for _, _, image in j.snapshots()], took
+
+
+def run_and_kill(db: Path, seed: int, budget: float) -> tuple[list[str], bool]:
+    """Starts the replay, SIGKILLs it a random time after its first acknowledgement, and
+    returns what it acknowledged and whether it was killed before finishing. Seed ``i`` of
+    ``n`` kills within the i-th ``n``-th of ``budget``, so that the seeds cover the whole run."""
+    env = dict(os.environ, PYTHONPATH=str(SCRIPT.parent))
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    lines: list[str] = []
+    first = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.strip())
+            first.set()
+        first.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert first.wait(120), "the replay never acknowledged anything"
+    slot = budget / len(SEEDS)
+    time.sleep(slot * (seed + random.Random(seed).random()))
+    killed = proc.poll() is None
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(60)
+    reader.join(60)
+    return lines, killed and "DONE" not in lines
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_crash_at_any_moment_loses_nothing_committed(
+    seed: int, tmp_path: Path, reference: tuple[list[bytes], float]
+) -> None:
+    images, took = reference
+    db = tmp_path / "journal.db"
+    lines, cut_short = run_and_kill(db, seed, budget=took * 1.2)
+    acks = [line.removeprefix("ACK ") for line in lines if line.startswith("ACK ")]
+    OUTCOMES[seed] = (cut_short, "kill" in acks and "reset" not in acks)
+
+    # Opening runs SQLite's integrity check and restores the newest snapshot: both must pass.
+    with Journal(f"sqlite:///{db}") as j:
+        assert j.check() == []
+        stored = j.snapshots()
+        decisions = j.decisions()
+    assert 1 <= len(stored) <= len(images)
+    # Exactly the state of the last commit: the uninterrupted replay's snapshot at that point.
+    assert stored[-1][2] == images[len(stored) - 1]
+
+    # Every decision acknowledged to the caller is in the journal, as acknowledged.
+    ts_of = [ts for ts, _ in bars(BARS)]
+    journaled = {(d["ts"], d["approved"]) for d in decisions}
+    for ack in acks:
+        if ack.startswith("decision "):
+            _, i, approved = ack.split()
+            assert (ts_of[int(i)], bool(int(approved))) in journaled
+
+    async def restart() -> tuple[bytes, bool]:
+        guard = Guard(config(db))
+        restored = guard.engine.to_bytes()
+        async with guard:
+            return restored, guard.status().kill_switch
+
+    restored, kill_switch = asyncio.run(restart())
+    assert restored == stored[-1][2]
+    if "kill" in acks and "reset" not in acks:
+        assert kill_switch, "a kill switch engaged before the crash must survive it"
+    if "reset" in acks:
+        assert not kill_switch
+    with Journal(f"sqlite:///{db}") as j:
+        assert j.check() == []
+
+
+def test_the_runs_were_cut_short_at_every_stage() -> None:
+    """The crashes above landed mid-run, some of them while the kill switch was engaged: the
+    checks were not all made on journals of finished runs."""
+    assert len(OUTCOMES) == len(SEEDS)
+    assert sum(cut for cut, _ in OUTCOMES.values()) >= len(SEEDS) // 2
+    assert any(cut and engaged for cut, engaged in OUTCOMES.values())
