@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,8 +23,6 @@ from riskguard.journal import Journal
 
 SCRIPT = Path(__file__).with_name("guard_replay.py")
 SEEDS = range(20)
-# What each run's process was doing when it was killed, for the last test.
-OUTCOMES: dict[int, tuple[bool, bool]] = {}
 
 
 @pytest.fixture(scope="module")
@@ -71,15 +70,37 @@ def run_and_kill(db: Path, seed: int, budget: float) -> tuple[list[str], bool]:
     return lines, killed and "DONE" not in lines
 
 
+@dataclass
+class Crash:
+    """One killed replay: its journal, what it acknowledged, and whether it was cut short."""
+
+    db: Path
+    acks: list[str]
+    cut_short: bool
+
+
+@pytest.fixture(scope="module")
+def crashes(
+    tmp_path_factory: pytest.TempPathFactory, reference: tuple[list[bytes], float]
+) -> dict[int, Crash]:
+    """Every seed's replay, killed at its moment."""
+    _, took = reference
+    out = {}
+    for seed in SEEDS:
+        db = tmp_path_factory.mktemp(f"crash{seed}") / "journal.db"
+        lines, cut_short = run_and_kill(db, seed, budget=took * 1.2)
+        acks = [line.removeprefix("ACK ") for line in lines if line.startswith("ACK ")]
+        out[seed] = Crash(db, acks, cut_short)
+    return out
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_a_crash_at_any_moment_loses_nothing_committed(
-    seed: int, tmp_path: Path, reference: tuple[list[bytes], float]
+    seed: int, crashes: dict[int, Crash], reference: tuple[list[bytes], float]
 ) -> None:
-    images, took = reference
-    db = tmp_path / "journal.db"
-    lines, cut_short = run_and_kill(db, seed, budget=took * 1.2)
-    acks = [line.removeprefix("ACK ") for line in lines if line.startswith("ACK ")]
-    OUTCOMES[seed] = (cut_short, "kill" in acks and "reset" not in acks)
+    images, _ = reference
+    crash = crashes[seed]
+    db, acks = crash.db, crash.acks
 
     # Opening runs SQLite's integrity check and restores the newest snapshot: both must pass.
     with Journal(f"sqlite:///{db}") as j:
@@ -114,9 +135,9 @@ def test_a_crash_at_any_moment_loses_nothing_committed(
         assert j.check() == []
 
 
-def test_the_runs_were_cut_short_at_every_stage() -> None:
-    """The crashes above landed mid-run, some of them while the kill switch was engaged: the
-    checks were not all made on journals of finished runs."""
-    assert len(OUTCOMES) == len(SEEDS)
-    assert sum(cut for cut, _ in OUTCOMES.values()) >= len(SEEDS) // 2
-    assert any(cut and engaged for cut, engaged in OUTCOMES.values())
+def test_the_runs_were_cut_short_at_every_stage(crashes: dict[int, Crash]) -> None:
+    """The crashes landed mid-run, some of them while the kill switch was engaged: the checks
+    above were not all made on journals of finished runs."""
+    assert sum(c.cut_short for c in crashes.values()) >= len(SEEDS) // 2
+    engaged = [c for c in crashes.values() if "kill" in c.acks and "reset" not in c.acks]
+    assert any(c.cut_short for c in engaged)

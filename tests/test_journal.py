@@ -188,3 +188,72 @@ def test_values_sql_cannot_hold_alike_are_refused_on_both_databases(url):
         with pytest.raises(JournalError, match="qty must be a finite number"):
             j.record_order(T0, "c-2", "BTC", math.nan, "market", "sent")
         assert j.fills() == []
+
+
+def test_a_step_is_written_whole_or_not_at_all(url):
+    from riskguard.journal import control_row, fill_row, order_row
+
+    engine, events = busy_engine()
+    with Journal(url) as j:
+        sid = j.write(
+            snapshot=engine,
+            events=events,
+            orders=[order_row(T0, "c1", "BTC", -10.0, "market", "pending", purpose="flatten")],
+            fills=[fill_row(T0, "c0", "BTC", 10.0, 100.0, 1.0, liquidity="taker")],
+            trades=engine.trades(),
+            controls=[control_row("kill", T0, reason="operator", actor="alice", handled_ts=T0)],
+        )
+        assert [s[0] for s in j.snapshots()] == [sid]
+        assert j.snapshots()[0][2] == engine.to_bytes()
+        counts = (len(j.events()), len(j.orders()), len(j.fills()), len(j.trades()))
+        assert counts == (len(events), 1, 1, 1)
+        assert j.pending_controls() == [] and j.controls()[0].actor == "alice"
+        # A row the database refuses (a NULL symbol) fails the whole step: nothing is stored.
+        bad = order_row(T0, "c2", "BTC", 1.0, "market", "pending")
+        bad["symbol"] = None
+        with pytest.raises(JournalError, match="journal write failed"):
+            j.write(snapshot=engine, events=events, orders=[bad])
+        assert len(j.snapshots()) == 1 and len(j.events()) == len(events)
+        assert len(j.orders()) == 1
+
+
+def test_a_decision_future_completes_once_committed(url):
+    engine, _ = busy_engine()
+    signal = rg.Signal("BTC", "long", 100.0, stop=99.0, target=100.5)
+    decision = engine.evaluate_signal(signal, T0 + 3 * NS)
+    with Journal(url, batch=8) as j:
+        futures = [j.record_decision(decision, T0 + i, signal) for i in range(50)]
+        for f in futures:
+            assert f.result(timeout=30) is None
+        with Journal(url) as other:  # committed: another connection sees every one
+            assert len(other.decisions()) == 50
+        durable = j.record_decision(decision, T0 + 99, signal, durable=True)
+        assert durable.done() and len(j.decisions()) == 51
+
+
+def test_row_builders_refuse_non_finite_values():
+    from riskguard.journal import control_row, fill_row, order_row
+
+    with pytest.raises(JournalError, match="qty"):
+        order_row(T0, "c", "BTC", math.nan, "market", "pending")
+    for bad in ({"qty": math.inf}, {"price": math.nan}, {"fee": -math.inf}):
+        args = {"qty": 1.0, "price": 100.0, "fee": 0.0} | bad
+        with pytest.raises(JournalError, match=next(iter(bad))):
+            fill_row(T0, "c", "BTC", **args)
+    with pytest.raises(JournalError, match="action"):
+        control_row("explode", T0)
+    with pytest.raises(JournalError, match="name"):
+        control_row("reset", T0)
+
+
+def test_a_read_that_fails_is_a_journal_error(tmp_path):
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    with Journal(url) as j:
+        db = sqlite3.connect(tmp_path / "journal.db")
+        db.execute("DROP TABLE rg_control")
+        db.commit()
+        db.close()
+        with pytest.raises(JournalError, match="journal read failed"):
+            j.pending_controls()
+        with pytest.raises(JournalError, match="journal read failed"):
+            j.controls()

@@ -1,43 +1,55 @@
 """The Guard: the engine's decisions and events turned into broker actions, journal rows and
 alerts.
 
-A Guard owns one :class:`~riskguard.RiskEngine`, one broker, one :class:`~riskguard.journal.Journal`
-and one :class:`~riskguard.alerts.Alerter`. It is asynchronous and single-threaded: use it from
-one event loop.
+A Guard owns one :class:`~riskguard.RiskEngine`, one broker, one
+:class:`~riskguard.journal.Journal` and one :class:`~riskguard.alerts.Alerter`. It is
+asynchronous and single-threaded: use it from one event loop.
 
 **The signal path.** :meth:`Guard.submit` asks the engine; a refusal is group-committed to the
 journal and returned once committed. An approval is committed durably together with its order
 (status ``pending``) before the order is sent; the fill comes back later, on a tick (paper) or
 through the broker's fill stream, and is applied to the engine, which opens the managed trade.
+An entry still on its way when the kill switch or a close-all breaker trips, or when trading is
+paused, is taken back.
 
 **The tick path.** :meth:`Guard.on_tick` feeds the engine (and a simulated broker). When events
-come out, the Guard commits them, the engine's snapshot and the orders they call for in one
-durable transaction, and only then queues the orders and sends the alerts:
+come out, the Guard alerts, commits them, the engine's snapshot and the orders they call for in
+one durable transaction, and only then queues the orders:
 
 - ``flatten_requested`` and an unmanaged ``stop_hit``: cancel the symbol's working orders, then
   close the position at market;
 - ``kill_switch`` and a ``close_all_halt`` trip: cancel every working order;
 - ``reduce_requested``: cut every position by the fraction;
-- ``exit_signal``: the exit order.
+- ``exit_signal``: the exit order;
+- a fill that leaves a position open while the kill switch or a close-all breaker holds (an
+  entry that was already on the wire): close it.
 
 Orders that reduce risk are reduce-only: at sending time each is clipped to what is held, net of
-reducing orders already in flight, and dropped when nothing is left to reduce.
+the reducing orders in flight (sent, neither filled nor ended), and dropped when nothing is left.
 
-**Failure.** Broker calls are retried with exponential backoff and jitter. An order that still
-fails is given up and alerted, except a flatten: it escalates (a critical alert, the engine
-paused so no new risk is taken) and keeps being retried. A full action queue is an alert and
-makes the tick path wait (backpressure); no action is ever dropped. A journal that fails stops
-new risk (fail closed) while risk-reducing actions go on.
+**Failure.** Broker calls are retried (``broker_retries`` times, exponential backoff with
+jitter). An entry that still fails is given up and alerted. A risk-reducing order that still
+fails escalates: a critical alert, the engine paused (no new risk; resume once resolved), and
+it is tried again later, as a new order committed before it is sent, while other actions go on.
+Actions go through a bounded queue: a full queue is an alert and makes the tick path wait
+(backpressure); no action is dropped. A journal that fails stops new risk (the engine is paused
+in memory and the pause is committed with the next write that succeeds) while risk-reducing
+actions go on.
 
-**Restart.** Every state change is committed with a snapshot, so the newest snapshot is the last
-committed state. A Guard on an existing journal restores it, applies the control actions
-recorded since (``riskguard kill`` from another process, say), reconciles positions with the
-broker and sends again the risk-reducing orders that were committed but never acknowledged. A
-journal that cannot be read or fails its checksum raises :class:`~riskguard.journal.JournalError`:
-the Guard never starts afresh over it.
+**Restart.** Every step that changes the engine (events, fills, control actions, approvals) is
+committed with the engine's snapshot, and marks in between are checkpointed every
+``journal.snapshot_interval_s`` of data time. A Guard on an existing journal restores the
+newest snapshot, applies the broker's fills it has not journaled and the control actions
+recorded since (``riskguard kill`` from another process, say), reconciles what is left with the
+broker's positions, and sends again the risk-reducing orders committed but never answered; with
+the kill switch or a close-all breaker tripped, it cancels working orders and closes what is
+open again. A journal that cannot be read or fails its checksum raises
+:class:`~riskguard.journal.JournalError`: the Guard never starts afresh over it.
 
-Timestamps are integer nanoseconds since the epoch, UTC, in the data's time: control actions take
-the engine's clock (the last ``ts`` seen), so a replay of old data stays consistent.
+Timestamps are integer nanoseconds since the epoch, UTC, in the data's time. Control actions and
+broker fills take the engine's clock (the last ``ts`` it saw), so a replay of old data and a
+broker whose clock runs ahead of the market feed both stay consistent; the journal keeps each
+fill's own time.
 """
 
 from __future__ import annotations
@@ -62,7 +74,6 @@ from riskguard.brokers.base import (
     Liquidity,
     Order,
     OrderStatus,
-    OrderType,
     SimulatedBroker,
 )
 from riskguard.config import Config
@@ -79,6 +90,9 @@ _SEVERITY = {
     "stop_hit": "warning",
     "paused": "warning",
 }
+# Orders that ended at the broker without (fully) filling.
+_ENDED = (OrderStatus.CANCELLED, OrderStatus.REJECTED)
+_REDUCING = ("flatten", "exit", "reduce")
 # Quantities within this relative tolerance of zero are flat: sums of fractional fills leave dust.
 _EPS = 1e-9
 
@@ -97,9 +111,9 @@ class GuardStatus:
     the session losses are fractions of equity (0.02 is 2 %), ``heat`` of equity at risk,
     ``leverage`` gross exposure over equity. ``breakers`` lists the tripped breakers (their
     ``BreakerStatus.to_dict()``), ``positions`` each open position (``PositionSnapshot.to_dict()``).
-    ``pending_actions`` counts queued broker actions, ``escalations`` the flattens that keep
-    failing, ``failure`` why new risk is refused (``None`` when the Guard is healthy). ``ts`` is
-    the engine's clock.
+    ``pending_actions`` counts broker actions queued or under way, ``escalations`` the
+    risk-reducing orders that keep failing, ``failure`` why new risk is refused (``None`` when
+    the journal is healthy). ``ts`` is the engine's clock.
     """
 
     ts: int
@@ -128,8 +142,9 @@ class GuardStatus:
 
 @dataclass
 class _Action:
-    """A broker action the tick path queued: ``purpose`` is ``cancel_all``, ``flatten``,
-    ``reduce`` or ``exit``; ``qty`` the signed order quantity (clipped again when sent)."""
+    """A broker action: ``purpose`` is ``cancel_all``, ``flatten``, ``reduce`` or ``exit``;
+    ``qty`` the signed order quantity (clipped again when sent). ``intent`` is the first
+    client order id; every retry is a new order of the same intent."""
 
     purpose: str
     symbol: str | None
@@ -137,6 +152,20 @@ class _Action:
     client_order_id: str
     cause: str
     ts: int
+    intent: str = ""
+    attempt: int = 0
+
+    def __post_init__(self) -> None:
+        self.intent = self.intent or self.client_order_id
+
+
+@dataclass
+class _Sent:
+    """A reducing order at the broker: its quantity and what of it has filled."""
+
+    action: _Action
+    qty: float
+    filled: float = 0.0
 
 
 @dataclass
@@ -151,8 +180,8 @@ class _Step:
 
 
 def _new_id(purpose: str) -> str:
-    # Unique across restarts without coordination; the same id is reused for every retry of
-    # one order, which is what makes a retried submission idempotent at the broker.
+    # Unique across restarts without coordination; the same id is reused for every retry of one
+    # submission, which is what makes a retried submission idempotent at the broker.
     return f"rg-{purpose}-{uuid.uuid4().hex[:16]}"
 
 
@@ -178,32 +207,6 @@ def _column(values: Any, name: str, dtype: type) -> np.ndarray:
         raise RiskError(f"{name} must hold {np.dtype(dtype).name} values, got {values!r}") from None
 
 
-def _checked_batch(
-    engine: RiskEngine, ids: np.ndarray, prices: Any, ts: Any
-) -> tuple[np.ndarray, np.ndarray]:
-    """The checks ``RiskEngine.on_ticks`` makes of a whole batch before applying any of it,
-    for the tick-by-tick path."""
-    prices = _column(prices, "prices", np.float64)
-    ts = _column(ts, "ts", np.int64)
-    if not (len(ids) == len(prices) == len(ts)):
-        raise RiskError(
-            f"symbols, prices and ts must have one length, got {len(ids)}, {len(prices)} "
-            f"and {len(ts)}"
-        )
-    known = len(engine.symbols)
-    for name, bad in (
-        ("symbols", ids >= known),
-        ("prices", ~(np.isfinite(prices) & (prices > 0.0))),
-        ("ts", np.diff(ts, prepend=engine.ts) < 0),
-    ):
-        if bad.any():
-            i = int(np.argmax(bad))
-            value = {"symbols": ids, "prices": prices, "ts": ts}[name][i]
-            reason = "goes backwards" if name == "ts" else "is not valid"
-            raise RiskError(f"{name}[{i}] {reason}: {value!r}; nothing was applied")
-    return prices, ts
-
-
 class Guard:
     """Orchestrates one engine, broker, journal and alerter (see the module's docstring).
 
@@ -211,12 +214,14 @@ class Guard:
     ``broker`` defaults to the configured :class:`~riskguard.brokers.PaperBroker`, ``journal``
     to one at the configured URL (SQLite by default), ``alerter`` to the configured sinks. A
     journal or alerter the Guard creates, it closes; those passed in are flushed but left open.
+    ``seed`` makes the retry jitter reproducible.
 
     Use ``async with Guard(...) as guard`` or :meth:`start` / :meth:`aclose`; a Guard also
-    starts on first use.
+    starts on first use. A fresh engine starts with the configured ``guard.equity``, or the
+    broker's equity (cash plus positions at their average price).
 
     Raises JournalError: the journal cannot be opened or fails its checks (fail closed).
-    ConfigError: an invalid configuration.
+    ConfigError: an invalid configuration. RiskError: an argument of the wrong type.
     """
 
     def __init__(
@@ -252,7 +257,6 @@ class Guard:
             if self._owns_journal:
                 self.journal.close()
             raise
-        self._restored = self._engine is not None
         interval = self.config.journal.snapshot_interval_s
         self._snapshot_ns = None if interval is None else int(interval * 1e9)
         self._next_snapshot = 0
@@ -265,16 +269,15 @@ class Guard:
         self._lock = asyncio.Lock()
         self._actions: asyncio.Queue[_Action] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._later: set[asyncio.Task[None]] = set()
+        self._busy = 0
         self._ready = False
         self._closed = False
         self._failure: str | None = None
         self._seen: set[tuple[str, int, float, float]] = set()
         self._symbols: set[str] = set()
         self._sim_cursor = 0
-        # Reducing orders sent but not yet filled or finished, by symbol: the clip of the next
-        # reducing order nets them out, so two exits of one position never flip it.
-        self._inflight: dict[str, float] = {}
-        self._inflight_orders: dict[str, tuple[str, float]] = {}
+        self._sent: dict[str, _Sent] = {}
         self._escalations: dict[str, str] = {}
 
     def __repr__(self) -> str:
@@ -293,18 +296,20 @@ class Guard:
     def engine(self) -> RiskEngine:
         """The engine the Guard drives (read it; change it only through the Guard).
 
-        Raises GuardError: not started and no engine restored yet.
+        Raises GuardError: not started and no engine restored.
         """
         if self._engine is None:
             raise GuardError("the guard has not started: await guard.start() first")
         return self._engine
 
     async def start(self) -> Guard:
-        """Creates or restores the engine, applies pending control actions, reconciles
-        positions with the broker, sends again the unacknowledged risk-reducing orders and
-        starts the background tasks. Idempotent.
+        """Creates or restores the engine, catches up with the broker (its fills, then its
+        positions), applies pending control actions, sends again the unanswered risk-reducing
+        orders and starts the background tasks. Idempotent. A start that fails closes the
+        Guard: build a new one to try again.
 
         Raises GuardError: the guard is closed. JournalError: the journal cannot be written.
+        Whatever the broker raises after its retries.
         """
         if self._closed:
             raise GuardError("the guard is closed")
@@ -313,55 +318,81 @@ class Guard:
         async with self._lock:
             if self._ready:
                 return self
-            await self.alerter.start()
-            self._actions = asyncio.Queue(self._queue_size)
-            self._seen = {
-                (r["client_order_id"], r["ts"], r["qty"], r["price"]) for r in self.journal.fills()
-            }
-            if self._engine is None:
-                equity = self.config.guard.equity
-                if equity is None:
-                    equity = await self._call(self.broker.balance)
-                self._engine = RiskEngine(self.config.to_limits(), equity)
-                self.journal.save_snapshot(self._engine)
-            elif self._engine.limits != self.config.to_limits():
-                self._alert(
-                    "config",
-                    "warning",
-                    "limits differ from the configuration",
-                    "the journal's limits stay in force; start a new journal to apply the "
-                    "configured ones",
-                )
-            self._symbols = set(self._engine.symbols)
-            self._tasks.append(asyncio.create_task(self._work(), name="guard:actions"))
-            for control in self.journal.pending_controls():
-                step = self._control(control.action, control.name, control.reason, control.id)
-                await self._enqueue(step.actions)
-            await self._reconcile()
-            await self._redrive()
-            await self._reflatten()
-            self._tasks.append(asyncio.create_task(self._poll(), name="guard:controls"))
-            if self._sim is None:
-                self._tasks.append(asyncio.create_task(self._pump(), name="guard:fills"))
+            try:
+                await self._boot()
+            except BaseException:
+                await self.aclose()
+                raise
             self._ready = True
         return self
 
+    async def _boot(self) -> None:
+        await self.alerter.start()
+        self._actions = asyncio.Queue(self._queue_size)
+        self._seen = {
+            (r["client_order_id"], r["ts"], r["qty"], r["price"]) for r in self.journal.fills()
+        }
+        history = [f async for f in self.broker.fills(follow=False)]
+        if self._engine is None:
+            equity = self.config.guard.equity
+            if equity is None:
+                held = await self._call(self.broker.positions)
+                cash = await self._call(self.broker.balance)
+                equity = cash + sum(p.qty * p.avg_price for p in held.values())
+            self._engine = RiskEngine(self.config.to_limits(), equity)
+            # The broker's past fills made the positions it holds, which reconciliation adopts
+            # below at their average price: applying them too would count them twice.
+            self._seen.update(_fill_key(f) for f in history)
+            self.journal.save_snapshot(self._engine)
+        elif self._engine.limits != self.config.to_limits():
+            self._alert(
+                "config",
+                "warning",
+                "limits differ from the configuration",
+                "the journal's limits stay in force; start a new journal to apply the "
+                "configured ones",
+            )
+        engine = self._engine
+        self._symbols = set(engine.symbols)
+        self._sim_cursor = len(history)
+        self._tasks.append(asyncio.create_task(self._work(), name="guard:actions"))
+        # Fills the broker made while no Guard was listening, then what they do not explain.
+        step = _Step()
+        for fill in history:
+            self._apply_fill(fill, step)
+        if step.fills:
+            await self._finish(step, engine.ts)
+        for control in self.journal.pending_controls():
+            await self._control(control.action, control.name, control.reason, control.id)
+        await self._reconcile()
+        await self._redrive()
+        await self._reflatten()
+        self._tasks.append(asyncio.create_task(self._poll(), name="guard:controls"))
+        if self._sim is None:
+            self._tasks.append(asyncio.create_task(self._pump(), name="guard:fills"))
+
     async def aclose(self, timeout: float = 10.0) -> None:
         """Waits up to ``timeout`` seconds for queued actions, stops the background tasks,
-        commits a final snapshot and flushes the journal. Actions still queued stay
-        ``pending`` in the journal and are sent again on the next start. Idempotent."""
+        commits a final snapshot and flushes the journal. Risk-reducing orders not yet
+        answered stay in the journal and are sent again on the next start. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        if self._ready and self._actions is not None:
+        queue = self._actions
+        if self._ready and queue is not None:
             try:
-                await asyncio.wait_for(self._actions.join(), timeout)
+                await asyncio.wait_for(queue.join(), timeout)
             except asyncio.TimeoutError:
                 pass
-        for task in self._tasks:
+        for task in [*self._later, *self._tasks]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._later, *self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if queue is not None:
+            # Wakes whoever waits for the queue (the tick path with a simulated broker).
+            while not queue.empty():
+                queue.get_nowait()
+                queue.task_done()
         try:
             if self._ready and self._engine is not None and self._failure is None:
                 self.journal.save_snapshot(self._engine)
@@ -387,15 +418,20 @@ class Guard:
         assert self._engine is not None
         return self._engine
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise GuardError("the guard is closed")
+
     # --- the signal path -------------------------------------------------------------------
 
     async def submit(self, signal: Signal, ts: int | None = None) -> Decision:
-        """Asks the engine about ``signal`` at ``ts`` (default: the engine's clock) and acts on
-        the answer. Returns the decision once it is committed to the journal.
+        """Asks the engine about ``signal`` at ``ts`` (default: the engine's clock; a later
+        ``ts`` moves the clock on, so it must be in the data's time) and acts on the answer.
+        Returns the decision once it is committed to the journal.
 
         An approved signal's order (market, the decision's quantity) is committed as
-        ``pending`` with the decision before it is sent, then sent with retries; the broker's
-        answer is journaled, and a refusal is alerted. The fill arrives later (on a tick with a
+        ``pending`` with the decision, then sent with retries; the broker's answer is journaled,
+        and a refusal or a failure is alerted. The fill arrives later (on a tick with a
         simulated broker) and opens the managed trade.
 
         Raises RiskError: ``signal`` not a Signal; ``ts`` going backwards. GuardError: the
@@ -415,34 +451,70 @@ class Guard:
                 qty = decision.quantity if decision.side == "long" else -decision.quantity
                 cid = _new_id("entry")
                 intent = order_row(
-                    ts, cid, decision.symbol, qty, "market", "pending", purpose="entry"
+                    ts, cid, decision.symbol, qty, "market", "pending", purpose="entry", intent=cid
                 )
                 self._commit(_Step(orders=[intent]), decisions=[(decision, ts, signal)])
         if not decision.approved:
             await asyncio.wrap_future(committed)
-            return decision
-        units = self._tradable(qty)
-        if units == 0.0:
-            self._record_order(
-                Order(decision.symbol, qty, client_order_id=cid),
-                "rejected",
-                purpose="entry",
-                reason="below one unit: the broker takes whole units only",
-            )
-            return decision
-        order = Order(decision.symbol, units, client_order_id=cid)
-        try:
-            sent = await self._call(self.broker.submit, order)
-        except Exception as e:
-            self._record_order(order, "failed", purpose="entry", reason=str(e))
-            self._alert("order_failed", "warning", f"entry {cid} not sent", str(e), ts=ts)
-            return decision
-        self._record_order(sent, sent.status.value, purpose="entry", reason=sent.reason)
-        if sent.status is OrderStatus.REJECTED:
-            self._alert(
-                "order_rejected", "warning", f"entry {cid} refused by the broker", sent.reason
-            )
+        else:
+            await self._send_entry(Order(decision.symbol, qty, client_order_id=cid))
         return decision
+
+    def _new_risk_refused(self) -> str | None:
+        """Why an entry must not reach the market now, if it must not."""
+        engine = self._engine
+        assert engine is not None
+        if self._closed:
+            return "the guard closed"
+        if self._must_be_flat():
+            return "the kill switch or a close-all breaker tripped"
+        if engine.paused:
+            return "trading was paused"
+        return None
+
+    async def _send_entry(self, order: Order) -> None:
+        """Sends an approved entry with bounded retries, unless new risk was refused since;
+        takes it back if that happens while it is on its way."""
+        details = {"purpose": "entry", "intent": order.client_order_id}
+        units = self._tradable(order.qty)
+        if units == 0.0:
+            reason = "below one unit: the broker takes whole units only"
+            self._record_order(order, "rejected", reason=reason, **details)
+            return
+        order = Order(order.symbol, units, client_order_id=order.client_order_id)
+        attempt = 0
+        while True:
+            refused = self._new_risk_refused()
+            if refused is not None:
+                self._record_order(order, "cancelled", reason=f"not sent: {refused}", **details)
+                return
+            try:
+                answer = await self.broker.submit(order)
+                break
+            except Exception as e:
+                if attempt >= self._retries:
+                    self._record_order(order, "failed", reason=str(e), **details)
+                    self._alert(
+                        "order_failed", "warning", f"entry of {order.symbol} not sent", str(e)
+                    )
+                    return
+                await asyncio.sleep(self._delay(attempt))
+                attempt += 1
+        self._record_order(order, answer.status.value, reason=answer.reason, **details)
+        if answer.status is OrderStatus.REJECTED:
+            self._alert(
+                "order_rejected", "warning", f"entry of {order.symbol} refused", answer.reason
+            )
+        elif answer.is_open and self._new_risk_refused() is not None:
+            # Refused while the order was on its way: take it back. Had it filled already, the
+            # fill would be closed again by the tick path.
+            try:
+                taken_back = await self._call(self.broker.cancel, order.client_order_id)
+                self._record_order(order, taken_back.status.value, reason="taken back", **details)
+            except Exception as e:
+                self._alert(
+                    "order_failed", "critical", f"entry of {order.symbol} not taken back", str(e)
+                )
 
     # --- the tick path ---------------------------------------------------------------------
 
@@ -450,8 +522,12 @@ class Guard:
         """Marks ``symbol`` at ``price`` at ``ts`` (forwarding the tick to a simulated broker
         and applying its fills) and acts on the events, which it returns.
 
+        A symbol is known from its first tick on, unless ``broker.symbols`` is configured: then
+        only those are.
+
         Raises RiskError: what ``RiskEngine.on_tick`` raises (bad price, ``ts`` going
-        backwards), before anything changes. GuardError: the guard is closed.
+        backwards) and an unknown symbol, before anything changes. GuardError: the guard is
+        closed. JournalError: the journal failed (the actions went ahead).
         """
         if not self._ready:
             await self.start()
@@ -472,10 +548,14 @@ class Guard:
                     for fill in fills:
                         self._apply_fill(fill, step)
                     await self._finish(step, ts)
-                    return step.events
-            if events:
+                    events = step.events
+                elif events:
+                    await self._finish(_Step(events=events), ts)
+                if self._sent:
+                    await self._sweep()
+            elif events:
                 await self._finish(_Step(events=events), ts)
-            elif self._snapshot_ns is not None and ts >= self._next_snapshot:
+            if not events and self._snapshot_ns is not None and ts >= self._next_snapshot:
                 self._checkpoint()
             return events
 
@@ -483,49 +563,81 @@ class Guard:
         self, symbols: Sequence[str] | np.ndarray, prices: Any, ts: Any
     ) -> list[Event]:
         """:meth:`on_tick` over a batch, in order: ``symbols`` a sequence of names or a uint32
-        array of engine symbol ids, ``prices`` float64 and ``ts`` int64, all of one length.
-        Without a simulated broker the batch goes to ``RiskEngine.on_ticks`` at once (checked
-        whole first: nothing is applied when any tick is bad) and its events are acted on after
-        it; with one, tick by tick, so that fills land between ticks.
+        array of engine symbol ids, ``prices`` float64 and ``ts`` int64 (arrays or lists), all
+        of one length. The whole batch is checked first: nothing is applied when any tick is
+        bad. Without a simulated broker it goes to ``RiskEngine.on_ticks`` at once and its
+        events are acted on after it; with one, tick by tick, so that fills land between ticks.
 
-        Raises RiskError: unequal lengths, wrong dtypes, a bad tick (named by its index).
+        Raises RiskError: unequal lengths, wrong dtypes or shapes, a bad tick (named by its
+        index). GuardError: the guard is closed.
         """
         engine = await self._ready_engine()
+        names = engine.symbols
+        new: list[str] = []
         if isinstance(symbols, np.ndarray) and symbols.dtype == np.uint32:
             ids = symbols
         else:
-            if isinstance(symbols, str) or not isinstance(symbols, Sequence | np.ndarray):
+            if isinstance(symbols, str | bytes) or not isinstance(symbols, Sequence | np.ndarray):
                 raise RiskError(
                     f"symbols must be a sequence of str or a uint32 array, got {symbols!r}"
                 )
-            for s in set(symbols) - self._symbols:
-                self._intern(s)
-            ids = np.fromiter((engine.symbol_id(s) for s in symbols), np.uint32, len(symbols))
-        if self._sim is None:
-            async with self._lock:
-                self._check_open()
-                events = engine.on_ticks(ids, prices, ts)
-                last = int(engine.ts)
-                if events:
-                    await self._finish(_Step(events=events), last)
-                elif self._snapshot_ns is not None and last >= self._next_snapshot:
-                    self._checkpoint()
-                return events
-        prices, ts = _checked_batch(engine, ids, prices, ts)
-        names = engine.symbols
-        out: list[Event] = []
-        for i in range(len(ids)):
-            out.extend(await self.on_tick(names[int(ids[i])], float(prices[i]), int(ts[i])))
-        return out
+            index = {s: i for i, s in enumerate(names)}
+            ids = np.empty(len(symbols), np.uint32)
+            for i, s in enumerate(symbols):
+                if s not in index:
+                    self._check_symbol(s)
+                    index[s] = len(names) + len(new)
+                    new.append(s)
+                ids[i] = index[s]
+        if ids.ndim != 1:
+            raise RiskError(f"symbols must be 1-D, got {ids.ndim}-D")
+        prices = _column(prices, "prices", np.float64)
+        ts = _column(ts, "ts", np.int64)
+        if not (len(ids) == len(prices) == len(ts)):
+            raise RiskError(
+                f"symbols, prices and ts must have one length, got {len(ids)}, {len(prices)} "
+                f"and {len(ts)}"
+            )
+        for name, bad in (
+            ("symbols", ids >= len(names) + len(new)),
+            ("prices", ~(np.isfinite(prices) & (prices > 0.0))),
+            ("ts", np.diff(ts, prepend=engine.ts) < 0),
+        ):
+            if bad.any():
+                i = int(np.argmax(bad))
+                value = {"symbols": ids, "prices": prices, "ts": ts}[name][i]
+                reason = "goes backwards" if name == "ts" else "is not valid"
+                raise RiskError(f"{name}[{i}] {reason}: {value!r}; nothing was applied")
+        for s in new:
+            self._intern(s)
+        if self._sim is not None:
+            out: list[Event] = []
+            names = engine.symbols
+            for i in range(len(ids)):
+                out.extend(await self.on_tick(names[int(ids[i])], float(prices[i]), int(ts[i])))
+            return out
+        async with self._lock:
+            self._check_open()
+            events = engine.on_ticks(ids, prices, ts)
+            if events:
+                await self._finish(_Step(events=events), int(engine.ts))
+            elif self._snapshot_ns is not None and engine.ts >= self._next_snapshot:
+                self._checkpoint()
+            return events
 
-    def _intern(self, symbol: Any) -> None:
-        """Makes ``symbol`` known to the engine: any name, or only the configured
-        ``broker.symbols`` when there are some."""
+    def _check_symbol(self, symbol: Any) -> None:
         allowed = self.config.broker.symbols
+        if not isinstance(symbol, str) or not symbol:
+            raise RiskError(f"symbol must be a non-empty str, got {symbol!r}")
         if allowed is not None and symbol not in allowed:
             raise RiskError(
                 f"symbol {symbol!r} is unknown: the configured symbols are {sorted(allowed)}"
             )
+
+    def _intern(self, symbol: Any) -> None:
+        """Makes ``symbol`` known to the engine: any name, or only the configured
+        ``broker.symbols`` when there are some."""
+        self._check_symbol(symbol)
         assert self._engine is not None
         self._engine.symbol_id(symbol)
         self._symbols.add(symbol)
@@ -538,12 +650,14 @@ class Guard:
         until ``reset("kill_switch", confirm=True)``. Returns the events.
 
         Raises RiskError: ``reason`` or ``actor`` not a str. GuardError: the guard is closed.
+        JournalError: the journal failed (the orders went out all the same).
         """
         return await self._manual("kill", None, reason, actor)
 
     async def pause(self, reason: str = "", *, actor: str = "api") -> list[Event]:
-        """Stops new risk (the gate answers ``TRADING_PAUSED``) and keeps managing open
-        positions. Survives restarts until :meth:`resume`. Returns the events.
+        """Stops new risk (the gate answers ``TRADING_PAUSED``, and entries on their way are
+        taken back) and keeps managing open positions. Survives restarts until
+        :meth:`resume`. Returns the events.
 
         Raises RiskError: ``reason`` or ``actor`` not a str. GuardError: the guard is closed.
         """
@@ -575,11 +689,9 @@ class Guard:
         await self._ready_engine()
         async with self._lock:
             self._check_open()
-            step = self._control(action, name, reason, None, actor=actor)
-            await self._enqueue(step.actions)
-            return step.events
+            return await self._control(action, name, reason, None, actor=actor)
 
-    def _control(
+    async def _control(
         self,
         action: str,
         name: str | None,
@@ -587,28 +699,29 @@ class Guard:
         control_id: int | None,
         *,
         actor: str = "",
-    ) -> _Step:
-        """Applies one control action to the engine and commits it with its effects; a
-        recorded one (``control_id``) is marked handled in the same transaction."""
+    ) -> list[Event]:
+        """Applies one control action and commits it with its effects; one recorded in the
+        journal (``control_id``) is marked handled in the same transaction, or with its error
+        when the engine refuses it (an unknown breaker name)."""
         engine = self._engine
         assert engine is not None
         ts = engine.ts
-        if action == "kill":
-            events = engine.kill(reason, ts)
-        elif action == "pause":
-            events = engine.pause(reason, ts)
-        elif action == "resume":
-            events = engine.resume(ts)
-        else:
-            events = engine.reset(name, ts, confirm=True)
-        step = _Step(events=events)
-        self._plan(step, ts)
         now = time.time_ns()
-        if control_id is None:
-            row = control_row(action, now, name=name, reason=reason, actor=actor, handled_ts=now)
-            self._commit(step, controls=[row])
-        else:
-            self._commit(step, handled=[(control_id, now)])
+        try:
+            if action == "kill":
+                events = engine.kill(reason, ts)
+            elif action == "pause":
+                events = engine.pause(reason, ts)
+            elif action == "resume":
+                events = engine.resume(ts)
+            else:
+                events = engine.reset(name, ts, confirm=True)
+        except RiskError as e:
+            if control_id is None:
+                raise
+            self._alert("control", "warning", f"{action} refused", str(e), ts=ts)
+            self._commit(_Step(), handled=[(control_id, now)])
+            return []
         self._alert(
             "control",
             "critical" if action == "kill" else "warning",
@@ -617,28 +730,37 @@ class Guard:
             actor=actor,
             ts=ts,
         )
-        self._notify(step.events)
-        return step
+        step = _Step(events=events)
+        if control_id is None:
+            row = control_row(action, now, name=name, reason=reason, actor=actor, handled_ts=now)
+            await self._finish(step, ts, controls=[row])
+        else:
+            await self._finish(step, ts, handled=[(control_id, now)])
+        return events
 
     async def _poll(self) -> None:
-        """Acts on control actions other processes record (``riskguard kill``)."""
+        """Acts on control actions other processes record (``riskguard kill``), on orders that
+        ended at a broker with its own feed without filling, and tries a failed journal
+        again."""
         while True:
             await asyncio.sleep(self._poll_s)
             try:
                 pending = await asyncio.to_thread(self.journal.pending_controls)
-            except JournalError as e:
-                self._fail(f"the journal cannot be read: {e}")
-                continue
-            for control in pending:
-                async with self._lock:
-                    try:
-                        step = self._control(
+                for control in pending:
+                    async with self._lock:
+                        await self._control(
                             control.action, control.name, control.reason, control.id
                         )
-                    except RiskError as e:
-                        self._alert("control", "warning", f"{control.action} refused", str(e))
-                        continue
-                    await self._enqueue(step.actions)
+                if self._sim is None and self._sent:
+                    async with self._lock:
+                        await self._sweep()
+                if self._failure is not None:
+                    async with self._lock:  # is the journal back? (the commit lifts the failure)
+                        self._checkpoint()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # the poll outlives a locked or unreachable database
+                self._alert("control_poll", "warning", "the control poll failed", str(e))
 
     # --- status ----------------------------------------------------------------------------
 
@@ -649,13 +771,12 @@ class Guard:
         """
         engine = self.engine
         snap = engine.snapshot()
+        breakers = engine.breakers()
         return GuardStatus(
             ts=snap.ts,
             state=snap.state.name,
             paused=engine.paused,
-            kill_switch=any(
-                b.name == "kill_switch" and b.status == "tripped" for b in engine.breakers()
-            ),
+            kill_switch=any(b.name == "kill_switch" and b.status == "tripped" for b in breakers),
             equity=snap.equity,
             peak_equity=snap.peak_equity,
             drawdown=snap.drawdown,
@@ -665,32 +786,43 @@ class Guard:
             heat=snap.heat,
             leverage=snap.leverage,
             gross_exposure=snap.gross_exposure,
-            breakers=[b.to_dict() for b in engine.breakers() if b.status == "tripped"],
+            breakers=[b.to_dict() for b in breakers if b.status == "tripped"],
             positions={s: p.to_dict() for s, p in snap.positions.items()},
-            pending_actions=0 if self._actions is None else self._actions.qsize(),
+            pending_actions=self._busy + (0 if self._actions is None else self._actions.qsize()),
             escalations=sorted(self._escalations.values()),
             failure=self._failure,
         )
 
     # --- steps: engine changes, committed, then acted on -----------------------------------
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise GuardError("the guard is closed")
+    def _must_be_flat(self) -> bool:
+        """The kill switch or a close-all breaker is tripped."""
+        assert self._engine is not None
+        return any(
+            b.status == "tripped" and b.action == "close_all_halt" for b in self._engine.breakers()
+        )
+
+    def _held(self, symbol: str) -> float:
+        positions = self.engine.snapshot().positions
+        return positions[symbol].qty if symbol in positions else 0.0
+
+    def _inflight(self, symbol: str) -> float:
+        """The unfilled part of the reducing orders of ``symbol`` at the broker."""
+        return sum(s.qty - s.filled for s in self._sent.values() if s.action.symbol == symbol)
 
     def _apply_fill(self, fill: Fill, step: _Step, **details: Any) -> None:
-        """Applies one broker fill to the engine (once: a fill seen before is skipped)."""
+        """Applies one broker fill to the engine, at the engine's clock (a broker's clock may
+        run ahead of the market feed; the journal keeps the fill's own time). A fill seen
+        before is skipped."""
         key = _fill_key(fill)
         if key in self._seen:
             return
         self._seen.add(key)
         engine = self._engine
         assert engine is not None
-        # A broker's fill may be stamped before the last tick the engine saw; the engine's clock
-        # never goes back, the journal keeps the broker's time.
-        ts = max(fill.ts, engine.ts)
-        step.events.extend(engine.on_fill(fill.symbol, fill.qty, fill.price, ts, fill.fee))
+        step.events.extend(engine.on_fill(fill.symbol, fill.qty, fill.price, engine.ts, fill.fee))
         step.symbols.add(fill.symbol)
+        self._symbols.add(fill.symbol)
         step.fills.append(
             fill_row(
                 fill.ts,
@@ -703,29 +835,31 @@ class Guard:
                 **details,
             )
         )
-        inflight = self._inflight_orders.get(fill.client_order_id)
-        if inflight is not None:
-            symbol, qty = inflight
-            left = qty - fill.qty
-            self._settle(fill.client_order_id)
-            if abs(left) > _EPS * max(1.0, abs(qty)):
-                self._inflight_orders[fill.client_order_id] = (symbol, left)
-                self._inflight[symbol] = self._inflight.get(symbol, 0.0) + left
+        sent = self._sent.get(fill.client_order_id)
+        if sent is not None:
+            sent.filled += fill.qty
+            if abs(sent.qty - sent.filled) <= _EPS * max(1.0, abs(sent.qty)):
+                del self._sent[fill.client_order_id]
 
-    def _settle(self, client_order_id: str) -> None:
-        """Forgets an in-flight reducing order."""
-        done = self._inflight_orders.pop(client_order_id, None)
-        if done is not None:
-            symbol, qty = done
-            self._inflight[symbol] = self._inflight.get(symbol, 0.0) - qty
-
-    async def _finish(self, step: _Step, ts: int) -> None:
-        """Plans the actions the step's events call for, commits everything, then queues the
-        actions and sends the alerts."""
+    async def _finish(
+        self,
+        step: _Step,
+        ts: int,
+        *,
+        controls: Sequence[dict[str, Any]] = (),
+        handled: Sequence[tuple[int, int]] = (),
+    ) -> None:
+        """Plans the actions the step calls for, alerts, commits everything, then queues the
+        actions. When the journal fails, the actions still go (they reduce risk) and the
+        failure is raised after."""
         self._plan(step, ts)
-        self._commit(step)
-        await self._enqueue(step.actions)
         self._notify(step.events)
+        try:
+            self._commit(step, controls=controls, handled=handled)
+        except JournalError:
+            await self._enqueue(step.actions)
+            raise
+        await self._enqueue(step.actions)
 
     def _plan(self, step: _Step, ts: int) -> None:
         """The broker actions the step's events call for, each with its ``pending`` order row
@@ -733,28 +867,36 @@ class Guard:
         engine = self._engine
         assert engine is not None
         positions = None
+        flattened: set[str] = set()
         for e in step.events:
             kind = e.kind
             if kind == "kill_switch" or (
                 kind == "breaker_tripped" and e.action == "close_all_halt"
             ):
                 step.actions.append(_Action("cancel_all", None, 0.0, "", e.breaker or kind, ts))
-            elif kind == "flatten_requested" or kind == "stop_hit":
-                if positions is None:
-                    positions = engine.snapshot().positions
-                held = positions[e.symbol].qty if e.symbol in positions else 0.0
-                self._intend(step, "flatten", e.symbol, -held, e.breaker or kind, ts)
-            elif kind == "exit_signal":
-                if positions is None:
-                    positions = engine.snapshot().positions
-                held = positions[e.symbol].qty if e.symbol in positions else 0.0
-                qty = -math.copysign(e.value, held)
-                self._intend(step, "exit", e.symbol, qty, e.reason or kind, ts)
-            elif kind == "reduce_requested":
-                if positions is None:
-                    positions = engine.snapshot().positions
+                continue
+            if kind not in ("flatten_requested", "stop_hit", "exit_signal", "reduce_requested"):
+                continue
+            if positions is None:
+                positions = engine.snapshot().positions
+            if kind == "reduce_requested":
                 for symbol, p in positions.items():
                     self._intend(step, "reduce", symbol, -p.qty * e.value, e.breaker or kind, ts)
+                continue
+            held = positions[e.symbol].qty if e.symbol in positions else 0.0
+            if kind == "exit_signal":
+                qty = -math.copysign(e.value, held)
+                self._intend(step, "exit", e.symbol, qty, e.reason or kind, ts)
+            else:
+                self._intend(step, "flatten", e.symbol, -held, e.breaker or kind, ts)
+                flattened.add(e.symbol)
+        if step.symbols - flattened and self._must_be_flat():
+            # A fill that leaves a position open while trading must be flat: an entry that was
+            # on the wire when the kill came. The engine asks nothing for it; close it.
+            for symbol in sorted(step.symbols - flattened):
+                rest = self._held(symbol) + self._inflight(symbol)
+                if abs(rest) > _EPS * max(1.0, abs(rest)):
+                    self._intend(step, "flatten", symbol, -rest, "must_be_flat", ts)
 
     def _intend(
         self, step: _Step, purpose: str, symbol: str | None, qty: float, cause: str, ts: int
@@ -764,7 +906,9 @@ class Guard:
         cid = _new_id(purpose)
         step.actions.append(_Action(purpose, symbol, qty, cid, cause, ts))
         step.orders.append(
-            order_row(ts, cid, symbol, qty, "market", "pending", purpose=purpose, cause=cause)
+            order_row(
+                ts, cid, symbol, qty, "market", "pending", purpose=purpose, cause=cause, intent=cid
+            )
         )
 
     def _commit(
@@ -776,7 +920,8 @@ class Guard:
         handled: Sequence[tuple[int, int]] = (),
     ) -> None:
         """One durable transaction: the engine's snapshot with the step's events, orders,
-        fills and changed trades. A failure stops new risk and is raised."""
+        fills and changed trades. A failure stops new risk and is raised; a success after a
+        failure lifts it (the pause it set stays, now committed)."""
         engine = self._engine
         assert engine is not None
         trades = []
@@ -800,22 +945,26 @@ class Guard:
         except JournalError as e:
             self._fail(str(e))
             raise
+        self._failure = None
         if self._snapshot_ns is not None:
             self._next_snapshot = engine.ts + self._snapshot_ns
 
     def _checkpoint(self) -> None:
         """The periodic snapshot, so that marks and indicators survive a crash too."""
-        self._commit(_Step())
+        try:
+            self._commit(_Step())
+        except JournalError:
+            pass  # _commit has stopped new risk and alerted; ticks go on
 
     def _fail(self, reason: str) -> None:
         """Stops new risk: the journal can no longer record what the Guard does."""
         if self._failure is None:
-            self._failure = reason
-            engine = self._engine
-            if engine is not None and not engine.paused:
-                # In memory only: the journal that would record it is what failed.
-                engine.pause(f"journal failure: {reason}", engine.ts)
             self._alert("journal_failed", "critical", "the journal failed: no new risk", reason)
+        self._failure = reason
+        engine = self._engine
+        if engine is not None and not engine.paused:
+            # In memory until a commit succeeds again, which then makes it durable.
+            self._notify(engine.pause(f"journal failure: {reason}", engine.ts))
 
     # --- actions ---------------------------------------------------------------------------
 
@@ -843,6 +992,7 @@ class Guard:
         assert queue is not None
         while True:
             action = await queue.get()
+            self._busy = 1
             try:
                 await self._execute(action)
             except asyncio.CancelledError:
@@ -855,71 +1005,92 @@ class Guard:
                     f"{type(e).__name__}: {e}",
                 )
             finally:
+                self._busy = 0
                 queue.task_done()
 
     async def _execute(self, action: _Action) -> None:
         if action.purpose == "cancel_all":
-            await self._call(self.broker.cancel_all, forever=True, what="cancel all orders")
+            try:
+                self._forget(await self._call(self.broker.cancel_all))
+            except Exception as e:
+                action.attempt += 1
+                self._escalate(action, f"{type(e).__name__}: {e}")
+                self._retry_later(action)
             return
         symbol = action.symbol
         assert symbol is not None
-        forever = action.purpose == "flatten"
-        if forever:
-            cancelled = await self._call(
-                self.broker.cancel_all, symbol, forever=True, what=f"cancel {symbol}"
-            )
-            for order in cancelled:
-                self._settle(order.client_order_id or "")
-        attempt = 0
-        while True:
-            qty = self._clip(symbol, action.qty)
-            if qty == 0.0:
-                self._record(action, action.qty, "cancelled", reason="nothing left to reduce")
-                return
-            order = Order(symbol, qty, OrderType.MARKET, client_order_id=action.client_order_id)
-            self._inflight_orders[action.client_order_id] = (symbol, qty)
-            self._inflight[symbol] = self._inflight.get(symbol, 0.0) + qty
+        if action.purpose == "flatten":
             try:
-                sent = await self._call(self.broker.submit, order)
-                refused = sent.reason if sent.status is OrderStatus.REJECTED else None
-            except Exception as e:
-                sent, refused = None, f"{type(e).__name__}: {e}"
-            if refused is None and sent is not None:
-                if not sent.is_open:
-                    self._settle(action.client_order_id)
-                self._record(action, qty, sent.status.value, reason=sent.reason)
-                self._escalations.pop(symbol, None)
-                return
-            self._settle(action.client_order_id)
-            self._record(action, qty, "failed", reason=refused)
-            if not forever:
+                self._forget(await self._call(self.broker.cancel_all, symbol))
+            except Exception as e:  # the close matters more than the cancels: go on
                 self._alert(
-                    "order_failed",
-                    "warning",
-                    f"{action.purpose} of {symbol} not placed",
-                    refused or "",
-                    ts=action.ts,
+                    "action_failed", "warning", f"cancel of {symbol}'s orders failed", str(e)
                 )
-                return
-            attempt += 1
-            self._escalate(symbol, refused or "", attempt)
-            # A rejected order reuses its id at brokers that allow it; a fresh id makes the next
-            # attempt a new order everywhere.
+        qty = self._clip(symbol, action.qty)
+        if qty == 0.0:
+            self._record(action, action.qty, "cancelled", reason="nothing left to reduce")
+            self._escalations.pop(symbol, None)
+            return
+        if action.attempt > 0:
+            # A retry is a new order, committed as pending before it is sent, as the first was.
             action.client_order_id = _new_id(action.purpose)
-            await asyncio.sleep(self._delay(self._retries + attempt))
+            self._record(action, qty, "pending")
+        order = Order(symbol, qty, client_order_id=action.client_order_id)
+        self._sent[action.client_order_id] = _Sent(action, qty)
+        try:
+            answer = await self._call(self.broker.submit, order)
+            failed = (answer.reason or answer.status.value) if answer.status in _ENDED else None
+        except Exception as e:
+            answer, failed = None, f"{type(e).__name__}: {e}"
+        if failed is None and answer is not None:
+            self._record(action, qty, answer.status.value, reason=answer.reason)
+            self._escalations.pop(symbol, None)
+            return
+        self._sent.pop(action.client_order_id, None)
+        self._record(action, qty, "failed", reason=failed)
+        action.attempt += 1
+        self._escalate(action, failed or "")
+        self._retry_later(action)
+
+    def _retry_later(self, action: _Action) -> None:
+        """Queues ``action`` again after the backoff, leaving the worker free meanwhile."""
+
+        async def later() -> None:
+            await asyncio.sleep(self._delay(self._retries + action.attempt))
+            await self._enqueue([action])
+
+        task = asyncio.create_task(later(), name=f"guard:retry:{action.intent}")
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
+    def _forget(self, cancelled: list[Order]) -> None:
+        """Reducing orders cancelled at the broker are no longer in flight."""
+        for order in cancelled:
+            self._sent.pop(order.client_order_id or "", None)
+
+    async def _sweep(self) -> None:
+        """Reducing orders that ended at the broker without filling (refused when they came
+        to fill, say) are sent again for what they left open."""
+        working = {o.client_order_id for o in await self._call(self.broker.open_orders)}
+        for cid in [c for c in self._sent if c not in working]:
+            state = await self._call(self.broker.cancel, cid)  # final: returned unchanged
+            sent = self._sent.get(cid)
+            if state.status not in _ENDED or sent is None:
+                continue  # filled: its fill is on its way
+            del self._sent[cid]
+            action = sent.action
+            action.attempt += 1
+            self._record(action, sent.qty, state.status.value, reason=state.reason)
+            self._escalate(action, state.reason or state.status.value)
+            await self._enqueue([action])
 
     def _clip(self, symbol: str, qty: float) -> float:
         """``qty`` reduce-only: no bigger than the position net of reducing orders in flight,
         and zero when it would add to it."""
-        engine = self._engine
-        assert engine is not None
-        positions = engine.snapshot().positions
-        held = positions[symbol].qty if symbol in positions else 0.0
-        held += self._inflight.get(symbol, 0.0)
+        held = self._held(symbol) + self._inflight(symbol)
         if abs(held) <= _EPS * max(1.0, abs(qty)) or qty * held > 0:
             return 0.0
-        qty = math.copysign(min(abs(qty), abs(held)), qty)
-        return self._tradable(qty)
+        return self._tradable(math.copysign(min(abs(qty), abs(held)), qty))
 
     def _tradable(self, qty: float) -> float:
         """``qty`` in units the broker accepts: whole units (toward zero) unless it takes
@@ -928,26 +1099,28 @@ class Guard:
             return qty
         return float(math.trunc(qty))
 
-    def _escalate(self, symbol: str, error: str, attempt: int) -> None:
-        """A flatten that keeps failing: stop new risk and say so, then keep trying."""
+    def _escalate(self, action: _Action, error: str) -> None:
+        """A risk-reducing action that keeps failing: stop new risk and say so; the caller
+        tries again."""
         engine = self._engine
         assert engine is not None
-        reason = f"flatten of {symbol} failing: {error}"
-        if symbol not in self._escalations:
-            self._escalations[symbol] = reason
-            if not engine.paused and self._failure is None:
-                step = _Step(events=engine.pause(reason, engine.ts))
-                try:
-                    self._commit(step)
-                except JournalError:
-                    pass  # _commit has already stopped new risk and alerted
-                self._notify(step.events)
+        what = f"{action.purpose} of {action.symbol or 'every order'}"
+        reason = f"{what} failing: {error}"
+        key = action.symbol or "*"
+        if key not in self._escalations and not engine.paused:
+            events = engine.pause(reason, engine.ts)
+            self._notify(events)
+            try:
+                self._commit(_Step(events=events))
+            except JournalError:
+                pass  # _commit has stopped new risk and alerted
+        self._escalations[key] = reason
         self._alert(
             "escalation",
             "critical",
-            f"flatten of {symbol} still failing",
-            f"attempt {attempt}: {error}; trading stays halted for new risk and the flatten "
-            "is retried",
+            f"{what} still failing",
+            f"attempt {action.attempt}: {error}; new risk is refused (paused) and the order is "
+            "retried",
         )
 
     def _record(self, action: _Action, qty: float, status: str, **details: Any) -> None:
@@ -960,12 +1133,10 @@ class Guard:
             status,
             purpose=action.purpose,
             cause=action.cause,
+            intent=action.intent,
             **details,
         )
-        try:
-            self.journal.write(orders=[row])
-        except JournalError as e:
-            self._fail(str(e))
+        self._write_orders([row])
 
     def _record_order(self, order: Order, status: str, **details: Any) -> None:
         engine = self._engine
@@ -979,8 +1150,11 @@ class Guard:
             status,
             **details,
         )
+        self._write_orders([row])
+
+    def _write_orders(self, rows: list[dict[str, Any]]) -> None:
         try:
-            self.journal.write(orders=[row])
+            self.journal.write(orders=rows)
         except JournalError as e:
             self._fail(str(e))
 
@@ -990,25 +1164,17 @@ class Guard:
         base = min(self._max_backoff, self._backoff * 2.0 ** min(attempt, 62))
         return base * (0.5 + 0.5 * self._random.random())
 
-    async def _call(self, fn: Any, *args: Any, forever: bool = False, what: str = "") -> Any:
-        """``await fn(*args)`` with bounded retries; ``forever`` keeps retrying at the capped
-        delay, alerting each time the bound is passed."""
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        """``await fn(*args)``, retried ``broker_retries`` times after a failure."""
         attempt = 0
         while True:
             try:
                 return await fn(*args)
             except asyncio.CancelledError:
                 raise
-            except Exception as e:
+            except Exception:
                 if attempt >= self._retries:
-                    if not forever:
-                        raise
-                    self._alert(
-                        "escalation",
-                        "critical",
-                        f"{what or 'broker call'} still failing",
-                        f"attempt {attempt + 1}: {type(e).__name__}: {e}",
-                    )
+                    raise
                 await asyncio.sleep(self._delay(attempt))
                 attempt += 1
 
@@ -1019,9 +1185,9 @@ class Guard:
         while True:
             try:
                 async for fill in self.broker.fills():
+                    if _fill_key(fill) in self._seen:
+                        continue
                     async with self._lock:
-                        if _fill_key(fill) in self._seen:
-                            continue
                         step = _Step()
                         self._apply_fill(fill, step)
                         await self._finish(step, self.engine.ts)
@@ -1033,8 +1199,8 @@ class Guard:
 
     async def _reconcile(self) -> None:
         """Makes the engine hold what the broker holds: each difference is applied as a
-        journaled reconciliation fill, at the engine's mark (or the broker's average price
-        for a position the engine has never seen), and alerted."""
+        journaled reconciliation fill, at the engine's mark (or the broker's average price for
+        a position the engine has never seen), and alerted."""
         engine = self._engine
         assert engine is not None
         held = await self._call(self.broker.positions)
@@ -1048,7 +1214,9 @@ class Guard:
                 continue
             price = mine[symbol].mark if symbol in mine else held[symbol].avg_price
             if not (price > 0.0 and math.isfinite(price)):
-                self._fail(f"cannot reconcile {symbol}: no price for the broker's position")
+                reason = f"cannot reconcile {symbol}: no price for the broker's position"
+                step.events.extend(engine.pause(reason, engine.ts))
+                self._alert("reconciliation", "critical", reason, "new risk is refused (paused)")
                 continue
             fill = Fill(_new_id("reconcile"), symbol, diff, price, 0.0, engine.ts, Liquidity.TAKER)
             self._apply_fill(fill, step, purpose="reconcile", broker_qty=theirs, engine_qty=ours)
@@ -1058,43 +1226,54 @@ class Guard:
                 f"{symbol}: the broker holds {theirs}, the journal said {ours}",
                 f"applied a fill of {diff} at {price}",
             )
-        if step.fills:
+        if step.fills or step.events:
             await self._finish(step, engine.ts)
 
     async def _redrive(self) -> None:
-        """Sends again the risk-reducing orders committed as ``pending`` and never answered
-        (a crash between the commit and the broker); entries that old are abandoned."""
+        """Sends again the risk-reducing orders whose latest state is ``pending`` or
+        ``failed`` (a crash between the commit and the broker, or a retry cut short), one per
+        intent; entries left ``pending`` are cancelled at the broker (they may have reached it)
+        and marked abandoned."""
         latest: dict[str, dict[str, Any]] = {}
         for row in self.journal.orders():
-            latest[row["client_order_id"]] = row
+            details = json.loads(row["details"])
+            latest[details.get("intent") or row["client_order_id"]] = row | {"details": details}
         actions = []
         abandoned = []
-        for cid, row in latest.items():
-            if row["status"] != "pending":
-                continue
-            details = json.loads(row["details"])
-            purpose = details.get("purpose", "")
-            if purpose in ("flatten", "exit", "reduce"):
-                actions.append(
-                    _Action(
-                        purpose, row["symbol"], row["qty"], cid, details.get("cause", ""), row["ts"]
-                    )
+        for intent, row in latest.items():
+            purpose = row["details"].get("purpose", "")
+            if purpose in _REDUCING and row["status"] in ("pending", "failed"):
+                action = _Action(
+                    purpose,
+                    row["symbol"],
+                    row["qty"],
+                    row["client_order_id"],
+                    row["details"].get("cause", ""),
+                    row["ts"],
+                    intent,
+                    attempt=0 if row["status"] == "pending" else 1,
                 )
-            else:
+                actions.append(action)
+            elif purpose == "entry" and row["status"] == "pending":
+                try:
+                    await self.broker.cancel(row["client_order_id"])
+                except Exception:
+                    pass  # it never reached the broker (unknown there): nothing to cancel
                 abandoned.append(
                     order_row(
                         row["ts"],
-                        cid,
+                        row["client_order_id"],
                         row["symbol"],
                         row["qty"],
                         row["order_type"],
                         "abandoned",
                         purpose=purpose,
-                        reason="never sent before a restart",
+                        intent=intent,
+                        reason="not answered before a restart; its signal is stale",
                     )
                 )
         if abandoned:
-            self.journal.write(orders=abandoned)
+            self._write_orders(abandoned)
             self._alert(
                 "restart",
                 "warning",
@@ -1104,24 +1283,17 @@ class Guard:
         await self._enqueue(actions)
 
     async def _reflatten(self) -> None:
-        """Positions still open while the kill switch or a close-all breaker holds: their
-        flatten orders did not survive the restart (a broker that dropped them), so they are
-        asked for again."""
+        """With the kill switch or a close-all breaker tripped, cancels working orders and
+        closes what is open again: orders sent before a restart may not have survived it."""
         engine = self._engine
         assert engine is not None
-        flat = any(
-            b.status == "tripped" and b.action == "close_all_halt" for b in engine.breakers()
-        )
-        positions = engine.snapshot().positions
-        if not flat or not positions:
+        if not self._must_be_flat():
             return
-        step = _Step()
-        for symbol, p in positions.items():
-            if abs(self._inflight.get(symbol, 0.0)) < abs(p.qty):
-                self._intend(step, "flatten", symbol, -p.qty, "restart", engine.ts)
-        if step.actions:
-            self._commit(step)
-            await self._enqueue(step.actions)
+        step = _Step(actions=[_Action("cancel_all", None, 0.0, "", "restart", engine.ts)])
+        for symbol, p in engine.snapshot().positions.items():
+            self._intend(step, "flatten", symbol, -p.qty, "restart", engine.ts)
+        self._commit(step)
+        await self._enqueue(step.actions)
 
     # --- alerts ----------------------------------------------------------------------------
 

@@ -25,13 +25,14 @@ import json
 import math
 import queue
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from riskguard._core import Decision, Event, RiskEngine, RiskError, Signal, Trade
 
@@ -362,6 +363,17 @@ class Journal:
         self._writer = threading.Thread(target=self._write_decisions, daemon=True)
         self._writer.start()
 
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A connection for reads; any database error becomes a JournalError."""
+        try:
+            with self._engine.connect() as c:
+                yield c
+        except JournalError:
+            raise
+        except Exception as e:  # SQLAlchemy's errors and the driver's own
+            raise JournalError(f"journal read failed: {e}") from None
+
     def _safe_url(self) -> str:
         return sa.engine.make_url(self.url).render_as_string(hide_password=True)
 
@@ -391,7 +403,7 @@ class Journal:
 
     def schema_version(self) -> int:
         """The schema version the journal holds."""
-        with self._engine.connect() as c:
+        with self._reading() as c:
             row = c.execute(
                 sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")
             ).first()
@@ -432,7 +444,7 @@ class Journal:
         would use. Empty when the journal is sound."""
         problems = []
         if self.dialect == "sqlite":
-            with self._engine.connect() as c:
+            with self._reading() as c:
                 result = [r[0] for r in c.execute(sa.text("PRAGMA integrity_check"))]
             if result != ["ok"]:
                 problems.extend(result)
@@ -673,7 +685,7 @@ class Journal:
 
     def latest_snapshot(self) -> tuple[int, int, bytes] | None:
         """``(id, ts, image)`` of the newest snapshot, or None."""
-        with self._engine.connect() as c:
+        with self._reading() as c:
             row = c.execute(
                 sa.select(snapshots_table.c.id, snapshots_table.c.ts, snapshots_table.c.image)
                 .order_by(snapshots_table.c.id.desc())
@@ -683,7 +695,7 @@ class Journal:
 
     def snapshots(self, after_id: int = 0) -> list[tuple[int, int, bytes]]:
         """``(id, ts, image)`` of every snapshot after ``after_id``, oldest first."""
-        with self._engine.connect() as c:
+        with self._reading() as c:
             rows = c.execute(
                 sa.select(snapshots_table.c.id, snapshots_table.c.ts, snapshots_table.c.image)
                 .where(snapshots_table.c.id > after_id)
@@ -707,7 +719,7 @@ class Journal:
             raise JournalError(f"snapshot {sid} cannot be restored: {e}") from None
 
     def _rows(self, table: sa.Table, after_id: int = 0) -> list[dict[str, Any]]:
-        with self._engine.connect() as c:
+        with self._reading() as c:
             result = c.execute(sa.select(table).where(table.c.id > after_id).order_by(table.c.id))
             return [dict(r._mapping) for r in result]
 
@@ -735,13 +747,13 @@ class Journal:
 
     def trades(self) -> list[dict[str, Any]]:
         """The latest record of every trade, by id, decoded."""
-        with self._engine.connect() as c:
+        with self._reading() as c:
             rows = c.execute(sa.select(trades_table.c.record).order_by(trades_table.c.id))
             return [json.loads(r[0]) for r in rows]
 
     def pending_controls(self) -> list[Control]:
         """Control actions not yet acted on, oldest first."""
-        with self._engine.connect() as c:
+        with self._reading() as c:
             rows = c.execute(
                 sa.select(controls_table)
                 .where(controls_table.c.handled_ts.is_(None))
@@ -751,6 +763,6 @@ class Journal:
 
     def controls(self) -> list[Control]:
         """Every control action, oldest first."""
-        with self._engine.connect() as c:
+        with self._reading() as c:
             rows = c.execute(sa.select(controls_table).order_by(controls_table.c.id))
             return [Control(**dict(r._mapping)) for r in rows]

@@ -105,6 +105,10 @@ def _enum(cls: type[Enum], value: Any, arg: str) -> Any:
 def real(value: Any, arg: str) -> float:
     """``value`` as a finite float; RiskError naming ``arg`` for a bool, a non-number, NaN or
     infinity."""
+    if type(value) is float:  # the common case, without the slower ABC check below
+        if not math.isfinite(value):
+            raise RiskError(f"{arg} must be finite, got {value}")
+        return value
     if isinstance(value, bool) or not isinstance(value, Real):
         raise RiskError(f"{arg} must be a real number, got {type(value).__name__}")
     x = float(value)
@@ -324,8 +328,9 @@ class Broker(Protocol):
         """Working orders, in submission order."""
         ...
 
-    def fills(self) -> AsyncIterator[Fill]:
-        """Every fill of the session, in order, then new fills as they happen."""
+    def fills(self, *, follow: bool = True) -> AsyncIterator[Fill]:
+        """Every fill of the session, in order, then (with ``follow``) new fills as they
+        happen; ``follow=False`` ends after the fills so far."""
         ...
 
     @property
@@ -337,8 +342,8 @@ class Broker(Protocol):
 @runtime_checkable
 class SimulatedBroker(Broker, Protocol):
     """A broker whose market is the data fed to it (:class:`~riskguard.brokers.PaperBroker`).
-    A Guard forwards every tick and bar to it and applies its fills before the next one, so a
-    replay is deterministic."""
+    A Guard forwards every tick to it and applies its fills before the next one, so a replay is
+    deterministic."""
 
     def on_tick(self, symbol: str, price: float, ts: int, volume: float | None = None) -> None:
         """A trade at ``price`` at ``ts`` (ns, never decreasing)."""

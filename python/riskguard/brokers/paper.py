@@ -273,6 +273,8 @@ class _Working:
 
 
 def _timestamp(value: Any, arg: str = "ts") -> int:
+    if type(value) is int and value >= 0:  # the common case, without the slower ABC check
+        return value
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise RiskError(f"{arg} must be an integer (ns since the epoch, UTC), got {value!r}")
     ts = int(value)
@@ -524,8 +526,9 @@ class PaperBroker:
         vol = None if volume is None else non_negative(volume, "volume")
         ts = self._check_ts(ts)
         self._now = ts
-        self._expire(ts)
-        self._run(symbol, [price], ts, vol, self._atr(symbol))
+        if self._working:
+            self._expire(ts)
+            self._run(symbol, [price], ts, vol, self._atr(symbol))
         self._last[symbol] = price
 
     def on_bar(
