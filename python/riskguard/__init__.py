@@ -52,6 +52,7 @@ from riskguard.analytics import (
     worst_periods,
 )
 from riskguard.config import Config, ConfigError
+from riskguard.guard import Guard, GuardError, GuardStatus
 
 __all__ = [
     "BreakerSpec",
@@ -61,6 +62,9 @@ __all__ = [
     "Decision",
     "DrawdownPeriod",
     "Event",
+    "Guard",
+    "GuardError",
+    "GuardStatus",
     "Limits",
     "PositionSnapshot",
     "Reason",
