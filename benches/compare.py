@@ -765,6 +765,27 @@ class Row:
 # --- the Guard and its journal -----------------------------------------------------------------
 
 
+def guard_row(name: str, broker: str, simulated: bool) -> Row:
+    """Guard.on_tick against the bare engine on the same quiet ticks: the Guard's overhead."""
+    return Row(
+        name,
+        f"Guard.on_tick, nothing fires, {broker}",
+        f"{len(asv_guard.SYMBOLS)} symbols, {asv_guard.TICKS // 1000}k ticks/run",
+        "RiskEngine.on_tick",
+        0.0,
+        "overhead ≤ 5 µs per tick",
+        make=lambda: guard_data(simulated),
+        ours=guard_feed,
+        peer=engine_feed,
+        check=nothing_fired,
+        fresh=guard_fresh,
+        units=asv_guard.TICKS,
+        unit="tick",
+        max_per_unit=5e-6,
+        overhead=True,
+    )
+
+
 def guard_data(simulated: bool) -> tuple[Any, Any, Any]:
     """One started Guard (and its twin engine) for every run: each run feeds the same ticks,
     later than the last run's."""
@@ -1030,40 +1051,8 @@ def rows() -> list[Row]:
             unit="tick",
             max_per_unit=1 / 10e6,
         ),
-        Row(
-            "guard-tick-overhead",
-            "Guard.on_tick, nothing fires, exchange-fed broker",
-            f"{len(asv_guard.SYMBOLS)} symbols, {asv_guard.TICKS // 1000}k ticks/run",
-            "RiskEngine.on_tick",
-            0.0,
-            "overhead ≤ 5 µs per tick",
-            make=lambda: guard_data(simulated=False),
-            ours=guard_feed,
-            peer=engine_feed,
-            check=nothing_fired,
-            fresh=guard_fresh,
-            units=asv_guard.TICKS,
-            unit="tick",
-            max_per_unit=5e-6,
-            overhead=True,
-        ),
-        Row(
-            "guard-tick-overhead-paper",
-            "Guard.on_tick, nothing fires, paper broker fed too",
-            f"{len(asv_guard.SYMBOLS)} symbols, {asv_guard.TICKS // 1000}k ticks/run",
-            "RiskEngine.on_tick",
-            0.0,
-            "overhead ≤ 5 µs per tick",
-            make=lambda: guard_data(simulated=True),
-            ours=guard_feed,
-            peer=engine_feed,
-            check=nothing_fired,
-            fresh=guard_fresh,
-            units=asv_guard.TICKS,
-            unit="tick",
-            max_per_unit=5e-6,
-            overhead=True,
-        ),
+        guard_row("guard-tick-overhead", "exchange-fed broker", simulated=False),
+        guard_row("guard-tick-overhead-paper", "paper broker fed too", simulated=True),
         Row(
             "journal-decisions",
             "record_decision, group-committed, then flush",

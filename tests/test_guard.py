@@ -109,6 +109,7 @@ class Wrapped:
         return await self.paper.balance()
 
     async def open_orders(self) -> list[Order]:
+        self._maybe_fail("open_orders")
         return await self.paper.open_orders()
 
     def fills(self, *, follow: bool = True) -> AsyncIterator[Fill]:
@@ -133,6 +134,15 @@ class Simulated(Wrapped):
 
     def fills_after(self, n: int) -> list[Fill]:
         return self.paper.fills_after(n)
+
+
+async def open_live(guard: Guard, broker: Wrapped) -> rg.Decision:
+    """A tick at 100 and an approved long, filled by the market the test drives."""
+    await guard.on_tick(SYM, 100.0, T0)
+    decision = await guard.submit(LONG)
+    broker.paper.on_tick(SYM, 100.0, T0 + S)
+    await until(lambda: position(guard))
+    return decision
 
 
 async def until(condition: Any, timeout: float = 5.0) -> None:
@@ -256,10 +266,10 @@ def test_a_flatten_request_cancels_then_closes_at_market(tmp_path):
     async def go() -> None:
         async with Guard(config(tmp_path), broker) as guard:
             decision = await open_long(guard)
-            await broker.paper.submit(Order(SYM, 1.0, "limit", limit_price=50.0))
+            bid = await broker.paper.submit(Order(SYM, 1.0, "limit", limit_price=50.0))
             events = await guard.on_tick(SYM, 96.0, T0 + 2 * S)  # a 4 % loss: position_loss
             assert [e.kind for e in events][-1] == "flatten_requested"
-            assert ("cancel_all", SYM) in broker.calls
+            assert broker.paper.order(bid.client_order_id).status.value == "cancelled"
             close = broker.submitted()[-1]
             assert close.qty == -decision.quantity
             await guard.on_tick(SYM, 96.0, T0 + 3 * S)
@@ -516,10 +526,7 @@ def test_a_flatten_that_keeps_failing_escalates_and_keeps_trying(tmp_path):
 
     async def go() -> None:
         async with Guard(config(tmp_path), broker, alerter=alerts) as guard:
-            await guard.on_tick(SYM, 100.0, T0)
-            decision = await guard.submit(LONG)
-            broker.paper.on_tick(SYM, 100.0, T0 + S)
-            await until(lambda: position(guard))
+            decision = await open_live(guard, broker)
             broker.fail["submit"] = -1
             await guard.kill("test")
             await until(lambda: not (len(broker.submitted()) < 10))
@@ -627,7 +634,8 @@ def test_positions_are_reconciled_with_the_broker_on_start(tmp_path):
     async def go() -> None:
         async with Guard(config(tmp_path), Simulated(paper), alerter=alerts) as guard:
             assert position(guard) == 3.0
-            [fill] = guard.journal.fills()
+            adopted, fill = guard.journal.fills()  # the broker's own fill, and the adoption
+            assert '"adopted": true' in adopted["details"]
             assert fill["qty"] == 3.0 and fill["price"] == 100.0 and "reconcile" in fill["details"]
             await heard(recorder, "reconciliation")
         await alerts.aclose()
@@ -673,10 +681,7 @@ def test_a_kill_recorded_while_stopped_flattens_on_start(tmp_path):
 
     async def first() -> None:
         async with Guard(config(tmp_path), broker) as guard:
-            await guard.on_tick(SYM, 100.0, T0)
-            await guard.submit(LONG)
-            broker.paper.on_tick(SYM, 100.0, T0 + S)
-            await until(lambda: position(guard))
+            await open_live(guard, broker)
 
     run(first())
     with Journal(f"sqlite:///{tmp_path / 'journal.db'}") as cli:
@@ -697,10 +702,7 @@ def test_flatten_orders_a_broker_dropped_are_asked_for_again_on_restart(tmp_path
 
     async def first() -> float:
         async with Guard(config(tmp_path), broker) as guard:
-            await guard.on_tick(SYM, 100.0, T0)
-            decision = await guard.submit(LONG)
-            broker.paper.on_tick(SYM, 100.0, T0 + S)
-            await until(lambda: position(guard))
+            decision = await open_live(guard, broker)
             await guard.kill("test")
         return decision.quantity
 
@@ -1047,7 +1049,7 @@ def test_an_entry_on_its_way_when_the_kill_lands_is_taken_back(tmp_path):
             entry = asyncio.create_task(guard.submit(LONG))
             await until(lambda: broker.submitted())
             await guard.kill("operator")
-            await until(lambda: ("cancel_all", None) in broker.calls)
+            await until(lambda: guard.status().pending_actions == 0)
             broker.gate.set()
             await entry
             assert await broker.paper.open_orders() == []
@@ -1109,10 +1111,7 @@ def test_fills_made_while_the_guard_was_down_are_applied_once(tmp_path):
 
     async def first() -> None:
         async with Guard(config(tmp_path), broker) as guard:
-            await guard.on_tick(SYM, 100.0, T0)
-            await guard.submit(LONG)
-            broker.paper.on_tick(SYM, 100.0, T0 + S)
-            await until(lambda: position(guard))
+            await open_live(guard, broker)
             await guard.kill("operator")  # the flatten is working at the broker
 
     run(first())
@@ -1207,3 +1206,184 @@ def test_the_guard_runs_and_restarts_on_postgresql(tmp_path, pg_url):
 
     run(first())
     run(second())
+
+
+class LostAnswers(Prompt):
+    """A prompt broker that places closing orders but loses the answers of the next few."""
+
+    lose = 0
+
+    async def submit(self, order: Order) -> Order:
+        placed = await super().submit(order)
+        if order.qty < 0 and self.lose:
+            self.lose -= 1
+            raise TimeoutError("no answer from the broker")
+        return placed
+
+
+@pytest.mark.parametrize("trigger", ["position_loss", "kill"])
+def test_a_close_whose_answers_are_lost_is_asked_for_again_under_its_id(tmp_path, trigger):
+    broker = LostAnswers(PaperBroker(allow_short=True), lag=0.05)
+
+    async def go() -> None:
+        async with Guard(config(tmp_path), broker) as guard:
+            await guard.on_tick(SYM, 100.0, T0)
+            decision = await guard.submit(LONG)
+            await until(lambda: position(guard))
+            broker.lose = 3  # a try and both retries: the escalation asks again later
+            if trigger == "kill":
+                await guard.kill("operator")
+            else:
+                broker.px, broker.now = 96.0, T0 + S
+                await guard.on_tick(SYM, 96.0, T0 + S)
+            await until(lambda: position(guard) == 0.0 and not guard.status().escalations)
+            closes = [o for o in broker.submitted() if o.qty < 0]
+            assert len({o.client_order_id for o in closes}) == 1  # one order, asked 4 times
+            assert all(o.qty == -decision.quantity for o in closes)
+            assert broker.paper.position(SYM).qty == 0.0
+
+    run(go())
+
+
+def test_orders_go_out_on_start_only_once_the_engine_agrees_with_the_broker(tmp_path):
+    paper = PaperBroker(allow_short=True)
+
+    async def first() -> None:
+        async with Guard(config(tmp_path), Prompt(paper, lag=0.0)) as guard:
+            await guard.on_tick(SYM, 100.0, T0)
+            await guard.submit(LONG)
+            await until(lambda: position(guard))
+
+    run(first())
+    with Journal(f"sqlite:///{tmp_path / 'journal.db'}") as cli:
+        cli.record_control("kill", T0, reason="overnight", actor="ops")
+
+    class SlowPositions(Prompt):
+        async def positions(self) -> dict[str, Position]:
+            await asyncio.sleep(0.05)  # a network round trip
+            return await self.paper.positions()
+
+    async def second() -> None:
+        broker = SlowPositions(paper, lag=0.0)
+        async with Guard(config(tmp_path), broker) as guard:
+            await until(lambda: position(guard) == 0.0)
+            await asyncio.sleep(0.1)  # time for a second, wrong order to show up
+            assert [o.qty for o in broker.submitted()] == [-100.0]
+            assert paper.position(SYM).qty == 0.0
+
+    run(second())
+
+
+def test_the_brokers_past_fills_are_adopted_once_across_starts(tmp_path):
+    paper = PaperBroker()
+    run(paper.submit(Order(SYM, 300.0)))
+    paper.on_tick(SYM, 100.0, T0)  # bought before riskguard existed
+    limits = {"leverage": {"threshold": 0.5, "action": "reduce"}}
+
+    async def start() -> None:
+        async with Guard(config(tmp_path, limits), Wrapped(paper)) as guard:
+            assert position(guard) == 300.0
+            assert guard.journal.events() == []  # no breaker saw a doubled position
+
+    run(start())
+    paper.on_tick(SYM, 110.0, T0 + 60 * S)
+    run(start())
+    assert paper.position(SYM).qty == 300.0
+
+
+def test_a_reduce_that_filled_while_down_is_not_counted_again(tmp_path):
+    broker = Wrapped(PaperBroker())
+
+    async def first() -> float:
+        async with Guard(config(tmp_path), broker) as guard:
+            return (await open_live(guard, broker)).quantity
+
+    qty = run(first())
+    # A crash between the broker's acceptance of a reduce and the commit of its answer.
+    with Journal(f"sqlite:///{tmp_path / 'journal.db'}") as j:
+        row = order_row(T0 + S, "rg-reduce-x", SYM, -qty / 2, "market", "pending")
+        j.write(orders=[row | {"details": '{"purpose": "reduce", "intent": "rg-reduce-x"}'}])
+    run(broker.paper.submit(Order(SYM, -qty / 2, client_order_id="rg-reduce-x")))
+    broker.paper.on_tick(SYM, 100.0, T0 + 2 * S)  # and it filled while no Guard listened
+
+    async def second() -> None:
+        async with Guard(config(tmp_path), broker) as guard:
+            await until(lambda: not guard.status().pending_actions)
+            assert position(guard) == qty / 2 == broker.paper.position(SYM).qty
+            await guard.kill("operator")  # nothing in flight may shrink this close
+            await until(lambda: broker.paper._working)
+            broker.paper.on_tick(SYM, 100.0, T0 + 3 * S)
+            await until(lambda: position(guard) == 0.0 == broker.paper.position(SYM).qty)
+
+    run(second())
+
+
+def test_a_reducing_order_working_across_a_restart_is_netted(tmp_path):
+    limits = {"leverage": {"threshold": 0.3, "action": "reduce", "fraction": 0.4}}
+    limits |= {"max_position_pct": 0.25, "partial_tp_r": "off", "trail_start_r": "off"}
+    limits |= {"risk_per_trade": 0.1, "max_risk_per_trade": 0.2}
+    broker = Wrapped(PaperBroker(allow_short=True))
+
+    async def first() -> None:
+        async with Guard(config(tmp_path, limits), broker) as guard:
+            await guard.on_tick(SYM, 100.0, T0)
+            await guard.submit(rg.Signal(SYM, "long", 100.0, stop=90.0, target=200.0))
+            broker.paper.on_tick(SYM, 100.0, T0 + S)
+            await until(lambda: position(guard))
+            await guard.on_tick(SYM, 150.0, T0 + 2 * S)  # leverage: reduce 40 %
+            await until(lambda: len(broker.paper._working) == 1)
+
+    run(first())
+
+    async def second() -> None:
+        async with Guard(config(tmp_path, limits), broker) as guard:
+            await guard.on_tick(SYM, 201.0, T0 + 3 * S)  # the target: exit what is left
+            await until(lambda: len(broker.paper._working) == 2)
+            broker.paper.on_tick(SYM, 201.0, T0 + 4 * S)
+            await until(lambda: position(guard) == 0.0)
+            assert broker.paper.position(SYM).qty == 0.0  # not flipped short
+
+    run(second())
+
+
+def test_what_a_failed_journal_write_owed_is_written_when_it_recovers(tmp_path, monkeypatch):
+    settings = FAST_RETRIES | {"control_poll_s": 0.02}
+
+    async def go() -> None:
+        async with Guard(config(tmp_path, guard=settings)) as guard:
+            await open_long(guard)
+
+            def broken(**_: Any) -> None:
+                raise JournalError("disk full")
+
+            monkeypatch.setattr(guard.journal, "write", broken)
+            with pytest.raises(JournalError):
+                await guard.kill("get out")
+            monkeypatch.undo()
+            await until(lambda: guard.status().failure is None)
+            kinds = [e["kind"] for e in guard.journal.events()]
+            assert kinds[:3] == ["kill_switch", "state_changed", "flatten_requested"]
+            assert any(
+                o["status"] == "pending" and "flatten" in o["details"]
+                for o in guard.journal.orders()
+            )
+            assert guard.journal.controls()[-1].action == "kill"
+
+    run(go())
+
+
+def test_a_retried_cancel_leaves_the_guards_own_close_alone(tmp_path):
+    broker = Wrapped(PaperBroker())
+
+    async def go() -> None:
+        async with Guard(config(tmp_path), broker) as guard:
+            await open_live(guard, broker)
+            broker.fail["open_orders"] = 3  # the kill's cancels fail, then are retried
+            await guard.kill("operator")
+            await until(lambda: broker.paper._working and not guard.status().pending_actions)
+            [close] = await broker.paper.open_orders()
+            assert close.qty == -100.0
+            broker.paper.on_tick(SYM, 100.0, T0 + 2 * S)
+            await until(lambda: position(guard) == 0.0 == broker.paper.position(SYM).qty)
+
+    run(go())

@@ -28,23 +28,29 @@ Orders that reduce risk are reduce-only: at sending time each is clipped to what
 the reducing orders in flight (sent, neither filled nor ended), and dropped when nothing is left.
 
 **Failure.** Broker calls are retried (``broker_retries`` times, exponential backoff with
-jitter). An entry that still fails is given up and alerted. A risk-reducing order that still
-fails escalates: a critical alert, the engine paused (no new risk; resume once resolved), and
-it is tried again later, as a new order committed before it is sent, while other actions go on.
-Actions go through a bounded queue: a full queue is an alert and makes the tick path wait
-(backpressure); no action is dropped. A journal that fails stops new risk (the engine is paused
-in memory and the pause is committed with the next write that succeeds) while risk-reducing
-actions go on.
+jitter). An entry that still fails is given up, alerted and taken back in case only its answers
+were lost. A risk-reducing order that still fails escalates: a critical alert, the engine paused
+(no new risk; resume once resolved), and it is asked for again later while other actions go on:
+under the same client order id when its answers were lost (the broker deduplicates it), as a
+new order committed before it is sent when the broker ended it unfilled. Actions go through a
+bounded queue: a full queue is an alert and makes the tick path wait (backpressure); no action
+is dropped. With a simulated broker the tick path also waits for its own actions, so that a
+replay is deterministic. A journal that fails stops new risk (the engine is paused in memory)
+while risk-reducing actions go on; what it could not write is written, with the pause, by the
+next write that succeeds.
 
 **Restart.** Every step that changes the engine (events, fills, control actions, approvals) is
 committed with the engine's snapshot, and marks in between are checkpointed every
 ``journal.snapshot_interval_s`` of data time. A Guard on an existing journal restores the
-newest snapshot, applies the broker's fills it has not journaled and the control actions
-recorded since (``riskguard kill`` from another process, say), reconciles what is left with the
-broker's positions, and sends again the risk-reducing orders committed but never answered; with
-the kill switch or a close-all breaker tripped, it cancels working orders and closes what is
-open again. A journal that cannot be read or fails its checksum raises
-:class:`~riskguard.journal.JournalError`: the Guard never starts afresh over it.
+newest snapshot, then, before any order goes out: applies the broker's fills it has not
+journaled, picks up the orders of the last run (reducing orders still in flight are tracked
+again, those never answered are asked for again under their id, entries never answered are
+taken back), applies the control actions recorded since (``riskguard kill`` from another
+process, say) and reconciles what is left with the broker's positions. With the kill switch or
+a close-all breaker tripped, it cancels working orders and closes what is open again. A fresh
+journal starts at the broker's equity and adopts its positions. A journal that cannot be read
+or fails its checksum raises :class:`~riskguard.journal.JournalError`: the Guard never starts
+afresh over it.
 
 Timestamps are integer nanoseconds since the epoch, UTC, in the data's time. Control actions and
 broker fills take the engine's clock (the last ``ts`` it saw), so a replay of old data and a
@@ -142,9 +148,11 @@ class GuardStatus:
 
 @dataclass
 class _Action:
-    """A broker action: ``purpose`` is ``cancel_all``, ``flatten``, ``reduce`` or ``exit``;
-    ``qty`` the signed order quantity (clipped again when sent). ``intent`` is the first
-    client order id; every retry is a new order of the same intent."""
+    """A broker action: ``purpose`` is ``cancel_orders`` (working orders other than the
+    Guard's reducing ones, of ``symbol`` or all), ``flatten``, ``reduce`` or ``exit``; ``qty``
+    the signed order quantity (clipped again when sent). ``intent`` is the first client order
+    id: a retry after a lost answer reuses the id (the broker deduplicates it), one after the
+    broker ended the order unfilled (``fresh_id``) is a new order of the same intent."""
 
     purpose: str
     symbol: str | None
@@ -154,6 +162,7 @@ class _Action:
     ts: int
     intent: str = ""
     attempt: int = 0
+    fresh_id: bool = False
 
     def __post_init__(self) -> None:
         self.intent = self.intent or self.client_order_id
@@ -161,11 +170,13 @@ class _Action:
 
 @dataclass
 class _Sent:
-    """A reducing order at the broker: its quantity and what of it has filled."""
+    """A reducing order at the broker (or on its way there). ``cap`` is how much of it can
+    still fill in all: its quantity, or what had filled when the broker ended it."""
 
     action: _Action
     qty: float
-    filled: float = 0.0
+    acked: bool = False
+    cap: float | None = None
 
 
 @dataclass
@@ -205,6 +216,17 @@ def _column(values: Any, name: str, dtype: type) -> np.ndarray:
         return np.asarray(values, dtype=dtype).reshape(len(values))
     except (TypeError, ValueError, OverflowError):
         raise RiskError(f"{name} must hold {np.dtype(dtype).name} values, got {values!r}") from None
+
+
+def _merge(batches: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rows of several journal writes as one (a trade's latest record wins)."""
+    out: dict[str, Any] = {}
+    for batch in batches:
+        for key, rows in batch.items():
+            out.setdefault(key, []).extend(rows)
+    if "trades" in out:
+        out["trades"] = list({t.id: t for t in out["trades"]}.values())
+    return out
 
 
 class Guard:
@@ -278,7 +300,10 @@ class Guard:
         self._symbols: set[str] = set()
         self._sim_cursor = 0
         self._sent: dict[str, _Sent] = {}
+        self._applied: dict[str, float] = {}  # filled quantity applied, by client order id
         self._escalations: dict[str, str] = {}
+        self._backlog: list[dict[str, Any]] = []  # rows a failed journal write still owes
+        self._held: list[_Action] | None = None  # actions planned while starting
 
     def __repr__(self) -> str:
         if self._engine is None:
@@ -329,21 +354,17 @@ class Guard:
     async def _boot(self) -> None:
         await self.alerter.start()
         self._actions = asyncio.Queue(self._queue_size)
-        self._seen = {
-            (r["client_order_id"], r["ts"], r["qty"], r["price"]) for r in self.journal.fills()
-        }
+        # Orders go out only once the engine agrees with the broker: what starting plans is
+        # held until reconciliation is done.
+        self._held = []
+        for r in self.journal.fills():
+            self._seen.add((r["client_order_id"], r["ts"], r["qty"], r["price"]))
+            self._applied[r["client_order_id"]] = (
+                self._applied.get(r["client_order_id"], 0.0) + r["qty"]
+            )
         history = [f async for f in self.broker.fills(follow=False)]
         if self._engine is None:
-            equity = self.config.guard.equity
-            if equity is None:
-                held = await self._call(self.broker.positions)
-                cash = await self._call(self.broker.balance)
-                equity = cash + sum(p.qty * p.avg_price for p in held.values())
-            self._engine = RiskEngine(self.config.to_limits(), equity)
-            # The broker's past fills made the positions it holds, which reconciliation adopts
-            # below at their average price: applying them too would count them twice.
-            self._seen.update(_fill_key(f) for f in history)
-            self.journal.save_snapshot(self._engine)
+            await self._adopt(history)
         elif self._engine.limits != self.config.to_limits():
             self._alert(
                 "config",
@@ -352,24 +373,44 @@ class Guard:
                 "the journal's limits stay in force; start a new journal to apply the "
                 "configured ones",
             )
-        engine = self._engine
+        engine = self.engine
         self._symbols = set(engine.symbols)
         self._sim_cursor = len(history)
-        self._tasks.append(asyncio.create_task(self._work(), name="guard:actions"))
         # Fills the broker made while no Guard was listening, then what they do not explain.
         step = _Step()
         for fill in history:
             self._apply_fill(fill, step)
         if step.fills:
             await self._finish(step, engine.ts)
+        await self._resume_orders()
         for control in self.journal.pending_controls():
             await self._control(control.action, control.name, control.reason, control.id)
         await self._reconcile()
-        await self._redrive()
         await self._reflatten()
+        self._tasks.append(asyncio.create_task(self._work(), name="guard:actions"))
+        held, self._held = self._held, None
+        await self._enqueue(held)
         self._tasks.append(asyncio.create_task(self._poll(), name="guard:controls"))
         if self._sim is None:
             self._tasks.append(asyncio.create_task(self._pump(), name="guard:fills"))
+
+    async def _adopt(self, history: list[Fill]) -> None:
+        """A fresh engine: it starts at the broker's equity (or the configured one), and the
+        broker's past fills are journaled as adopted, not applied: the positions they made are
+        adopted by reconciliation at their average price, and a later start must not count
+        them again."""
+        equity = self.config.guard.equity
+        if equity is None:
+            held = await self._call(self.broker.positions)
+            cash = await self._call(self.broker.balance)
+            equity = cash + sum(p.qty * p.avg_price for p in held.values())
+        self._engine = RiskEngine(self.config.to_limits(), equity)
+        adopted = [
+            fill_row(f.ts, f.client_order_id, f.symbol, f.qty, f.price, f.fee, adopted=True)
+            for f in history
+        ]
+        self._seen.update(_fill_key(f) for f in history)
+        self.journal.write(snapshot=self._engine, fills=adopted)
 
     async def aclose(self, timeout: float = 10.0) -> None:
         """Waits up to ``timeout`` seconds for queued actions, stops the background tasks,
@@ -474,7 +515,7 @@ class Guard:
 
     async def _send_entry(self, order: Order) -> None:
         """Sends an approved entry with bounded retries, unless new risk was refused since;
-        takes it back if that happens while it is on its way."""
+        takes it back if that happens while it is on its way, or if its answers were lost."""
         details = {"purpose": "entry", "intent": order.client_order_id}
         units = self._tradable(order.qty)
         if units == 0.0:
@@ -487,6 +528,7 @@ class Guard:
             refused = self._new_risk_refused()
             if refused is not None:
                 self._record_order(order, "cancelled", reason=f"not sent: {refused}", **details)
+                await self._take_back(order, details)
                 return
             try:
                 answer = await self.broker.submit(order)
@@ -497,6 +539,8 @@ class Guard:
                     self._alert(
                         "order_failed", "warning", f"entry of {order.symbol} not sent", str(e)
                     )
+                    # Only the answers may have been lost: make sure it is not working.
+                    await self._take_back(order, details)
                     return
                 await asyncio.sleep(self._delay(attempt))
                 attempt += 1
@@ -506,15 +550,23 @@ class Guard:
                 "order_rejected", "warning", f"entry of {order.symbol} refused", answer.reason
             )
         elif answer.is_open and self._new_risk_refused() is not None:
-            # Refused while the order was on its way: take it back. Had it filled already, the
-            # fill would be closed again by the tick path.
-            try:
-                taken_back = await self._call(self.broker.cancel, order.client_order_id)
-                self._record_order(order, taken_back.status.value, reason="taken back", **details)
-            except Exception as e:
-                self._alert(
-                    "order_failed", "critical", f"entry of {order.symbol} not taken back", str(e)
-                )
+            # Refused while it was on its way: take it back. Had it filled already, the tick
+            # path closes the position again.
+            await self._take_back(order, details)
+
+    async def _take_back(self, order: Order, details: dict[str, Any]) -> None:
+        """Cancels an entry that may be working at the broker; one it never heard of is
+        left alone."""
+        try:
+            state = await self._call(self.broker.cancel, order.client_order_id)
+        except RiskError:
+            return  # unknown at the broker: it never arrived
+        except Exception as e:
+            self._alert(
+                "order_failed", "critical", f"entry of {order.symbol} not taken back", str(e)
+            )
+            return
+        self._record_order(order, state.status.value, reason="taken back", **details)
 
     # --- the tick path ---------------------------------------------------------------------
 
@@ -701,8 +753,8 @@ class Guard:
         actor: str = "",
     ) -> list[Event]:
         """Applies one control action and commits it with its effects; one recorded in the
-        journal (``control_id``) is marked handled in the same transaction, or with its error
-        when the engine refuses it (an unknown breaker name)."""
+        journal (``control_id``) is marked handled in the same transaction, and when the engine
+        refuses it (an unknown breaker name) marked handled with the error alerted."""
         engine = self._engine
         assert engine is not None
         ts = engine.ts
@@ -788,7 +840,9 @@ class Guard:
             gross_exposure=snap.gross_exposure,
             breakers=[b.to_dict() for b in breakers if b.status == "tripped"],
             positions={s: p.to_dict() for s, p in snap.positions.items()},
-            pending_actions=self._busy + (0 if self._actions is None else self._actions.qsize()),
+            pending_actions=self._busy
+            + len(self._later)
+            + (0 if self._actions is None else self._actions.qsize()),
             escalations=sorted(self._escalations.values()),
             failure=self._failure,
         )
@@ -802,13 +856,29 @@ class Guard:
             b.status == "tripped" and b.action == "close_all_halt" for b in self._engine.breakers()
         )
 
-    def _held(self, symbol: str) -> float:
+    def _position(self, symbol: str) -> float:
         positions = self.engine.snapshot().positions
         return positions[symbol].qty if symbol in positions else 0.0
 
-    def _inflight(self, symbol: str) -> float:
-        """The unfilled part of the reducing orders of ``symbol`` at the broker."""
-        return sum(s.qty - s.filled for s in self._sent.values() if s.action.symbol == symbol)
+    def _remaining(self, cid: str, sent: _Sent) -> float:
+        """What of a reducing order can still fill: its quantity (or what had filled when the
+        broker ended it) less the fills applied."""
+        cap = sent.qty if sent.cap is None else sent.cap
+        return cap - self._applied.get(cid, 0.0)
+
+    def _inflight(self, symbol: str, but: str | None = None) -> float:
+        """What the reducing orders of ``symbol`` (but ``but``) can still fill."""
+        return sum(
+            self._remaining(cid, s)
+            for cid, s in self._sent.items()
+            if s.action.symbol == symbol and cid != but
+        )
+
+    def _settle(self, cid: str) -> None:
+        """Forgets a reducing order once nothing of it can fill any more."""
+        sent = self._sent.get(cid)
+        if sent is not None and abs(self._remaining(cid, sent)) <= _EPS * max(1.0, abs(sent.qty)):
+            del self._sent[cid]
 
     def _apply_fill(self, fill: Fill, step: _Step, **details: Any) -> None:
         """Applies one broker fill to the engine, at the engine's clock (a broker's clock may
@@ -817,10 +887,10 @@ class Guard:
         key = _fill_key(fill)
         if key in self._seen:
             return
-        self._seen.add(key)
         engine = self._engine
         assert engine is not None
         step.events.extend(engine.on_fill(fill.symbol, fill.qty, fill.price, engine.ts, fill.fee))
+        self._seen.add(key)
         step.symbols.add(fill.symbol)
         self._symbols.add(fill.symbol)
         step.fills.append(
@@ -835,11 +905,9 @@ class Guard:
                 **details,
             )
         )
-        sent = self._sent.get(fill.client_order_id)
-        if sent is not None:
-            sent.filled += fill.qty
-            if abs(sent.qty - sent.filled) <= _EPS * max(1.0, abs(sent.qty)):
-                del self._sent[fill.client_order_id]
+        cid = fill.client_order_id
+        self._applied[cid] = self._applied.get(cid, 0.0) + fill.qty
+        self._settle(cid)
 
     async def _finish(
         self,
@@ -868,12 +936,17 @@ class Guard:
         assert engine is not None
         positions = None
         flattened: set[str] = set()
+        cancelled = False
         for e in step.events:
             kind = e.kind
-            if kind == "kill_switch" or (
-                kind == "breaker_tripped" and e.action == "close_all_halt"
+            if kind in ("kill_switch", "paused") or (
+                kind == "state_changed" and e.state.name == "HALTED"
             ):
-                step.actions.append(_Action("cancel_all", None, 0.0, "", e.breaker or kind, ts))
+                # New risk is refused from now on: working entries are taken back.
+                if not cancelled:
+                    cause = e.breaker or kind
+                    step.actions.append(_Action("cancel_orders", None, 0.0, "", cause, ts))
+                    cancelled = True
                 continue
             if kind not in ("flatten_requested", "stop_hit", "exit_signal", "reduce_requested"):
                 continue
@@ -894,7 +967,7 @@ class Guard:
             # A fill that leaves a position open while trading must be flat: an entry that was
             # on the wire when the kill came. The engine asks nothing for it; close it.
             for symbol in sorted(step.symbols - flattened):
-                rest = self._held(symbol) + self._inflight(symbol)
+                rest = self._position(symbol) + self._inflight(symbol)
                 if abs(rest) > _EPS * max(1.0, abs(rest)):
                     self._intend(step, "flatten", symbol, -rest, "must_be_flat", ts)
 
@@ -920,8 +993,9 @@ class Guard:
         handled: Sequence[tuple[int, int]] = (),
     ) -> None:
         """One durable transaction: the engine's snapshot with the step's events, orders,
-        fills and changed trades. A failure stops new risk and is raised; a success after a
-        failure lifts it (the pause it set stays, now committed)."""
+        fills and changed trades, after whatever an earlier failed write still owes. A failure
+        keeps the rows owed, stops new risk and is raised; the next success writes them and
+        lifts the failure (the pause it set stays, now committed)."""
         engine = self._engine
         assert engine is not None
         trades = []
@@ -931,23 +1005,30 @@ class Guard:
                 for t in engine.trades()
                 if t.symbol in step.symbols and (t.exit_ts is None or t.exit_ts >= engine.ts)
             ]
-        try:
-            self.journal.write(
-                snapshot=engine,
-                events=step.events,
-                orders=step.orders,
-                fills=step.fills,
-                trades=trades,
-                decisions=decisions,
-                controls=controls,
-                handled=handled,
-            )
-        except JournalError as e:
-            self._fail(str(e))
-            raise
-        self._failure = None
+        rows = {
+            "events": list(step.events),
+            "orders": list(step.orders),
+            "fills": list(step.fills),
+            "trades": trades,
+            "decisions": list(decisions),
+            "controls": list(controls),
+            "handled": list(handled),
+        }
+        self._journal(rows, snapshot=True)
         if self._snapshot_ns is not None:
             self._next_snapshot = engine.ts + self._snapshot_ns
+
+    def _journal(self, rows: dict[str, Any], *, snapshot: bool) -> None:
+        """Writes ``rows`` (and the engine's snapshot) after the backlog, in one transaction."""
+        owed = [*self._backlog, rows]
+        try:
+            self.journal.write(snapshot=self._engine if snapshot else None, **_merge(owed))
+        except JournalError as e:
+            self._backlog = owed
+            self._fail(str(e))
+            raise
+        self._backlog = []
+        self._failure = None
 
     def _checkpoint(self) -> None:
         """The periodic snapshot, so that marks and indicators survive a crash too."""
@@ -969,6 +1050,9 @@ class Guard:
     # --- actions ---------------------------------------------------------------------------
 
     async def _enqueue(self, actions: list[_Action]) -> None:
+        if self._held is not None:  # starting: sent once the engine agrees with the broker
+            self._held.extend(actions)
+            return
         queue = self._actions
         assert queue is not None
         for action in actions:
@@ -1009,9 +1093,10 @@ class Guard:
                 queue.task_done()
 
     async def _execute(self, action: _Action) -> None:
-        if action.purpose == "cancel_all":
+        if action.purpose == "cancel_orders":
             try:
-                self._forget(await self._call(self.broker.cancel_all))
+                await self._cancel_orders(action.symbol)
+                self._escalations.pop("*", None)
             except Exception as e:
                 action.attempt += 1
                 self._escalate(action, f"{type(e).__name__}: {e}")
@@ -1021,73 +1106,119 @@ class Guard:
         assert symbol is not None
         if action.purpose == "flatten":
             try:
-                self._forget(await self._call(self.broker.cancel_all, symbol))
+                await self._cancel_orders(symbol)
             except Exception as e:  # the close matters more than the cancels: go on
                 self._alert(
                     "action_failed", "warning", f"cancel of {symbol}'s orders failed", str(e)
                 )
-        qty = self._clip(symbol, action.qty)
-        if qty == 0.0:
-            self._record(action, action.qty, "cancelled", reason="nothing left to reduce")
-            self._escalations.pop(symbol, None)
-            return
-        if action.attempt > 0:
-            # A retry is a new order, committed as pending before it is sent, as the first was.
-            action.client_order_id = _new_id(action.purpose)
-            self._record(action, qty, "pending")
-        order = Order(symbol, qty, client_order_id=action.client_order_id)
-        self._sent[action.client_order_id] = _Sent(action, qty)
+        cid = action.client_order_id
+        sent = self._sent.get(cid)
+        if sent is not None and not action.fresh_id:
+            # Asked again after its answers were lost: the same order, which the broker
+            # recognises by its id.
+            qty = sent.qty
+        else:
+            if action.fresh_id:
+                # The broker ended the last order unfilled: a new order of the same intent,
+                # committed as pending before it is sent, as the first was.
+                action.fresh_id = False
+                action.client_order_id = cid = _new_id(action.purpose)
+                qty = self._clip(symbol, action.qty)
+                if qty != 0.0:
+                    self._record(action, qty, "pending")
+            else:
+                qty = self._clip(symbol, action.qty)
+            if qty == 0.0:
+                self._record(action, action.qty, "skipped", reason="nothing left to reduce")
+                self._escalations.pop(symbol, None)
+                return
+            sent = self._sent[cid] = _Sent(action, qty)
+        order = Order(symbol, qty, client_order_id=cid)
         try:
             answer = await self._call(self.broker.submit, order)
-            failed = (answer.reason or answer.status.value) if answer.status in _ENDED else None
         except Exception as e:
-            answer, failed = None, f"{type(e).__name__}: {e}"
-        if failed is None and answer is not None:
-            self._record(action, qty, answer.status.value, reason=answer.reason)
-            self._escalations.pop(symbol, None)
+            # The answers were lost, maybe not the order: it stays in flight, and is asked
+            # for again later under the same id.
+            action.attempt += 1
+            self._record(action, qty, "failed", reason=f"{type(e).__name__}: {e}")
+            self._escalate(action, f"{type(e).__name__}: {e}")
+            self._retry_later(action)
             return
-        self._sent.pop(action.client_order_id, None)
-        self._record(action, qty, "failed", reason=failed)
+        sent.acked = True
+        self._record(action, qty, answer.status.value, reason=answer.reason)
+        if answer.status in _ENDED:
+            self._ended(action, sent, answer)
+        else:
+            self._escalations.pop(symbol, None)
+            self._settle(cid)
+
+    def _ended(self, action: _Action, sent: _Sent, state: Order) -> None:
+        """The broker ended a reducing order without filling it all: what it did fill may
+        still be on its way; the rest is asked for again, as a new order."""
+        sent.cap = state.filled_qty
+        self._settle(action.client_order_id)
         action.attempt += 1
-        self._escalate(action, failed or "")
+        action.fresh_id = True
+        self._escalate(action, state.reason or state.status.value)
         self._retry_later(action)
 
     def _retry_later(self, action: _Action) -> None:
         """Queues ``action`` again after the backoff, leaving the worker free meanwhile."""
 
         async def later() -> None:
-            await asyncio.sleep(self._delay(self._retries + action.attempt))
+            await asyncio.sleep(self._delay(action.attempt))
             await self._enqueue([action])
 
         task = asyncio.create_task(later(), name=f"guard:retry:{action.intent}")
         self._later.add(task)
         task.add_done_callback(self._later.discard)
 
-    def _forget(self, cancelled: list[Order]) -> None:
-        """Reducing orders cancelled at the broker are no longer in flight."""
-        for order in cancelled:
-            self._sent.pop(order.client_order_id or "", None)
+    async def _cancel_orders(self, symbol: str | None) -> None:
+        """Cancels the working orders (of ``symbol``, or all) but the Guard's own reducing
+        orders, which closes are netted against instead."""
+        for order in await self._call(self.broker.open_orders):
+            cid = order.client_order_id or ""
+            if cid in self._sent or (symbol is not None and order.symbol != symbol):
+                continue
+            try:
+                await self._call(self.broker.cancel, cid)
+            except RiskError:
+                pass  # it finished in the meantime
 
     async def _sweep(self) -> None:
-        """Reducing orders that ended at the broker without filling (refused when they came
-        to fill, say) are sent again for what they left open."""
-        working = {o.client_order_id for o in await self._call(self.broker.open_orders)}
-        for cid in [c for c in self._sent if c not in working]:
-            state = await self._call(self.broker.cancel, cid)  # final: returned unchanged
-            sent = self._sent.get(cid)
-            if state.status not in _ENDED or sent is None:
-                continue  # filled: its fill is on its way
-            del self._sent[cid]
-            action = sent.action
-            action.attempt += 1
-            self._record(action, sent.qty, state.status.value, reason=state.reason)
-            self._escalate(action, state.reason or state.status.value)
-            await self._enqueue([action])
+        """Reducing orders the broker ended without filling (refused when they came to fill,
+        say, or lost in a restart) are asked for again for what they left open. Best effort:
+        a failure is alerted, and the next sweep tries again."""
+        try:
+            working = {o.client_order_id for o in await self._call(self.broker.open_orders)}
+            for cid in [c for c, s in self._sent.items() if s.acked and c not in working]:
+                sent = self._sent.get(cid)
+                if sent is None:
+                    continue
+                try:
+                    state = await self._call(self.broker.cancel, cid)  # final: unchanged
+                except RiskError:  # unknown: lost with a broker restart, never filled
+                    assert sent.action.symbol is not None
+                    state = Order(
+                        sent.action.symbol,
+                        sent.qty,
+                        client_order_id=cid,
+                        status=OrderStatus.CANCELLED,
+                        reason="unknown to the broker",
+                    )
+                if state.status is OrderStatus.FILLED:
+                    sent.cap = state.filled_qty  # its fills are on their way
+                    self._settle(cid)
+                elif state.status in _ENDED and cid in self._sent:
+                    self._record(sent.action, sent.qty, state.status.value, reason=state.reason)
+                    self._ended(sent.action, sent, state)
+        except Exception as e:
+            self._alert("sweep", "warning", "checking the orders in flight failed", str(e))
 
     def _clip(self, symbol: str, qty: float) -> float:
         """``qty`` reduce-only: no bigger than the position net of reducing orders in flight,
         and zero when it would add to it."""
-        held = self._held(symbol) + self._inflight(symbol)
+        held = self._position(symbol) + self._inflight(symbol)
         if abs(held) <= _EPS * max(1.0, abs(qty)) or qty * held > 0:
             return 0.0
         return self._tradable(math.copysign(min(abs(qty), abs(held)), qty))
@@ -1107,6 +1238,10 @@ class Guard:
         what = f"{action.purpose} of {action.symbol or 'every order'}"
         reason = f"{what} failing: {error}"
         key = action.symbol or "*"
+        if action.fresh_id and action.attempt <= self._retries:
+            # Refused by the broker a few times: say so, and try again before escalating.
+            self._alert("order_failed", "warning", f"{what} refused", error)
+            return
         if key not in self._escalations and not engine.paused:
             events = engine.pause(reason, engine.ts)
             self._notify(events)
@@ -1154,9 +1289,9 @@ class Guard:
 
     def _write_orders(self, rows: list[dict[str, Any]]) -> None:
         try:
-            self.journal.write(orders=rows)
-        except JournalError as e:
-            self._fail(str(e))
+            self._journal({"orders": rows}, snapshot=False)
+        except JournalError:
+            pass  # owed to the journal, and new risk stopped, by _journal
 
     def _delay(self, attempt: int) -> float:
         """Exponential backoff with jitter: ``backoff * 2**attempt``, capped, scaled by a
@@ -1172,6 +1307,8 @@ class Guard:
                 return await fn(*args)
             except asyncio.CancelledError:
                 raise
+            except RiskError:
+                raise  # a refusal (an unknown order, a bad argument) does not go away
             except Exception:
                 if attempt >= self._retries:
                     raise
@@ -1229,58 +1366,43 @@ class Guard:
         if step.fills or step.events:
             await self._finish(step, engine.ts)
 
-    async def _redrive(self) -> None:
-        """Sends again the risk-reducing orders whose latest state is ``pending`` or
-        ``failed`` (a crash between the commit and the broker, or a retry cut short), one per
-        intent; entries left ``pending`` are cancelled at the broker (they may have reached it)
-        and marked abandoned."""
+    async def _resume_orders(self) -> None:
+        """Picks up the orders of the last run from the journal: risk-reducing ones that may
+        still be in flight are tracked again, and asked for again when never answered (under
+        the same id: the broker deduplicates it) or when the broker had ended them; entries
+        never answered are taken back (their signals are stale) and marked abandoned."""
         latest: dict[str, dict[str, Any]] = {}
         for row in self.journal.orders():
             details = json.loads(row["details"])
             latest[details.get("intent") or row["client_order_id"]] = row | {"details": details}
-        actions = []
-        abandoned = []
         for intent, row in latest.items():
-            purpose = row["details"].get("purpose", "")
-            if purpose in _REDUCING and row["status"] in ("pending", "failed"):
-                action = _Action(
-                    purpose,
-                    row["symbol"],
-                    row["qty"],
-                    row["client_order_id"],
-                    row["details"].get("cause", ""),
-                    row["ts"],
-                    intent,
-                    attempt=0 if row["status"] == "pending" else 1,
+            purpose, status = row["details"].get("purpose", ""), row["status"]
+            cid, symbol, qty = row["client_order_id"], row["symbol"], row["qty"]
+            if purpose in _REDUCING:
+                cause = row["details"].get("cause", "")
+                action = _Action(purpose, symbol, qty, cid, cause, row["ts"], intent)
+                if status in ("pending", "failed", "new"):
+                    self._sent[cid] = _Sent(action, qty, acked=status == "new")
+                    self._settle(cid)
+                    if status != "new" and cid in self._sent:
+                        await self._enqueue([action])
+                elif status in ("rejected", "cancelled"):
+                    action.attempt, action.fresh_id = 1, True
+                    await self._enqueue([action])
+            elif purpose == "entry" and status in ("pending", "failed"):
+                order = Order(symbol, qty, client_order_id=cid)
+                details = {"purpose": purpose, "intent": intent}
+                await self._take_back(order, details)
+                self._record_order(
+                    order, "abandoned", reason="not answered before a restart", **details
                 )
-                actions.append(action)
-            elif purpose == "entry" and row["status"] == "pending":
-                try:
-                    await self.broker.cancel(row["client_order_id"])
-                except Exception:
-                    pass  # it never reached the broker (unknown there): nothing to cancel
-                abandoned.append(
-                    order_row(
-                        row["ts"],
-                        row["client_order_id"],
-                        row["symbol"],
-                        row["qty"],
-                        row["order_type"],
-                        "abandoned",
-                        purpose=purpose,
-                        intent=intent,
-                        reason="not answered before a restart; its signal is stale",
-                    )
+                self._alert(
+                    "restart",
+                    "warning",
+                    f"entry of {symbol} abandoned",
+                    "not answered before a restart; its signal is stale",
                 )
-        if abandoned:
-            self._write_orders(abandoned)
-            self._alert(
-                "restart",
-                "warning",
-                f"{len(abandoned)} entry order(s) abandoned",
-                "their signals are stale after a restart",
-            )
-        await self._enqueue(actions)
+        await self._sweep()
 
     async def _reflatten(self) -> None:
         """With the kill switch or a close-all breaker tripped, cancels working orders and
@@ -1289,7 +1411,7 @@ class Guard:
         assert engine is not None
         if not self._must_be_flat():
             return
-        step = _Step(actions=[_Action("cancel_all", None, 0.0, "", "restart", engine.ts)])
+        step = _Step(actions=[_Action("cancel_orders", None, 0.0, "", "restart", engine.ts)])
         for symbol, p in engine.snapshot().positions.items():
             self._intend(step, "flatten", symbol, -p.qty, "restart", engine.ts)
         self._commit(step)
