@@ -760,9 +760,61 @@ class Row:
     max_per_unit: float | None = None  # absolute target: riskguard's seconds per unit
     # the target bounds riskguard's time over the peer's per unit (a layer over the engine)
     overhead: bool = False
+    # at most this many timed runs (rows whose one run takes tens of seconds); 0: the warm-up
+    # run, which is also the agreement check, is the only one, and it is timed
+    max_repeats: int | None = None
 
 
 # --- the Guard and its journal -----------------------------------------------------------------
+
+
+BTC_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "btcusdt-perp-1m-2022-01.csv"
+
+
+def backtest_btc(path: Path) -> Any:
+    from riskguard.backtest import run_backtest
+
+    return run_backtest(path, strategy="ema-cross", symbol="BTCUSDT")
+
+
+def synthetic_backtest_data(n: int = 1_000_000) -> tuple[Any, None, None]:
+    """A seeded random walk of minute bars and its ema-cross signals."""
+    import polars as pl
+    from riskguard.strategies import ema_cross
+
+    rng = np.random.default_rng(SEED)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.001, n)))
+    open_ = np.concatenate(([100.0], close[:-1]))
+    reach = np.abs(rng.normal(0.0, 0.0005, n))
+    bars = pl.DataFrame(
+        {
+            "ts": ENGINE_T0 + np.arange(n, dtype=np.int64) * 60 * NS,
+            "symbol": ["SYN"] * n,
+            "open": open_,
+            "high": np.maximum(open_, close) * (1 + reach),
+            "low": np.minimum(open_, close) * (1 - reach),
+            "close": close,
+            "volume": np.full(n, 1e7),
+        }
+    )
+    return (bars, ema_cross(bars)), None, None
+
+
+def backtest_synthetic(data: tuple[Any, Any]) -> Any:
+    from riskguard.backtest import backtest_frames
+
+    bars, signals = data
+    return backtest_frames(bars, signals, config=rg.Config(limits={"max_spread_bps": None}))
+
+
+def backtest_sane(result: Any, _peer: Any, _data: Any) -> str:
+    assert sum(1 for _ in result.guarded.ts) > 0 and result.signals > 0
+    assert result.decisions, "no decision was made"
+    n, g = result.naive.summary, result.guarded.summary
+    return (
+        f"{result.bars:,} bars, {result.signals:,} signals; max drawdown "
+        f"{100 * n['max_drawdown']:.1f} % without, {100 * g['max_drawdown']:.1f} % with"
+    )
 
 
 def guard_row(name: str, broker: str, simulated: bool) -> Row:
@@ -1054,6 +1106,36 @@ def rows() -> list[Row]:
         guard_row("guard-tick-overhead", "exchange-fed broker", simulated=False),
         guard_row("guard-tick-overhead-paper", "paper broker fed too", simulated=True),
         Row(
+            "backtest-btc",
+            "run_backtest, ema-cross, both runs, every guard on",
+            "BTCUSDT 1m, 45,031 bars",
+            "none (absolute target)",
+            0.0,
+            "≤ 3 s",
+            make=lambda: (BTC_FILE, None, None),
+            ours=backtest_btc,
+            peer=None,
+            check=backtest_sane,
+            max_per_unit=3.0,
+            max_repeats=3,
+        ),
+        Row(
+            "backtest-1m-bars",
+            "backtest_frames, ema-cross, both runs, every guard on",
+            "synthetic 1m bars, 1,000,000",
+            "none (absolute target)",
+            0.0,
+            "≤ 30 s",
+            make=synthetic_backtest_data,
+            ours=backtest_synthetic,
+            peer=None,
+            check=backtest_sane,
+            units=1_000_000,
+            unit="bar",
+            max_per_unit=30.0 / 1_000_000,
+            max_repeats=0,
+        ),
+        Row(
             "journal-decisions",
             "record_decision, group-committed, then flush",
             f"SQLite FULL, {asv_guard.DECISIONS} decisions/run",
@@ -1168,7 +1250,10 @@ def run_row(row: Row, repeats: int) -> Result:
     ours_data, peer_data, check_data = row.make()
     # Warm-up: one call each, whose results are also the agreement check.
     try:
-        a = row.ours(row.fresh(ours_data))
+        arg = row.fresh(ours_data)
+        t0 = time.perf_counter()
+        a = row.ours(arg)
+        warm = time.perf_counter() - t0
         b = row.peer(row.fresh(peer_data)) if row.peer is not None else None
         res.note = row.check(a, b, check_data)
     except AssertionError as e:
@@ -1176,8 +1261,13 @@ def run_row(row: Row, repeats: int) -> Result:
         res.error = "MISMATCH, not timed: " + " | ".join(first)
         return res
     del a, b
+    if row.max_repeats == 0:
+        res.ours = warm
+        return res
     ours_t: list[float] = []
     peer_t: list[float] = []
+    if row.max_repeats is not None:
+        repeats = min(repeats, row.max_repeats)
     for _ in range(repeats):  # interleaved, so drifting background load hits both alike
         ours_t.append(_once(row.ours, row.fresh, ours_data))
         if row.peer is not None:

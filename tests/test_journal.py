@@ -257,3 +257,52 @@ def test_a_read_that_fails_is_a_journal_error(tmp_path):
             j.pending_controls()
         with pytest.raises(JournalError, match="journal read failed"):
             j.controls()
+
+
+def test_series_round_trip_and_replace(url):
+    with Journal(url) as j:
+        j.write_series("equity", [T0, T0 + NS, T0 + 2 * NS], [100.0, math.nan, 102.5])
+        ts, values = j.series("equity")
+        assert ts == [T0, T0 + NS, T0 + 2 * NS]
+        assert values[0] == 100.0 and math.isnan(values[1]) and values[2] == 102.5
+        j.write_series("equity", [T0], [1.0])  # replaces the whole series
+        assert j.series("equity") == ([T0], [1.0])
+        j.write_series("baseline_equity", [], [])
+        assert j.series_names() == ["equity"]
+        assert j.series("nothing") == ([], [])
+        with pytest.raises(JournalError, match="length"):
+            j.write_series("x", [T0], [])
+        with pytest.raises(JournalError, match="name"):
+            j.write_series("", [T0], [1.0])
+
+
+def test_a_version_1_journal_is_migrated(tmp_path):
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    with Journal(url):
+        pass
+    db = sqlite3.connect(tmp_path / "journal.db")
+    db.execute("DROP TABLE rg_series")  # what version 1 had
+    db.execute("UPDATE rg_meta SET value = '1' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    with Journal(url) as j:
+        assert j.schema_version() == SCHEMA_VERSION == 2
+        j.write_series("equity", [T0], [1.0])
+        assert j.series("equity") == ([T0], [1.0])
+
+
+def test_a_recorded_control_wakes_a_listener(url):
+    import threading
+
+    with Journal(url) as j:
+        if j.dialect != "postgresql":
+            assert j.wait_for_control(0.01) is False  # SQLite: the caller polls
+            return
+        assert j.wait_for_control(0.01) is False  # LISTENing from now on; nothing recorded
+        heard: list[bool] = []
+        listener = threading.Thread(target=lambda: heard.append(j.wait_for_control(60.0)))
+        listener.start()
+        with Journal(url) as cli:
+            cli.record_control("kill", T0, reason="from the cli", actor="ops")
+        listener.join(90)
+        assert heard == [True]  # woken by the NOTIFY, not by the 60 s timeout

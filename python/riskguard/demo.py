@@ -1,253 +1,166 @@
-"""`riskguard demo`: the analytics and the risk engine run over a seeded synthetic market,
-printed as risk tables and a breaker timeline."""
+"""`riskguard demo`: a strategy trading a seeded synthetic market through a crash, once without
+risk management and once through a full :class:`~riskguard.Guard` (paper broker, SQLite journal,
+every breaker armed at its default), printed side by side with the breaker timeline, the
+decisions by reason code, the trades and the final risk figures, and written as a report.
+
+The market is :func:`riskguard.synthetic.synthetic_market`'s: daily bars of four instruments
+with a common factor, volatility clustering and a crash 70 % of the way through. The strategy
+is the built-in ``ema-cross`` (:mod:`riskguard.strategies`), whose signals carry ATR, trend
+EMA, confidence, consensus and volume. The same seed always gives the same output.
+"""
 
 from __future__ import annotations
 
-import json
+import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from riskguard import Limits, RiskEngine
-from riskguard import analytics as rga
-from riskguard.synthetic import Market, synthetic_market
+from riskguard.backtest import SUMMARY_ROWS, BacktestResult, backtest_frames
+from riskguard.config import Config
+from riskguard.strategies import ema_cross
+from riskguard.synthetic import synthetic_market
 
-NS_PER_DAY = 86_400 * 10**9
-# Day 0 of the replay: 2020-01-06 00:00 UTC, a Monday. Closes are ticked at 16:00 UTC.
-REPLAY_START_NS = 1_578_268_800 * 10**9
-CLOSE_NS = 16 * 3_600 * 10**9
-PORTFOLIO_BREAKERS = {
-    "daily_loss",
-    "weekly_loss",
-    "monthly_loss",
-    "max_drawdown",
-    "volatility_spike",
-    "leverage",
-    "concentration",
-    "portfolio_heat",
-    "consecutive_losses",
-}
+__all__ = ["demo_bars", "run_demo"]
+
+DAY_NS = 86_400 * 10**9
+START_NS = 1_578_268_800 * 10**9  # Monday 6 January 2020, 00:00 UTC
+SYMBOLS = ["BTC", "ETH", "SPX", "GOLD"]
+N_DAYS = 1_000
 
 
-def risk_report(seed: int = 7, confidence: float = 0.99) -> dict[str, Any]:
-    """Computes the demo's figures: per-instrument risk, an equal-weight portfolio's Monte Carlo
-    VaR, its Euler risk contributions, stress scenarios and worst weeks."""
-    market = synthetic_market(seed)
-    r, symbols = market.returns, market.symbols
-    per_instrument = {
-        "annual_volatility": rga.annual_volatility(r),
-        "cagr": rga.cagr(r),
-        "sharpe": rga.sharpe_ratio(r),
-        "sortino": rga.sortino_ratio(r),
-        "max_drawdown": rga.max_drawdown(r),
-        "var_historical": rga.var_historical(r, confidence),
-        "cvar_historical": rga.cvar_historical(r, confidence),
-        "var_cornish_fisher": rga.var_parametric(r, confidence, method="cornish_fisher"),
-    }
-    weights = np.full(len(symbols), 1 / len(symbols))
-    portfolio = r @ weights
-    cov = rga.covariance(r)
-    contributions = rga.risk_contributions(weights, cov, confidence)
-    mc_var, mc_cvar = rga.var_monte_carlo(r, weights, confidence, n_paths=100_000, seed=seed)
-    bs_var, bs_cvar = rga.var_monte_carlo(
-        r, weights, confidence, n_paths=100_000, seed=seed, method="bootstrap"
-    )
-    exposures = dict(zip(symbols, weights * 1_000_000, strict=True))
-    return {
-        "seed": seed,
-        "confidence": confidence,
-        "engine": engine_replay(market),
-        "symbols": symbols,
-        "crash_day": market.crash_start,
-        "instruments": {k: [float(x) for x in v] for k, v in per_instrument.items()},
-        "portfolio": {
-            "var_historical": rga.var_historical(portfolio, confidence),
-            "cvar_historical": rga.cvar_historical(portfolio, confidence),
-            "var_parametric": rga.var_parametric(portfolio, confidence),
-            "var_monte_carlo": mc_var,
-            "cvar_monte_carlo": mc_cvar,
-            "var_bootstrap": bs_var,
-            "cvar_bootstrap": bs_cvar,
-            "max_drawdown": rga.max_drawdown(portfolio),
-            "sharpe": rga.sharpe_ratio(portfolio),
-            "effective_positions": rga.effective_positions(weights),
-            "diversification_ratio": rga.diversification_ratio(weights, cov),
-            "component_var": dict(zip(symbols, contributions.component.tolist(), strict=True)),
-        },
-        "stress": rga.stress_test(
-            exposures,
-            {
-                "crypto winter": {"BTC": -0.5, "ETH": -0.6},
-                "equity crash": {"SPX": -0.2, "NDX": -0.25, "GOLD": 0.05},
-                "dollar spike": {"EURUSD": -0.05, "GOLD": -0.03},
-            },
-            missing="zero",
-        ),
-        "worst_weeks": [
-            {"loss": w.loss, "start": w.start, "end": w.end}
-            for w in rga.worst_periods(portfolio, horizon=5, n=3)
-        ],
-    }
-
-
-def engine_replay(
-    market: Market, equity: float = 1_000_000.0, before: int = 60, after: int = 40
-) -> dict[str, Any]:
-    """Replays ``before`` days before the crash to ``after`` days after it through a
-    :class:`RiskEngine` with the default limits: 90 % of ``equity`` bought equal-weight at 100
-    on day 0, then every instrument's daily close ticked at 16:00 UTC. The engine only
-    reports; nothing acts on its requests, so the book rides through the crash and the events
-    show what riskguard would have done and when.
-
-    Returns the portfolio-level events (day, kind, breaker, message), the count of every event
-    by kind and breaker, and the final snapshot as plain data.
-    """
-    start = max(0, market.crash_start - before)
-    window = market.returns[start : market.crash_start + after]
-    closes = 100.0 * np.cumprod(1.0 + window, axis=0)
-    n_days, n = closes.shape
-    engine = RiskEngine(Limits(), equity=equity, ts=REPLAY_START_NS)
-    qty = 0.9 * equity / n / 100.0
-    for symbol in market.symbols:
-        engine.on_fill(symbol, qty, 100.0, REPLAY_START_NS)
-    day_ts = REPLAY_START_NS + CLOSE_NS + NS_PER_DAY * np.arange(n_days, dtype=np.int64)
-    events = engine.on_ticks(
-        np.tile(np.arange(n, dtype=np.uint32), n_days),
-        np.ascontiguousarray(closes).ravel(),
-        np.repeat(day_ts, n),
-    )
-    counts: dict[str, int] = {}
-    for e in events:
-        key = f"{e.kind}:{e.breaker}"
-        counts[key] = counts.get(key, 0) + 1
-    timeline = [
+def demo_bars(seed: int = 7, n_days: int = N_DAYS) -> pl.DataFrame:
+    """Daily OHLC bars of the synthetic market (``ts``, ``symbol``, ``open``, ``high``,
+    ``low``, ``close``, ``volume``), time-ordered: each close follows the market's return, each
+    open is the previous close, and the range reaches past both by a seeded fraction of the
+    day's move."""
+    market = synthetic_market(seed, n_days=n_days, symbols=SYMBOLS)
+    rng = np.random.default_rng(seed + 1)
+    closes = 100.0 * np.cumprod(1.0 + market.returns, axis=0)
+    opens = np.vstack([np.full(len(SYMBOLS), 100.0), closes[:-1]])
+    reach = np.abs(market.returns) * rng.uniform(0.1, 0.6, size=closes.shape) + 0.002
+    highs = np.maximum(opens, closes) * (1.0 + reach)
+    lows = np.minimum(opens, closes) * (1.0 - reach)
+    volume = 5e7 * rng.uniform(0.5, 1.5, size=closes.shape)
+    ts = START_NS + DAY_NS * np.arange(n_days, dtype=np.int64)
+    return pl.DataFrame(
         {
-            "day": (e.ts - REPLAY_START_NS) // NS_PER_DAY,
-            "kind": e.kind,
-            "breaker": e.breaker,
-            "state": e.state.name,
-            "message": e.message,
+            "ts": np.repeat(ts, len(SYMBOLS)),
+            "symbol": np.tile(SYMBOLS, n_days),
+            "open": opens.ravel(),
+            "high": highs.ravel(),
+            "low": lows.ravel(),
+            "close": closes.ravel(),
+            "volume": volume.ravel(),
         }
-        for e in events
-        if e.breaker in PORTFOLIO_BREAKERS and e.kind in ("breaker_tripped", "breaker_recovered")
-    ]
-    return {
-        "first_day": start,
-        "crash_day": market.crash_start - start,
-        "quantity": qty,
-        "timeline": timeline,
-        "event_counts": counts,
-        "final": engine.snapshot().to_dict(),
-    }
-
-
-def _pct(x: float) -> str:
-    return "n/a" if not np.isfinite(x) else f"{100 * x:.2f}%"
-
-
-def print_report(report: dict[str, Any], console: Console) -> None:
-    """Renders :func:`risk_report`'s figures as rich tables."""
-    c = int(round(report["confidence"] * 100))
-    t = Table(title=f"Per-instrument risk, synthetic market (seed {report['seed']})")
-    t.add_column("symbol")
-    for name in (
-        "ann. vol",
-        "CAGR",
-        "Sharpe",
-        "Sortino",
-        "max DD",
-        f"VaR{c}",
-        f"CVaR{c}",
-        "CF VaR",
-    ):
-        t.add_column(name, justify="right")
-    ins = report["instruments"]
-    for j, s in enumerate(report["symbols"]):
-        t.add_row(
-            s,
-            _pct(ins["annual_volatility"][j]),
-            _pct(ins["cagr"][j]),
-            f"{ins['sharpe'][j]:.2f}",
-            f"{ins['sortino'][j]:.2f}",
-            _pct(ins["max_drawdown"][j]),
-            _pct(ins["var_historical"][j]),
-            _pct(ins["cvar_historical"][j]),
-            _pct(ins["var_cornish_fisher"][j]),
-        )
-    console.print(t)
-    p = report["portfolio"]
-    t = Table(title="Equal-weight portfolio, 1-day horizon")
-    t.add_column("measure")
-    t.add_column("value", justify="right")
-    for key, label in (
-        ("var_historical", f"historical VaR{c}"),
-        ("cvar_historical", f"historical CVaR{c}"),
-        ("var_parametric", f"normal VaR{c}"),
-        ("var_monte_carlo", f"Monte Carlo VaR{c} (normal, 100k paths)"),
-        ("cvar_monte_carlo", f"Monte Carlo CVaR{c} (normal)"),
-        ("var_bootstrap", f"bootstrap VaR{c}"),
-        ("cvar_bootstrap", f"bootstrap CVaR{c}"),
-        ("max_drawdown", "max drawdown"),
-    ):
-        t.add_row(label, _pct(p[key]))
-    t.add_row("Sharpe", f"{p['sharpe']:.2f}")
-    t.add_row("effective positions", f"{p['effective_positions']:.2f}")
-    t.add_row("diversification ratio", f"{p['diversification_ratio']:.2f}")
-    console.print(t)
-    t = Table(title=f"Component VaR{c} (Euler; sums to the normal VaR of the weights)")
-    t.add_column("symbol")
-    t.add_column("component", justify="right")
-    for s, v in p["component_var"].items():
-        t.add_row(s, _pct(v))
-    console.print(t)
-    t = Table(title="Stress scenarios on $1,000,000 equal-weight")
-    t.add_column("scenario")
-    t.add_column("P&L", justify="right")
-    for name, pnl in report["stress"].items():
-        t.add_row(name, f"{pnl:,.0f}")
-    console.print(t)
-    t = Table(title=f"Worst 5-day windows (crash injected at day {report['crash_day']})")
-    for col in ("start day", "end day", "loss"):
-        t.add_column(col, justify="right")
-    for w in report["worst_weeks"]:
-        t.add_row(str(w["start"]), str(w["end"]), _pct(w["loss"]))
-    console.print(t)
-    print_engine(report["engine"], console)
-
-
-def print_engine(replay: dict[str, Any], console: Console) -> None:
-    """Renders :func:`engine_replay`: the breaker timeline and the final state."""
-    t = Table(
-        title=f"Risk engine replay, default limits: breaker timeline "
-        f"(crash on day {replay['crash_day']})"
     )
-    for col in ("day", "event", "state", "message"):
-        t.add_column(col, justify="right" if col == "day" else "left")
-    for e in replay["timeline"]:
-        t.add_row(str(e["day"]), e["kind"], e["state"], e["message"])
-    console.print(t)
-    f = replay["final"]
-    requests = sum(
-        v for k, v in replay["event_counts"].items() if k.startswith(("flatten", "reduce"))
-    )
-    console.print(
-        f"final state {f['state']}, equity {f['equity']:,.0f}, drawdown {_pct(f['drawdown'])}, "
-        f"{requests} flatten/reduce requests the Guard would have acted on"
-    )
+
+
+def _day(ts: int) -> str:
+    return datetime.fromtimestamp(ts / 1e9, tz=timezone.utc).strftime("%Y-%m-%d")
 
 
 def run_demo(
-    seed: int = 7, out: Path | None = None, console: Console | None = None
-) -> dict[str, Any]:
-    """Prints the demo tables and, with ``out``, writes ``risk_report.json`` there."""
+    seed: int = 7, out: str | Path | None = None, console: Console | None = None
+) -> BacktestResult:
+    """Runs the demo and prints it on ``console`` (default: the terminal); writes the report
+    and the journal to ``out`` (default: a new temporary directory). Returns the result.
+
+    Raises RiskError: an unusable ``out`` directory.
+    """
     console = console or Console()
-    report = risk_report(seed)
-    print_report(report, console)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "risk_report.json").write_text(json.dumps(report, indent=2))
-        console.print(f"report written to {out / 'risk_report.json'}")
-    return report
+    folder = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="riskguard-demo-"))
+    bars = demo_bars(seed)
+    signals = ema_cross(bars, trend=100)
+    # Daily bars: a trade gets ten days to make progress, not the intraday default of one.
+    config = Config(
+        broker={"allow_short": True},
+        limits={"max_spread_bps": None, "max_hours_no_progress": 240},
+    )
+    console.print(
+        f"riskguard demo: {len(SYMBOLS)} instruments ({', '.join(SYMBOLS)}), {N_DAYS} daily "
+        f"bars each, a crash on day {synthetic_market(seed, n_days=N_DAYS).crash_start}; "
+        f"the ema-cross strategy, seed {seed}",
+        highlight=False,
+    )
+    result = backtest_frames(
+        bars, signals, config=config, out=folder, console=console, progress=True
+    )
+    _print(console, result)
+    console.print(f"report and journal written to {folder}", highlight=False)
+    return result
+
+
+def _print(console: Console, r: BacktestResult) -> None:
+    table = Table(title="what risk management changed")
+    table.add_column("")
+    table.add_column("without riskguard", justify="right")
+    table.add_column("with riskguard", justify="right")
+    for key, label, fmt in SUMMARY_ROWS:
+        table.add_row(label, fmt(r.naive.summary[key]), fmt(r.guarded.summary[key]))
+    console.print(table)
+
+    # Volatility spikes trip often on daily data: counted, while every other trip is listed.
+    spikes = [t for t in r.trips if t["breaker"] == "volatility_spike"]
+    trips = Table(title="breaker trips")
+    for column in ("day", "breaker", "what happened"):
+        trips.add_column(column)
+    for t in r.trips:
+        if t["breaker"] != "volatility_spike":
+            trips.add_row(_day(t["ts"]), t["breaker"], t["message"])
+    if spikes:
+        first, last = _day(spikes[0]["ts"]), _day(spikes[-1]["ts"])
+        trips.add_row(f"{first} … {last}", "volatility_spike", f"tripped {len(spikes)} times")
+    console.print(trips if r.trips else "breaker trips: none")
+
+    reasons = Table(title="decisions by reason code")
+    reasons.add_column("code")
+    reasons.add_column("decisions", justify="right")
+    for code, n in sorted(r.decisions.items(), key=lambda kv: (-kv[1], kv[0])):
+        reasons.add_row(code, f"{n:,}")
+    console.print(reasons)
+
+    trades = Table(title="trades through riskguard")
+    for column in ("symbol", "side", "entry", "exit", "state", "P&L", "R"):
+        trades.add_column(column, justify="right" if column in ("P&L", "R") else "left")
+    for t in r.guarded.trades:
+        trades.add_row(
+            t["symbol"],
+            t["side"],
+            _day(t["entry_ts"]),
+            _day(t["exit_ts"]) if t.get("exit_ts") else "open",
+            t["state"],
+            f"{t['pnl']:,.2f}",
+            _r(t.get("r_multiple")),
+        )
+    console.print(trades)
+
+    g, n = r.guarded.summary, r.naive.summary
+    figures = Table(title="final risk figures (daily)")
+    for column in ("", "VaR 95 %", "CVaR 95 %", "max drawdown", "Sharpe"):
+        figures.add_column(column, justify="right" if column else "left")
+    for name, s in (("without riskguard", n), ("with riskguard", g)):
+        figures.add_row(
+            name,
+            f"{100 * s['var']:.2f} %",
+            f"{100 * s['cvar']:.2f} %",
+            f"{100 * s['max_drawdown']:.2f} %",
+            f"{s['sharpe']:.2f}",
+        )
+    console.print(figures)
+    console.print(
+        f"riskguard took the max drawdown from {100 * n['max_drawdown']:.1f} % to "
+        f"{100 * g['max_drawdown']:.1f} %",
+        highlight=False,
+    )
+    for note in r.notes:
+        console.print(f"note: {note}", highlight=False)
+
+
+def _r(x: Any) -> str:
+    return "—" if x is None or not np.isfinite(x) else f"{x:+.2f}"

@@ -301,6 +301,7 @@ class Guard:
         self._sim_cursor = 0
         self._sent: dict[str, _Sent] = {}
         self._applied: dict[str, float] = {}  # filled quantity applied, by client order id
+        self._qty: dict[str, float] = {}  # the engine's positions, kept by the fills applied
         self._escalations: dict[str, str] = {}
         self._backlog: list[dict[str, Any]] = []  # rows a failed journal write still owes
         self._held: list[_Action] | None = None  # actions planned while starting
@@ -375,6 +376,7 @@ class Guard:
             )
         engine = self.engine
         self._symbols = set(engine.symbols)
+        self._qty = {s: p.qty for s, p in engine.snapshot().positions.items()}
         self._sim_cursor = len(history)
         # Fills the broker made while no Guard was listening, then what they do not explain.
         step = _Step()
@@ -611,6 +613,56 @@ class Guard:
                 self._checkpoint()
             return events
 
+    async def on_bar(
+        self,
+        symbol: str,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+        ts: int,
+    ) -> list[Event]:
+        """One OHLC bar of ``symbol`` at ``ts`` (its time in the data, ns): the engine's ATR,
+        EMA and return window take it; a simulated broker fills its working orders along the
+        bar's path; then the engine is marked along that same path, the adverse extreme of its
+        position first (open, low, high, close for a long or a rising bar; open, high, low,
+        close otherwise), so that stops, exits and breakers see the bar's whole range. Returns
+        the events, which are acted on as :meth:`on_tick`'s are.
+
+        Raises RiskError: what ``RiskEngine.on_bar`` raises (prices out of bounds, high below
+        low, open or close outside [low, high], bad volume, ``ts`` going backwards) and an
+        unknown symbol, before anything changes. GuardError: the guard is closed.
+        """
+        if not self._ready:
+            await self.start()
+        async with self._lock:
+            self._check_open()
+            engine = self._engine
+            assert engine is not None
+            if symbol not in self._symbols:
+                self._intern(symbol)
+            engine.on_bar(symbol, open, high, low, close, volume, ts)
+            step = _Step()
+            sim = self._sim
+            if sim is not None:
+                sim.on_bar(symbol, open, high, low, close, volume, ts)
+                fills = sim.fills_after(self._sim_cursor)
+                self._sim_cursor += len(fills)
+                for fill in fills:
+                    self._apply_fill(fill, step)
+            held = self._qty.get(symbol, 0.0)
+            path = (low, high) if held > 0 or (held == 0 and close >= open) else (high, low)
+            for price in (open, *path, close):
+                step.events.extend(engine.on_tick(symbol, price, ts))
+            if step.events or step.fills:
+                await self._finish(step, ts)
+            elif self._snapshot_ns is not None and ts >= self._next_snapshot:
+                self._checkpoint()
+            if sim is not None and self._sent:
+                await self._sweep()
+            return step.events
+
     async def on_ticks(
         self, symbols: Sequence[str] | np.ndarray, prices: Any, ts: Any
     ) -> list[Event]:
@@ -791,12 +843,16 @@ class Guard:
         return events
 
     async def _poll(self) -> None:
-        """Acts on control actions other processes record (``riskguard kill``), on orders that
+        """Acts on control actions other processes record (``riskguard kill``): on PostgreSQL
+        as soon as they are notified, else within ``control_poll_s``; also on orders that
         ended at a broker with its own feed without filling, and tries a failed journal
         again."""
         while True:
-            await asyncio.sleep(self._poll_s)
             try:
+                if self.journal.dialect == "postgresql":  # LISTEN/NOTIFY: at once
+                    await asyncio.to_thread(self.journal.wait_for_control, self._poll_s)
+                else:
+                    await asyncio.sleep(self._poll_s)
                 pending = await asyncio.to_thread(self.journal.pending_controls)
                 for control in pending:
                     async with self._lock:
@@ -813,6 +869,7 @@ class Guard:
                 raise
             except Exception as e:  # the poll outlives a locked or unreachable database
                 self._alert("control_poll", "warning", "the control poll failed", str(e))
+                await asyncio.sleep(self._poll_s)
 
     # --- status ----------------------------------------------------------------------------
 
@@ -905,6 +962,7 @@ class Guard:
                 **details,
             )
         )
+        self._qty[fill.symbol] = self._qty.get(fill.symbol, 0.0) + fill.qty
         cid = fill.client_order_id
         self._applied[cid] = self._applied.get(cid, 0.0) + fill.qty
         self._settle(cid)

@@ -25,7 +25,8 @@ import json
 import math
 import queue
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,9 +47,10 @@ __all__ = [
     "order_row",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_URL = "sqlite:///riskguard.db"
 CONTROL_ACTIONS = ("kill", "pause", "resume", "reset")
+CHANNEL = "rg_control"  # PostgreSQL's notification channel for control actions
 
 
 class JournalError(RiskError):
@@ -155,9 +157,19 @@ controls_table = sa.Table(
     sa.Column("handled_ts", sa.BigInteger),
 )
 
-# Each migration takes the schema from its index to the next version. Version 1 is the first
-# schema: created whole by ``metadata.create_all``.
-MIGRATIONS: list[str] = []
+series_table = sa.Table(
+    "rg_series",
+    metadata,
+    sa.Column("name", sa.String(64), nullable=False, index=True),
+    sa.Column("ts", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Float),
+)
+
+# MIGRATIONS[v - 1] takes a journal from schema version v to v + 1. A new journal is created
+# whole by ``metadata.create_all``.
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    lambda c: series_table.create(c),  # 1 -> 2: time series (equity curves of a backtest)
+]
 
 
 @dataclass(frozen=True)
@@ -331,19 +343,24 @@ def control_row(
 
 class Journal:
     """A journal at ``url`` (SQLAlchemy URL; default ``sqlite:///riskguard.db``), created and
-    migrated on open.
+    migrated on open. ``batch`` bounds a group commit of decisions; ``durable=False`` skips
+    SQLite's syncs (a backtest's journal, which its data can rebuild: never a live one).
 
     Raises JournalError: the database cannot be opened; its schema is newer than this
     riskguard; a SQLite file fails its integrity check.
     """
 
-    def __init__(self, url: str = DEFAULT_URL, *, batch: int = 256) -> None:
+    def __init__(self, url: str = DEFAULT_URL, *, batch: int = 256, durable: bool = True) -> None:
         if not isinstance(url, str) or not url:
             raise JournalError(f"url must be a non-empty str, got {url!r}")
         self.url = url
         self._batch = batch
+        self._durable = durable
+        self._pending: list[dict[str, list[Any]]] = []
+        self._pending_lock = threading.Lock()  # reads may come from another thread
+        self._listener: Any = None  # PostgreSQL connection LISTENing for control actions
         try:
-            self._engine = self._connect(url)
+            self._engine = self._connect(url, durable)
         except Exception as e:  # a malformed URL, a missing driver
             raise JournalError(f"cannot open the journal at {url!r}: {e}") from None
         try:
@@ -365,8 +382,10 @@ class Journal:
 
     @contextmanager
     def _reading(self) -> Iterator[Connection]:
-        """A connection for reads; any database error becomes a JournalError."""
+        """A connection for reads, after the batched writes; any database error becomes a
+        JournalError."""
         try:
+            self._flush_pending()
             with self._engine.connect() as c:
                 yield c
         except JournalError:
@@ -378,7 +397,7 @@ class Journal:
         return sa.engine.make_url(self.url).render_as_string(hide_password=True)
 
     @staticmethod
-    def _connect(url: str) -> Engine:
+    def _connect(url: str, durable: bool) -> Engine:
         engine = sa.create_engine(url, future=True)
         if engine.dialect.name == "sqlite":
 
@@ -386,9 +405,10 @@ class Journal:
             def _pragmas(dbapi_connection: Any, _record: Any) -> None:
                 cursor = dbapi_connection.cursor()
                 # WAL lets readers (the CLI) work beside the writer; FULL makes every commit
-                # durable at once, which the write-ahead rule needs.
+                # durable at once, which the write-ahead rule needs. A backtest's journal can
+                # be written again from its data, so it may skip the syncs.
                 cursor.execute("PRAGMA journal_mode=WAL")
-                cursor.execute("PRAGMA synchronous=FULL")
+                cursor.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
                 cursor.execute("PRAGMA busy_timeout=5000")
                 cursor.close()
 
@@ -432,7 +452,7 @@ class Journal:
                 )
                 return
             for step in MIGRATIONS[version - 1 :]:
-                c.execute(sa.text(step))
+                step(c)
             c.execute(
                 sa.update(meta_table)
                 .where(meta_table.c.key == "schema_version")
@@ -459,6 +479,7 @@ class Journal:
     def _write(self, statement: Any, rows: list[dict[str, Any]] | None = None) -> int | None:
         """Runs one statement in its own transaction, committed before it returns; the new
         row's id for a single insert."""
+        self._flush_pending()
         try:
             with self._engine.begin() as c:
                 if rows is not None:
@@ -536,38 +557,76 @@ class Journal:
         :func:`control_row`; ``handled`` are ``(control_id, ts)`` marks. Returns the
         snapshot's id when one is given.
 
+        A journal opened with ``durable=False`` batches these writes instead (up to ``batch``
+        of them in one transaction, and before any read, flush or close), keeps one snapshot
+        per batch (the engine's state when the batch is committed) and returns None.
+
         Raises JournalError: the write failed (nothing was stored); the journal is closed.
         """
-        event_rows = [_event_row(e) for e in events]
-        trade_rows = [_trade_row(t) for t in trades]
-        decision_rows = [_decision_row(d, ts, s) for d, ts, s in decisions]
-        if decision_rows:
+        # A batched (non-durable) journal keeps the engine itself and takes its image once
+        # per batch: the state of a backtest when the batch is committed.
+        image = None if snapshot is None else snapshot if not self._durable else snapshot.to_bytes()
+        step = {
+            "snapshots": [] if snapshot is None else [(snapshot.ts, image)],
+            "events": [_event_row(e) for e in events],
+            "orders": list(orders),
+            "fills": list(fills),
+            "trades": [_trade_row(t) for t in trades],
+            "decisions": [_decision_row(d, ts, s) for d, ts, s in decisions],
+            "controls": list(controls),
+            "handled": list(handled),
+        }
+        if step["decisions"] and self._durable:
             self.flush()
         elif self._closed:
             raise JournalError("the journal is closed")
+        if not self._durable:
+            with self._pending_lock:
+                self._pending.append(step)
+                full = len(self._pending) >= self._batch
+            if full:
+                self._flush_pending()
+            return None
+        return self._apply([step])
+
+    def _flush_pending(self) -> None:
+        """Commits the writes a non-durable journal has batched."""
+        with self._pending_lock:
+            steps, self._pending = self._pending, []
+            if steps:
+                self._apply(steps)
+
+    def _apply(self, steps: list[dict[str, list[Any]]]) -> int | None:
+        """Stores the steps in one transaction; the last snapshot's id."""
+        rows: dict[str, list[Any]] = {}
+        for step in steps:
+            for key, values in step.items():
+                rows.setdefault(key, []).extend(values)
         try:
             with self._engine.begin() as c:
                 sid = None
-                if snapshot is not None:
-                    image = snapshot.to_bytes()
-                    result = c.execute(
-                        sa.insert(snapshots_table).values(ts=snapshot.ts, image=image)
-                    )
+                snaps = rows["snapshots"]
+                if snaps and not isinstance(snaps[-1][1], bytes):
+                    engine = snaps[-1][1]
+                    snaps = [(engine.ts, engine.to_bytes())]
+                for ts, image in snaps:
+                    result = c.execute(sa.insert(snapshots_table).values(ts=ts, image=image))
                     sid = result.inserted_primary_key[0]
-                for table, rows in (
-                    (events_table, event_rows),
-                    (orders_table, list(orders)),
-                    (fills_table, list(fills)),
-                    (decisions_table, decision_rows),
-                    (controls_table, list(controls)),
+                for table, key in (
+                    (events_table, "events"),
+                    (orders_table, "orders"),
+                    (fills_table, "fills"),
+                    (decisions_table, "decisions"),
+                    (controls_table, "controls"),
                 ):
-                    if rows:
-                        c.execute(sa.insert(table), rows)
-                if trade_rows:
-                    ids = [r["id"] for r in trade_rows]
+                    if rows[key]:
+                        c.execute(sa.insert(table), rows[key])
+                if rows["trades"]:
+                    latest = list({r["id"]: r for r in rows["trades"]}.values())
+                    ids = [r["id"] for r in latest]
                     c.execute(sa.delete(trades_table).where(trades_table.c.id.in_(ids)))
-                    c.execute(sa.insert(trades_table), trade_rows)
-                for control_id, ts in handled:
+                    c.execute(sa.insert(trades_table), latest)
+                for control_id, ts in rows["handled"]:
                     c.execute(
                         sa.update(controls_table)
                         .where(controls_table.c.id == control_id)
@@ -585,7 +644,45 @@ class Journal:
         Raises JournalError: an unknown action; ``reset`` without a breaker ``name``.
         """
         row = control_row(action, ts, name=name, reason=reason, actor=actor)
-        return self._write(sa.insert(controls_table).values(row))
+        self._flush_pending()
+        try:
+            with self._engine.begin() as c:
+                result = c.execute(sa.insert(controls_table).values(row))
+                control_id = result.inserted_primary_key[0]
+                if self.dialect == "postgresql":
+                    # Delivered at commit to every Guard listening (wait_for_control).
+                    c.execute(
+                        sa.text("SELECT pg_notify(:channel, :id)"),
+                        {"channel": CHANNEL, "id": str(control_id)},
+                    )
+                return control_id
+        except Exception as e:
+            raise JournalError(f"journal write failed: {e}") from None
+
+    def wait_for_control(self, timeout: float) -> bool:
+        """Waits up to ``timeout`` seconds for another process to record a control action:
+        on PostgreSQL through LISTEN/NOTIFY, returning True as soon as one is recorded; on
+        SQLite by sleeping, returning False (the caller polls the table). Blocks: call it from
+        a thread.
+
+        Raises JournalError: the listening connection failed.
+        """
+        if self.dialect != "postgresql":
+            time.sleep(timeout)
+            return False
+        try:
+            if self._listener is None:
+                import psycopg
+
+                url = sa.engine.make_url(self.url).set(drivername="postgresql")
+                conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+                conn.execute(f"LISTEN {CHANNEL}")
+                self._listener = conn
+            for _ in self._listener.notifies(timeout=timeout, stop_after=1):
+                return True
+            return False
+        except Exception as e:
+            raise JournalError(f"listening for control actions failed: {e}") from None
 
     def mark_handled(self, control_id: int, ts: int) -> None:
         """Marks a control action as acted on."""
@@ -602,14 +699,18 @@ class Journal:
         thread unless ``durable`` (which first waits for the queue, to keep the order).
 
         Returns a future that completes once the decision is committed (at once when
-        ``durable``), or fails with the commit's JournalError: a caller that acknowledges a
+        ``durable``, and in a journal opened with ``durable=False``, which batches it with its
+        other writes), or fails with the commit's JournalError: a caller that acknowledges a
         decision only after its future completes never acknowledges one a crash can lose.
 
         Raises JournalError: an earlier group commit failed (the journal is unusable).
         """
         self._check_writer()
         done: Future[None] = Future()
-        if durable:
+        if not self._durable:  # batched with the other writes: nothing to wait for
+            self.write(decisions=[(decision, ts, signal)])
+            done.set_result(None)
+        elif durable:
             self.write(decisions=[(decision, ts, signal)])
             done.set_result(None)
         else:
@@ -662,6 +763,7 @@ class Journal:
         self._check_writer()
         self._queue.join()
         self._check_writer()
+        self._flush_pending()
 
     def close(self) -> None:
         """Flushes the queued decisions, stops the writer and closes the database."""
@@ -671,7 +773,12 @@ class Journal:
         if self._writer.is_alive():
             self._queue.put(None)
             self._writer.join()
-        self._engine.dispose()
+        try:
+            self._flush_pending()
+        finally:
+            if self._listener is not None:
+                self._listener.close()
+            self._engine.dispose()
         if self._failure is not None:
             raise JournalError(f"the journal's writer failed: {self._failure}")
 
@@ -702,6 +809,48 @@ class Journal:
                 .order_by(snapshots_table.c.id)
             )
             return [(r[0], r[1], bytes(r[2])) for r in rows]
+
+    def write_series(self, name: str, ts: Sequence[int], values: Sequence[float]) -> None:
+        """Stores the time series ``name`` durably, replacing any earlier one of that name:
+        ``ts`` integer ns since the epoch, ``values`` floats (NaN stored as NULL), of one
+        length. A backtest stores its equity curves this way.
+
+        Raises JournalError: a name that is not a non-empty str of at most 64 characters;
+        lengths that differ.
+        """
+        if not isinstance(name, str) or not 0 < len(name) <= 64:
+            raise JournalError(f"name must be a str of 1 to 64 characters, got {name!r}")
+        if len(ts) != len(values):
+            raise JournalError(f"ts and values differ in length: {len(ts)} and {len(values)}")
+        rows = [
+            {"name": name, "ts": int(t), "value": _finite_or_none(float(v))}
+            for t, v in zip(ts, values, strict=True)
+        ]
+        self._flush_pending()
+        try:
+            with self._engine.begin() as c:
+                c.execute(sa.delete(series_table).where(series_table.c.name == name))
+                if rows:
+                    c.execute(sa.insert(series_table), rows)
+        except Exception as e:
+            raise JournalError(f"journal write failed: {e}") from None
+
+    def series(self, name: str) -> tuple[list[int], list[float]]:
+        """The time series ``name`` as ``(ts, values)`` in time order (NULL read as NaN);
+        empty lists when there is none."""
+        with self._reading() as c:
+            rows = c.execute(
+                sa.select(series_table.c.ts, series_table.c.value)
+                .where(series_table.c.name == name)
+                .order_by(series_table.c.ts)
+            ).all()
+        return [r[0] for r in rows], [math.nan if r[1] is None else r[1] for r in rows]
+
+    def series_names(self) -> list[str]:
+        """The names of the stored time series, sorted."""
+        with self._reading() as c:
+            rows = c.execute(sa.select(series_table.c.name).distinct())
+            return sorted(r[0] for r in rows)
 
     def restore(self) -> RiskEngine | None:
         """The engine of the newest snapshot, or None for a journal without one.

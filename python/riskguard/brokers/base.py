@@ -342,8 +342,8 @@ class Broker(Protocol):
 @runtime_checkable
 class SimulatedBroker(Broker, Protocol):
     """A broker whose market is the data fed to it (:class:`~riskguard.brokers.PaperBroker`).
-    A Guard forwards every tick to it and applies its fills before the next one, so a replay is
-    deterministic."""
+    A Guard forwards every tick and bar to it and applies its fills before the next one, so a
+    replay is deterministic."""
 
     def on_tick(self, symbol: str, price: float, ts: int, volume: float | None = None) -> None:
         """A trade at ``price`` at ``ts`` (ns, never decreasing)."""

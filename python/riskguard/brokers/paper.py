@@ -561,11 +561,12 @@ class PaperBroker:
         tr = h - lo if prev is None else max(h - lo, abs(h - prev), abs(lo - prev))
         self._tr.setdefault(symbol, deque(maxlen=self._atr_period)).append(tr)
         self._prev_close[symbol] = c
-        self._expire(ts)
-        pos = self._qty.get(symbol, 0.0)
-        low_first = pos > 0 or (pos == 0 and c >= o)
-        path = [o, lo, h, c] if low_first else [o, h, lo, c]
-        self._run(symbol, path, ts, vol, self._atr(symbol))
+        if self._working:
+            self._expire(ts)
+            pos = self._qty.get(symbol, 0.0)
+            low_first = pos > 0 or (pos == 0 and c >= o)
+            path = [o, lo, h, c] if low_first else [o, h, lo, c]
+            self._run(symbol, path, ts, vol, self._atr(symbol))
         self._last[symbol] = c
 
     # -- internals -----------------------------------------------------------------------------

@@ -1,0 +1,631 @@
+"""Backtests: the same signals traded twice through the same paper broker, once naïvely and once
+through riskguard, side by side.
+
+- **Naïve**: every signal takes the position to a fixed size (95 % of the starting cash in
+  notional, or the signal's ``quantity``; long or short, flat for a short when the broker does
+  not short), held until the next signal of that symbol. No gate, no sizing, no stops, no
+  breakers.
+- **riskguard**: every signal goes through a :class:`~riskguard.Guard` with the configuration:
+  the gate, sizing, the exit policy and every breaker.
+
+Both runs trade the bars through the configured paper broker (its slippage and commissions): a
+signal issued at a bar's close is filled at the next bar's open, and equity is the broker's
+(cash plus positions at their last price) after every bar.
+
+Prices are bars (``timestamp``, optional ``symbol``, ``open``, ``high``, ``low``, ``close``,
+optional ``volume``) or ticks (``timestamp``, optional ``symbol``, ``price``), CSV or Parquet,
+read with polars. Signals are ``timestamp``, ``symbol``, ``side`` and optionally ``stop``,
+``target``, ``confidence``, ``consensus``, ``quantity``, ``atr``, ``ema``, ``volume_24h``,
+``spread_bps``. A signal is acted on at the first bar at or after its timestamp, entering at
+that bar's close. Timestamps are parsed as UTC (a naive time is UTC).
+
+A gate check whose input the signals never carry (a spread, say, which bars do not have) is
+switched off for the run, and the result says so: the alternative is refusing every signal.
+
+Bad files raise :class:`DataError`, one line naming the file, the line and the column.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from riskguard._core import RiskError, Signal
+from riskguard.brokers import Order, PaperBroker
+from riskguard.config import Config
+from riskguard.guard import Guard
+from riskguard.journal import Journal
+from riskguard.performance import summary
+
+__all__ = [
+    "BacktestResult",
+    "Columns",
+    "backtest_frames",
+    "DataError",
+    "Run",
+    "read_prices",
+    "read_signals",
+    "run_backtest",
+]
+
+PRICE_FIELDS = ("open", "high", "low", "close")
+# The naïve run's fixed size: this share of the starting cash in notional (not all of it, so
+# that the next bar's open, a little higher, does not make the order unaffordable).
+NAIVE_SHARE = 0.95
+# Each gate check that needs a signal field, and the settings that switch it off.
+CHECK_INPUTS = {
+    "spread_bps": {"max_spread_bps": None},
+    "confidence": {"min_confidence": None, "high_vol_confidence": None},
+    "consensus": {"allowed_consensus": None},
+    "volume_24h": {"min_volume_24h": None},
+}
+
+
+class DataError(RiskError):
+    """A prices or signals file that cannot be used; the message names the file, the line
+    (1 is the header of a CSV) and the column."""
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The names of the columns in a prices file, when they differ from the defaults."""
+
+    timestamp: str = "timestamp"
+    symbol: str = "symbol"
+    open: str = "open"
+    high: str = "high"
+    low: str = "low"
+    close: str = "close"
+    volume: str = "volume"
+    price: str = "price"
+
+
+def _read(path: Path) -> pl.DataFrame:
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            df = pl.read_parquet(path)
+        else:
+            df = pl.read_csv(path, infer_schema_length=10_000)
+    except Exception as e:  # polars' own parse errors
+        raise DataError(f"{path}: cannot be read: {str(e).splitlines()[0]}") from None
+    if df.height == 0:
+        raise DataError(f"{path}: empty: no rows")
+    return df
+
+
+def _line(i: int) -> int:
+    return i + 2  # the header is line 1
+
+
+def _timestamps(df: pl.DataFrame, path: Path, column: str, fmt: str | None) -> np.ndarray:
+    """The column as int64 ns since the epoch, UTC."""
+    s = df[column]
+    if s.dtype.is_integer():
+        return s.cast(pl.Int64).to_numpy()
+    if s.dtype == pl.String:
+        parsed = s.str.to_datetime(format=fmt, strict=False, time_unit="ns")
+    elif isinstance(s.dtype, pl.Datetime):
+        parsed = s.cast(pl.Datetime("ns", s.dtype.time_zone))
+    else:
+        raise DataError(f"{path}: column {column!r}: timestamps expected, got {s.dtype}")
+    bad = parsed.is_null() & s.is_not_null() | s.is_null()
+    if bad.any():
+        i = int(bad.arg_max())
+        raise DataError(
+            f"{path}:{_line(i)}: column {column!r}: cannot parse the timestamp {s[i]!r}"
+        )
+    if parsed.dtype.time_zone is not None:  # type: ignore[attr-defined]
+        parsed = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    return parsed.cast(pl.Int64).to_numpy()
+
+
+def _positive(df: pl.DataFrame, path: Path, column: str) -> np.ndarray:
+    s = df[column]
+    if s.dtype == pl.String:
+        numbers = s.str.strip_chars().cast(pl.Float64, strict=False)
+        bad = numbers.is_null()
+        if bad.any():
+            i = int(bad.arg_max())
+            raise DataError(f"{path}:{_line(i)}: column {column!r}: not a number: {s[i]!r}")
+        s = numbers
+    elif not s.dtype.is_numeric():
+        raise DataError(f"{path}: column {column!r}: numbers expected, got {s.dtype}")
+    x = s.cast(pl.Float64).to_numpy()
+    bad = ~(np.isfinite(x) & (x > 0))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DataError(f"{path}:{_line(i)}: column {column!r}: must be > 0, got {s[i]}")
+    return x
+
+
+def _require(df: pl.DataFrame, path: Path, names: list[str]) -> None:
+    missing = [n for n in names if n not in df.columns]
+    if missing:
+        raise DataError(
+            f"{path}: missing column {missing[0]!r} (the file has: {', '.join(df.columns)})"
+        )
+
+
+def _sorted(path: Path, column: str, ts: np.ndarray, symbols: np.ndarray) -> None:
+    """Timestamps must not go backwards within a symbol."""
+    order = np.argsort(symbols, kind="stable")
+    same = symbols[order][1:] == symbols[order][:-1]
+    back = same & (np.diff(ts[order]) < 0)
+    if back.any():
+        i = int(order[int(np.argmax(back)) + 1])
+        raise DataError(f"{path}:{_line(i)}: column {column!r}: timestamps go backwards here")
+
+
+def read_prices(
+    path: str | Path,
+    *,
+    columns: Columns = Columns(),
+    symbol: str | None = None,
+    timestamp_format: str | None = None,
+) -> pl.DataFrame:
+    """Bars from a CSV or Parquet file: a DataFrame with ``ts`` (int ns, UTC), ``symbol``,
+    ``open``, ``high``, ``low``, ``close``, ``volume`` (null when the file has none), sorted
+    by time (stable). A tick file (``price``, no OHLC) gives one-price bars. ``symbol`` names
+    the instrument of a file without a symbol column; ``timestamp_format`` is a strftime
+    format (default: inferred).
+
+    Raises DataError: a missing file or column, an empty file, an unparseable timestamp,
+    timestamps going backwards within a symbol, a price not finite and > 0, a bar whose high
+    is below its low or whose open or close is outside them, a negative volume.
+    """
+    path = Path(path)
+    df = _read(path)
+    c = columns
+    ohlc = [getattr(c, f) for f in PRICE_FIELDS]
+    is_bars = all(n in df.columns for n in ohlc)
+    _require(
+        df, path, [c.timestamp] + (ohlc if is_bars or c.price not in df.columns else [c.price])
+    )
+    ts = _timestamps(df, path, c.timestamp, timestamp_format)
+    if c.symbol in df.columns:
+        symbols = df[c.symbol].cast(pl.String).fill_null("").to_numpy()
+        if (symbols == "").any():
+            i = int(np.argmax(symbols == ""))
+            raise DataError(f"{path}:{_line(i)}: column {c.symbol!r}: empty symbol")
+    elif symbol:
+        symbols = np.full(df.height, symbol, dtype=object)
+    else:
+        symbols = np.full(df.height, path.stem.split("-")[0].upper(), dtype=object)
+    if is_bars:
+        o, h, lo, cl = (_positive(df, path, n) for n in ohlc)
+        bad = (h < lo) | (o < lo) | (o > h) | (cl < lo) | (cl > h)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise DataError(
+                f"{path}:{_line(i)}: columns {c.high!r}/{c.low!r}: a bar needs "
+                f"low <= open, close <= high, got {o[i]}, {h[i]}, {lo[i]}, {cl[i]}"
+            )
+    else:
+        o = h = lo = cl = _positive(df, path, c.price)
+    volume = None
+    if c.volume in df.columns:
+        volume = df[c.volume].cast(pl.Float64).fill_null(0.0).to_numpy()
+        if (~np.isfinite(volume) | (volume < 0)).any():
+            i = int(np.argmax(~np.isfinite(volume) | (volume < 0)))
+            raise DataError(f"{path}:{_line(i)}: column {c.volume!r}: must be >= 0")
+    _sorted(path, c.timestamp, ts, symbols.astype(str))
+    out = pl.DataFrame(
+        {
+            "ts": ts,
+            "symbol": symbols.astype(str),
+            "open": o,
+            "high": h,
+            "low": lo,
+            "close": cl,
+            "volume": volume if volume is not None else np.zeros(df.height),
+        }
+    )
+    return out.sort("ts", maintain_order=True)
+
+
+def read_signals(path: str | Path, *, timestamp_format: str | None = None) -> pl.DataFrame:
+    """Signals from a CSV or Parquet file: a DataFrame with ``ts`` (int ns, UTC), ``symbol``,
+    ``side`` and every optional column the file has, sorted by time (stable).
+
+    Raises DataError: a missing file or column (``timestamp``, ``symbol``, ``side``), an empty
+    file, an unparseable timestamp, a side other than long/short (buy/sell accepted).
+    """
+    path = Path(path)
+    df = _read(path)
+    _require(df, path, ["timestamp", "symbol", "side"])
+    ts = _timestamps(df, path, "timestamp", timestamp_format)
+    side = df["side"].cast(pl.String).str.to_lowercase().replace({"buy": "long", "sell": "short"})
+    bad = ~side.is_in(["long", "short"]) | side.is_null()
+    if bad.any():
+        i = int(bad.arg_max())
+        raise DataError(
+            f"{path}:{_line(i)}: column 'side': long or short expected, got {df['side'][i]!r}"
+        )
+    out = df.drop("timestamp").with_columns(
+        pl.Series("ts", ts), side.alias("side"), pl.col("symbol").cast(pl.String)
+    )
+    return out.sort("ts", maintain_order=True)
+
+
+@dataclass
+class Run:
+    """One run's equity after every bar (``ts`` int ns, ``equity`` in quote currency), its
+    trades (dicts with at least ``pnl``, and ``r_multiple`` when known) and their summary
+    (:func:`riskguard.performance.summary`)."""
+
+    name: str
+    ts: np.ndarray
+    equity: np.ndarray
+    trades: list[dict[str, Any]]
+    summary: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class BacktestResult:
+    """Both runs, the riskguard run's decisions by reason code (``APPROVED`` for the
+    approved), its breaker trips (``ts``, ``breaker``, ``message``), the journal it wrote, and
+    the notes (checks switched off for want of data)."""
+
+    naive: Run
+    guarded: Run
+    decisions: dict[str, int]
+    trips: list[dict[str, Any]]
+    journal: str
+    bars: int
+    signals: int
+    notes: list[str]
+    files: list[Path] = field(default_factory=list)
+
+    def render(self, console: Any) -> None:
+        """Prints the side-by-side table, the rejections by reason and the breaker trips."""
+        from rich.table import Table
+
+        table = Table(title=f"{self.bars:,} bars, {self.signals:,} signals")
+        table.add_column("")
+        table.add_column("without riskguard", justify="right")
+        table.add_column("with riskguard", justify="right")
+        for key, label, fmt in SUMMARY_ROWS:
+            table.add_row(label, fmt(self.naive.summary[key]), fmt(self.guarded.summary[key]))
+        console.print(table)
+        reasons = Table(title="decisions by reason code")
+        reasons.add_column("code")
+        reasons.add_column("decisions", justify="right")
+        for code, n in sorted(self.decisions.items(), key=lambda kv: (-kv[1], kv[0])):
+            reasons.add_row(code, f"{n:,}")
+        console.print(reasons)
+        trips = Counter(t["breaker"] for t in self.trips)
+        if trips:
+            console.print(
+                "breaker trips: " + ", ".join(f"{b} × {n}" for b, n in sorted(trips.items()))
+            )
+        else:
+            console.print("breaker trips: none")
+        for note in self.notes:
+            console.print(f"note: {note}", highlight=False)
+
+
+def _pct(x: float) -> str:
+    return "—" if not math.isfinite(x) else f"{100 * x:.2f} %"
+
+
+def _num(x: float) -> str:
+    return "—" if not math.isfinite(x) else f"{x:.2f}"
+
+
+def _count(x: float) -> str:
+    return f"{int(x):,}"
+
+
+SUMMARY_ROWS = [
+    ("total_return", "total return", _pct),
+    ("cagr", "CAGR", _pct),
+    ("max_drawdown", "max drawdown", _pct),
+    ("sharpe", "Sharpe", _num),
+    ("sortino", "Sortino", _num),
+    ("calmar", "Calmar", _num),
+    ("var", "VaR 95 % (per bar)", _pct),
+    ("cvar", "CVaR 95 % (per bar)", _pct),
+    ("trades", "trades", _count),
+    ("win_rate", "win rate", _pct),
+    ("profit_factor", "profit factor", _num),
+    ("avg_r", "average R", _num),
+]
+
+
+def _signals_by_bar(bars: pl.DataFrame, signals: pl.DataFrame) -> dict[int, list[dict[str, Any]]]:
+    """Each signal at the index of the first bar of its symbol at or after its time."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    index = bars.with_row_index("i").select("i", "ts", "symbol")
+    for (symbol,), group in signals.group_by(["symbol"], maintain_order=True):
+        rows = index.filter(pl.col("symbol") == symbol)
+        if rows.height == 0:
+            continue
+        bar_ts = rows["ts"].to_numpy()
+        at = np.searchsorted(bar_ts, group["ts"].to_numpy(), side="left")
+        bar_i = rows["i"].to_numpy()
+        for k, row in zip(at, group.iter_rows(named=True), strict=True):
+            if k < len(bar_i):
+                out.setdefault(int(bar_i[k]), []).append(row)
+    return out
+
+
+def _round_trips(fills: list[Any]) -> list[dict[str, Any]]:
+    """Trades from a fill log: a trade runs from a symbol leaving flat to its return to flat
+    (or a flip, which closes one and opens the next); pnl is net of fees."""
+    trades: list[dict[str, Any]] = []
+    open_: dict[str, dict[str, Any]] = {}
+    for f in fills:
+        t = open_.get(f.symbol)
+        qty, price, fee = f.qty, f.price, f.fee
+        while qty != 0.0:
+            if t is None:
+                t = open_[f.symbol] = {"symbol": f.symbol, "qty": 0.0, "cost": 0.0, "pnl": 0.0}
+            held = t["qty"]
+            if held == 0.0 or held * qty > 0:  # opening or adding
+                t["qty"] += qty
+                t["cost"] += qty * price
+                t["pnl"] -= fee
+                break
+            closing = math.copysign(min(abs(qty), abs(held)), qty)
+            avg = t["cost"] / held
+            t["pnl"] += -closing * (price - avg) - fee * abs(closing / qty)
+            fee -= fee * abs(closing / qty)
+            t["cost"] += closing * avg
+            t["qty"] += closing
+            qty -= closing
+            if abs(t["qty"]) <= 1e-12 * max(1.0, abs(held)):
+                trades.append({"symbol": f.symbol, "pnl": t["pnl"], "r_multiple": math.nan})
+                t = None
+                del open_[f.symbol]
+    return trades
+
+
+async def run_naive(bars: pl.DataFrame, signals: pl.DataFrame, config: Config) -> Run:
+    """The naïve run (the module's docstring)."""
+    broker = config.broker.build()
+    start_cash = broker.cash
+    by_bar = _signals_by_bar(bars, signals)
+    ts_out = bars["ts"].to_numpy()
+    equity = np.empty(bars.height)
+    shorting = broker.capabilities.shorting
+    cols = [bars[c].to_numpy() for c in ("symbol", "open", "high", "low", "close", "volume")]
+    for i, (symbol, o, h, lo, c, v) in enumerate(zip(*cols, strict=True)):
+        t = int(ts_out[i])
+        broker.on_bar(symbol, float(o), float(h), float(lo), float(c), float(v), t)
+        for row in by_bar.get(i, ()):
+            size = row.get("quantity") or NAIVE_SHARE * start_cash / c
+            target = size if row["side"] == "long" else (-size if shorting else 0.0)
+            delta = target - broker.position(symbol).qty
+            if not broker.capabilities.fractional:
+                delta = float(math.trunc(delta))
+            if abs(delta) > 1e-12 * size:
+                await broker.submit(Order(symbol, delta))
+        equity[i] = broker.equity()
+    ts_out, equity = _per_time(ts_out, equity)
+    run = Run("without riskguard", ts_out, equity, _round_trips(broker.fill_log))
+    run.summary = summary(ts_out, equity, run.trades)
+    return run
+
+
+def _per_time(ts: np.ndarray, equity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Equity after the last bar of each time (bars of several symbols share times)."""
+    last = np.append(ts[1:] != ts[:-1], True)
+    return ts[last], equity[last]
+
+
+def _signal(row: dict[str, Any], entry: float) -> Signal:
+    def get(name: str) -> Any:
+        value = row.get(name)
+        return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+    return Signal(
+        row["symbol"],
+        row["side"],
+        entry,
+        stop=get("stop"),
+        target=get("target"),
+        confidence=get("confidence"),
+        consensus=get("consensus"),
+        atr=get("atr"),
+        ema=get("ema"),
+        volume_24h=get("volume_24h"),
+        spread_bps=get("spread_bps"),
+        quantity=get("quantity"),
+    )
+
+
+async def run_guarded(
+    bars: pl.DataFrame, signals: pl.DataFrame, config: Config, progress: Any = None
+) -> tuple[Run, dict[str, int], list[dict[str, Any]]]:
+    """The riskguard run (the module's docstring) through a Guard on ``config``'s journal,
+    which must be new. Returns the run, the decisions by reason code and the breaker trips.
+
+    Raises RiskError: the journal already holds a run.
+    """
+    broker = config.broker.build()
+    journal = Journal(config.journal.url, batch=config.journal.batch, durable=False)
+    if journal.latest_snapshot() is not None:
+        journal.close()
+        raise RiskError(f"the journal {journal.url} already holds a run: give a new --journal")
+    try:
+        return await _guarded(bars, signals, config, broker, journal, progress)
+    finally:
+        journal.close()
+
+
+async def _guarded(
+    bars: pl.DataFrame,
+    signals: pl.DataFrame,
+    config: Config,
+    broker: PaperBroker,
+    journal: Journal,
+    progress: Any,
+) -> tuple[Run, dict[str, int], list[dict[str, Any]]]:
+    guard = Guard(config, broker, journal)
+    by_bar = _signals_by_bar(bars, signals)
+    ts_out = bars["ts"].to_numpy()
+    equity = np.empty(bars.height)
+    cols = [bars[c].to_numpy() for c in ("symbol", "open", "high", "low", "close", "volume")]
+    async with guard:
+        on_bar, submit = guard.on_bar, guard.submit
+        for i, (symbol, o, h, lo, c, v) in enumerate(zip(*cols, strict=True)):
+            await on_bar(symbol, float(o), float(h), float(lo), float(c), float(v), int(ts_out[i]))
+            for row in by_bar.get(i, ()):
+                await submit(_signal(row, float(c)))
+            equity[i] = broker.equity()
+            if progress is not None and i % 1000 == 0:
+                progress(i)
+        journal.flush()
+        trades = journal.trades()
+        decisions: Counter[str] = Counter()
+        for d in journal.decisions():
+            if d["approved"]:
+                decisions["APPROVED"] += 1
+            for code in dict.fromkeys(d["codes"]):
+                decisions[code] += 1
+        trips = [
+            {"ts": e["ts"], "breaker": e["breaker"], "message": e["message"]}
+            for e in journal.events()
+            if e["kind"] in ("breaker_tripped", "kill_switch")
+        ]
+        ts_out, equity = _per_time(ts_out, equity)
+        journal.write_series("equity", ts_out.tolist(), equity.tolist())
+    run = Run("with riskguard", ts_out, equity, trades)
+    run.summary = summary(ts_out, equity, trades)
+    return run, dict(decisions), trips
+
+
+def _switch_off_missing(config: Config, signals: pl.DataFrame) -> tuple[Config, list[str]]:
+    """The config with the gate checks switched off whose input no signal carries."""
+    limits = dict(config.limits)
+    defaults = config.to_limits().to_dict()
+    notes = []
+    for column, settings in CHECK_INPUTS.items():
+        carried = column in signals.columns and signals[column].drop_nulls().len() > 0
+        active = [k for k in settings if defaults.get(k) is not None]
+        if not carried and active and signals.height:
+            limits.update(settings)
+            notes.append(
+                f"the signals carry no {column}: {', '.join(active)} switched off for this run"
+            )
+    return config.model_copy(update={"limits": limits}), notes
+
+
+def run_backtest(
+    prices: str | Path,
+    *,
+    signals: str | Path | None = None,
+    strategy: str | None = None,
+    config: Config | None = None,
+    journal: str | None = None,
+    out: str | Path | None = None,
+    symbol: str | None = None,
+    timestamp_format: str | None = None,
+    columns: Columns = Columns(),
+    console: Any = None,
+) -> BacktestResult:
+    """Runs the backtest the module's docstring describes and returns both runs. With
+    ``console`` (a rich Console) it shows a progress bar for runs over 10,000 bars and prints
+    the result. The riskguard run's journal is ``journal`` (a SQLAlchemy URL that must hold no
+    run yet), by default ``journal.db`` in ``out`` (replaced) or a temporary directory; both
+    equity curves are stored in it (series ``equity`` and ``baseline_equity``). With ``out``,
+    the report (``riskguard report``) is written there too.
+
+    Raises DataError: a bad prices or signals file. RiskError: neither or both of ``signals``
+    and ``strategy``; an unknown strategy; a journal that already holds a run.
+    """
+    from riskguard.strategies import strategy as builtin
+
+    if (signals is None) == (strategy is None):
+        raise RiskError("give either signals (a file) or strategy (a built-in), not both")
+    config = config if config is not None else Config.load()
+    bars = read_prices(prices, columns=columns, symbol=symbol, timestamp_format=timestamp_format)
+    if signals is not None:
+        sig = read_signals(signals, timestamp_format=timestamp_format)
+    else:
+        sig = builtin(strategy or "")(bars)
+    result = backtest_frames(bars, sig, config=config, journal=journal, out=out, console=console)
+    if console is not None:
+        result.render(console)
+    return result
+
+
+def backtest_frames(
+    bars: pl.DataFrame,
+    signals: pl.DataFrame,
+    *,
+    config: Config,
+    journal: str | None = None,
+    out: str | Path | None = None,
+    console: Any = None,
+    progress: bool | None = None,
+) -> BacktestResult:
+    """:func:`run_backtest` on bars and signals already read (the frames
+    :func:`read_prices` and :func:`read_signals`, or a strategy, give). ``progress`` shows a
+    progress bar on ``console`` (default: for runs over 10,000 bars).
+
+    Raises RiskError: a journal that already holds a run.
+    """
+    config, notes = _switch_off_missing(config, signals)
+    out_dir = Path(out) if out is not None else None
+    folder = out_dir if out_dir is not None else Path(tempfile.mkdtemp(prefix="riskguard-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    if journal is None:
+        db = folder / "journal.db"
+        for stale in (db, db.with_name("journal.db-wal"), db.with_name("journal.db-shm")):
+            stale.unlink(missing_ok=True)
+        journal = f"sqlite:///{db}"
+    # A backtest's alerts are history, not news: they go to a log file, never to a person.
+    log = folder / "alerts.log"
+    log.unlink(missing_ok=True)
+    config = config.model_copy(
+        update={
+            # Checkpoints between steps are for crashes of a live run: a backtest reruns.
+            "journal": config.journal.model_copy(
+                update={"url": journal, "snapshot_interval_s": None}
+            ),
+            "alerts": config.alerts.model_copy(
+                update={"sinks": ({"type": "log", "path": str(log)},), "rate_limit": None}
+            ),
+        }
+    )
+    naive = asyncio.run(run_naive(bars, signals, config))
+    if progress is None:
+        progress = bars.height > 10_000
+    guarded, decisions, trips = _with_progress(bars, signals, config, console if progress else None)
+    with Journal(journal, durable=False) as j:
+        j.write_series("baseline_equity", naive.ts.tolist(), naive.equity.tolist())
+    result = BacktestResult(
+        naive, guarded, decisions, trips, journal, bars.height, signals.height, notes
+    )
+    if out_dir is not None:
+        from riskguard.report import write_report
+
+        result.files = write_report(journal, out_dir)
+    return result
+
+
+def _with_progress(
+    bars: pl.DataFrame, signals: pl.DataFrame, config: Config, console: Any
+) -> tuple[Run, dict[str, int], list[dict[str, Any]]]:
+    if console is None:
+        return asyncio.run(run_guarded(bars, signals, config))
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("backtest", total=bars.height)
+        result = asyncio.run(
+            run_guarded(bars, signals, config, lambda i: progress.update(task, completed=i))
+        )
+        progress.update(task, completed=bars.height)
+    return result
