@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -253,3 +256,54 @@ def test_a_signals_file_is_backtested(tmp_path):
         run_backtest(prices, signals=signals, journal=f"sqlite:///{tmp_path / 'j.db'}")
     with pytest.raises(rg.RiskError, match="either"):
         run_backtest(prices, signals=signals, strategy="ema-cross")
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "riskguard", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "140"},
+    )
+
+
+def test_the_backtest_command_prints_both_runs_and_writes_the_report(tmp_path):
+    bars = read_prices(BTC, symbol="BTC").head(12_000)
+    prices = tmp_path / "btc.csv"
+    bars.with_columns(pl.from_epoch("ts", time_unit="ns").alias("timestamp")).drop("ts").write_csv(
+        prices
+    )
+    done = cli(
+        "backtest",
+        "--prices",
+        str(prices),
+        "--strategy",
+        "ema-cross",
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert done.returncode == 0, done.stderr
+    for text in ("without riskguard", "with riskguard", "max drawdown", "decisions by reason code"):
+        assert text in done.stdout
+    assert (tmp_path / "out" / "report.html").is_file()
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("timestamp,open,high,low,close\n2022-01-01,1,2,1,1.5\n2021-01-01,1,2,1,1.5\n", ":3:"),
+        ("timestamp,open,high,low\n2022-01-01,1,2,1\n", "missing column 'close'"),
+        ("", "empty"),
+    ],
+)
+def test_a_bad_prices_file_is_one_line_and_exit_1(tmp_path, text, where):
+    prices = write(tmp_path / "bad.csv", text)
+    done = cli("backtest", "--prices", str(prices), "--strategy", "ema-cross")
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and where in lines[0] and "bad.csv" in lines[0]
+    assert "Traceback" not in done.stderr

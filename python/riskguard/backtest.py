@@ -39,6 +39,7 @@ import numpy as np
 import polars as pl
 
 from riskguard._core import RiskError, Signal
+from riskguard.alerts import Alerter
 from riskguard.brokers import Order, PaperBroker
 from riskguard.config import Config
 from riskguard.guard import Guard
@@ -471,7 +472,9 @@ async def _guarded(
     journal: Journal,
     progress: Any,
 ) -> tuple[Run, dict[str, int], list[dict[str, Any]]]:
-    guard = Guard(config, broker, journal)
+    # A backtest's events are history, not news: they are in the journal, and no alert goes
+    # to a person.
+    guard = Guard(config, broker, journal, alerter=Alerter([], rate_limit_per_kind=None))
     by_bar = _signals_by_bar(bars, signals)
     ts_out = bars["ts"].to_numpy()
     equity = np.empty(bars.height)
@@ -585,17 +588,11 @@ def backtest_frames(
         for stale in (db, db.with_name("journal.db-wal"), db.with_name("journal.db-shm")):
             stale.unlink(missing_ok=True)
         journal = f"sqlite:///{db}"
-    # A backtest's alerts are history, not news: they go to a log file, never to a person.
-    log = folder / "alerts.log"
-    log.unlink(missing_ok=True)
     config = config.model_copy(
         update={
             # Checkpoints between steps are for crashes of a live run: a backtest reruns.
             "journal": config.journal.model_copy(
                 update={"url": journal, "snapshot_interval_s": None}
-            ),
-            "alerts": config.alerts.model_copy(
-                update={"sinks": ({"type": "log", "path": str(log)},), "rate_limit": None}
             ),
         }
     )

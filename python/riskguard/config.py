@@ -39,12 +39,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import re
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -87,6 +88,7 @@ __all__ = [
     "PerShareConfig",
     "PercentOfNotionalConfig",
     "SessionsConfig",
+    "Setting",
     "VolatilityATRConfig",
     "VolumeLinearConfig",
 ]
@@ -864,6 +866,95 @@ class Config(BaseSettings):
                 "utc_offset": self.sessions.utc_offset,
             }
         )
+
+    @classmethod
+    def sources(cls, path: str | Path | None = None) -> dict[str, Setting]:
+        """Every effective setting of ``Config.load(path)`` by dotted path, with its source.
+
+        The paths go down through tables to single values: ``limits.daily_loss.threshold``,
+        ``broker.slippage.bps``, ``guard.control_poll_s``; a list (``alerts.sinks``) is one
+        setting, and so is a switched-off one (``limits.portfolio_heat``: None). ``[limits]``
+        lists every engine setting, the defaults included; a breaker given as a number sets
+        its ``threshold``. A setting comes from the highest source that gives it, a table
+        holding it or a key inside it: an ``RG_*`` variable (``source="env"``, ``origin`` its
+        name), the file (``"file"``, its path), else the defaults (``"default"``, ``""``).
+        Secrets are masked as in the reprs (a journal URL's password, a webhook's URL and
+        header values).
+
+        Raises ConfigError: as :meth:`load`.
+        """
+        config = cls.load(path)
+        file = DEFAULT_FILE if path is None else Path(path)
+        env = _EnvSource(cls)()
+        toml = _yield_to(_TomlSource(cls, toml_file=file)(), env)
+        limits = config.to_limits().to_dict()
+        for key in _SESSION_KEYS:
+            del limits[key]
+        effective: dict[str, Any] = {"limits": limits}
+        for name in ("sessions", "broker", "journal", "alerts", "guard"):
+            effective[name] = getattr(config, name).model_dump()
+        from sqlalchemy.engine import make_url
+
+        journal = effective["journal"]
+        journal["url"] = make_url(journal["url"]).render_as_string(hide_password=True)
+        effective["alerts"]["sinks"] = [_masked_sink(s) for s in config.alerts.sinks]
+        # A breaker given as a number is its threshold: its other fields keep their defaults.
+        for raw in (env, toml):
+            given = raw.get("limits")
+            if isinstance(given, dict):
+                raw["limits"] = {
+                    k: {"threshold": v}
+                    if isinstance(limits.get(k), dict) and not isinstance(v, Mapping)
+                    else v
+                    for k, v in given.items()
+                }
+        from_env, from_file = list(_leaves(env)), list(_leaves(toml))
+        names = {name.upper(): name for name in os.environ}
+        out = {}
+        for leaf, value in _leaves(effective).items():
+            # A source gives this leaf if it sets it, a table above it, or a key inside it.
+            env_hits = [p for p in from_env if p[: len(leaf)] == leaf[: len(p)]]
+            if env_hits:
+                variables = dict.fromkeys(_variable(p, names) for p in env_hits)
+                setting = Setting(value, "env", ", ".join(variables))
+            elif any(p[: len(leaf)] == leaf[: len(p)] for p in from_file):
+                setting = Setting(value, "file", str(file))
+            else:
+                setting = Setting(value, "default", "")
+            out[".".join(leaf)] = setting
+        return out
+
+
+class Setting(NamedTuple):
+    """One effective setting from :meth:`Config.sources`: its ``value``; its ``source``,
+    ``"default"``, ``"file"`` or ``"env"``; and its ``origin``, the file's path or the
+    variable's name (``""`` for a default)."""
+
+    value: Any
+    source: Literal["default", "file", "env"]
+    origin: str
+
+
+def _leaves(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    """The single values of nested tables by path; lists and empty tables are single values,
+    tuples become lists."""
+    out: dict[tuple[str, ...], Any] = {}
+    for key, value in tree.items():
+        path = (*prefix, str(key))
+        if isinstance(value, Mapping) and value:
+            out.update(_leaves(value, path))
+        else:
+            out[path] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def _variable(path: tuple[str, ...], names: Mapping[str, str]) -> str:
+    """The ``RG_*`` variable that gave ``path``: its own, or a table's above it (JSON)."""
+    for n in range(len(path), 0, -1):
+        name = "RG_" + "__".join(path[:n]).upper()
+        if name in names:
+            return names[name]
+    return "RG_" + "__".join(path).upper()
 
 
 # ---------------------------------------------------------------------------------------------
