@@ -307,3 +307,15 @@ def test_a_bad_prices_file_is_one_line_and_exit_1(tmp_path, text, where):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and where in lines[0] and "bad.csv" in lines[0]
     assert "Traceback" not in done.stderr
+
+
+def test_the_report_command_writes_the_report_of_any_journal(btc_backtest, tmp_path):
+    result, _ = btc_backtest
+    done = cli("report", "--journal", result.journal, "--out", str(tmp_path / "r"))
+    assert done.returncode == 0, done.stderr
+    for name in ("report.html", "equity.png", "drawdown.png", "rolling_var.png"):
+        assert (tmp_path / "r" / name).is_file() and name in done.stdout
+    missing = cli(
+        "report", "--journal", f"sqlite:///{tmp_path / 'none.db'}", "--out", str(tmp_path)
+    )
+    assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
