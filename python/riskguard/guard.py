@@ -1478,6 +1478,8 @@ class Guard:
     # --- alerts ----------------------------------------------------------------------------
 
     def _notify(self, events: list[Event]) -> None:
+        if not self.alerter.sink_names:  # nobody to tell (a backtest)
+            return
         for e in events:
             severity = _SEVERITY.get(e.kind, "info")
             if e.kind == "breaker_tripped" and e.action == "close_all_halt":

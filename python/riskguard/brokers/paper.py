@@ -53,6 +53,7 @@ then. Realized P&L is from prices only; fees are accounted for separately.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -545,10 +546,15 @@ class PaperBroker:
         ``volume`` in units (>= 0), ``ts`` the time of its open (ns, never decreasing). Orders
         fill along the path in this module's docstring."""
         symbol = self._known(symbol)
-        o = positive(open, "open")
-        h = positive(high, "high")
-        lo = positive(low, "low")
-        c = positive(close, "close")
+        if type(open) is type(high) is type(low) is type(close) is float and (
+            0.0 < low <= min(open, close) and max(open, close) <= high < math.inf
+        ):  # the common case, checked at once
+            o, h, lo, c = open, high, low, close
+        else:
+            o = positive(open, "open")
+            h = positive(high, "high")
+            lo = positive(low, "low")
+            c = positive(close, "close")
         if not (lo <= min(o, c) and h >= max(o, c)):
             raise RiskError(
                 f"bar must satisfy low <= open, close <= high, got open={o} high={h} low={lo} "
