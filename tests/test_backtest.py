@@ -48,7 +48,7 @@ def test_real_files_are_read():
     assert btc["ts"][0] == 1_640_991_660 * S  # 2021-12-31 23:01 UTC
     assert (np.diff(btc["ts"].to_numpy()) > 0).all()
     gbp = read_prices(DATA / "gbpusd-m1-bid-2012-02.csv", symbol="GBPUSD")
-    assert gbp["ts"][0] == 1_328_054_400 * S and gbp["volume"].sum() == 0.0
+    assert gbp["ts"][0] == 1_328_054_400 * S and gbp["volume"].is_nan().all()  # none given
     ticks = read_prices(DATA / "usdjpy-ticks-2013-01-01.csv", columns=Columns(price="bid"))
     assert ticks["open"][0] == ticks["close"][0] == 86.655
 
@@ -254,7 +254,7 @@ def test_a_signals_file_is_backtested(tmp_path):
     assert "confidence" in notes and "consensus" in notes  # switched off, and said so
     with pytest.raises(rg.RiskError, match="already holds a run"):
         run_backtest(prices, signals=signals, journal=f"sqlite:///{tmp_path / 'j.db'}")
-    with pytest.raises(rg.RiskError, match="either"):
+    with pytest.raises(rg.RiskError, match="give one of"):
         run_backtest(prices, signals=signals, strategy="ema-cross")
 
 
@@ -319,3 +319,90 @@ def test_the_report_command_writes_the_report_of_any_journal(btc_backtest, tmp_p
         "report", "--journal", f"sqlite:///{tmp_path / 'none.db'}", "--out", str(tmp_path)
     )
     assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_a_file_without_volume_switches_the_volume_check_off(tmp_path):
+    result = run_backtest(
+        DATA / "gbpusd-m1-bid-2012-02.csv",
+        strategy="ema-cross",
+        symbol="GBPUSD",
+        journal=f"sqlite:///{tmp_path / 'j.db'}",
+    )
+    assert any("volume_24h" in note for note in result.notes)
+    assert "VOLUME_TOO_LOW" not in result.decisions
+    assert result.decisions.get("APPROVED", 0) > 0
+
+
+def test_signals_no_bar_can_take_and_bad_values_are_reported(tmp_path):
+    bars = read_prices(BTC, symbol="BTC").head(500)
+    prices = tmp_path / "p.parquet"
+    bars.with_columns(pl.from_epoch("ts", time_unit="ns").alias("timestamp")).drop(
+        "ts"
+    ).write_parquet(prices)
+    t = bars["ts"].to_numpy()
+    c = bars["close"].to_numpy()
+    rows = [
+        "timestamp,symbol,side,stop,quantity",
+        f"{t[100]},BTC,long,{c[100] * 1.5},0.1",  # a stop above a long's entry: invalid
+        f"{t[200]},ETH,long,,0.1",  # no ETH prices
+        f"{t[-1] + 10**12},BTC,short,,0.1",  # after the last bar
+        f"{t[300]},BTC,long,,",  # NaN quantity: the naive run sizes it itself
+    ]
+    signals = write(tmp_path / "s.csv", "\n".join(rows) + "\n")
+    result = run_backtest(prices, signals=signals, journal=f"sqlite:///{tmp_path / 'j.db'}")
+    notes = " ".join(result.notes)
+    assert "1 signals are for symbols the prices do not have (ETH)" in notes
+    assert "1 signals come after the last bar" in notes
+    assert result.decisions["INVALID_SIGNAL"] == 1
+    assert result.naive.trades or result.naive.equity[-1] != result.naive.equity[0]
+
+
+def test_out_never_replaces_a_journal_that_is_not_a_backtests(tmp_path):
+    from riskguard.journal import Journal
+
+    with Journal(f"sqlite:///{tmp_path / 'journal.db'}") as live:
+        live.record_control("pause", T0, reason="a live Guard's journal")
+    with pytest.raises(rg.RiskError, match="not a backtest's journal"):
+        run_backtest(BTC, strategy="ema-cross", symbol="BTC", out=tmp_path)
+    with Journal(f"sqlite:///{tmp_path / 'journal.db'}") as live:
+        assert live.controls()[0].reason == "a live Guard's journal"
+
+
+def test_the_naive_run_reports_the_orders_the_broker_refused(tmp_path):
+    bars = read_prices(BTC, symbol="BTC").head(3_000)
+    signals = ema_cross(bars)
+    from riskguard.backtest import backtest_frames
+
+    cfg = rg.Config(broker={"cash": 1_000.0}, limits={"max_spread_bps": None})
+    # quantity far beyond the cash: the broker refuses, and the note says how often
+    big = signals.with_columns(pl.lit(10.0).alias("quantity"))
+    result = backtest_frames(bars, big, config=cfg, journal=f"sqlite:///{tmp_path / 'j.db'}")
+    assert any("refused" in note and "naive" in note for note in result.notes)
+
+
+def test_a_flat_book_is_marked_at_the_close_only(tmp_path):
+    cfg = rg.Config(
+        journal={"url": f"sqlite:///{tmp_path / 'j.db'}"},
+        alerts={"sinks": [{"type": "log", "path": str(tmp_path / "a.log")}]},
+    )
+
+    async def go() -> list[str]:
+        async with Guard(cfg, PaperBroker()) as guard:
+            kinds = []
+            for k in range(60):  # closes barely move; the ranges are wild
+                close = 100.0 + 0.01 * (k % 2)
+                events = await guard.on_bar("X", close, 130.0, 70.0, close, 1.0, T0 + k * 60 * S)
+                kinds += [e.breaker for e in events if e.kind == "breaker_tripped"]
+            return kinds
+
+    # Intrabar moves of a book with nothing to stop out are not returns of the close series.
+    assert "volatility_spike" not in asyncio.run(go())
+
+
+@pytest.mark.parametrize("scale", [1, 10**3, 10**6, 10**9])
+def test_epoch_integers_are_read_in_their_unit(tmp_path, scale):
+    path = write(
+        tmp_path / "e.csv",
+        f"timestamp,price\n{1_600_000_000 * scale},1.0\n{1_600_000_060 * scale},1.1\n",
+    )
+    assert read_prices(path)["ts"].to_list() == [1_600_000_000 * S, 1_600_000_060 * S]

@@ -1,10 +1,11 @@
 """Backtests: the same signals traded twice through the same paper broker, once naïvely and once
 through riskguard, side by side.
 
-- **Naïve**: every signal takes the position to a fixed size (95 % of the starting cash in
-  notional, or the signal's ``quantity``; long or short, flat for a short when the broker does
-  not short), held until the next signal of that symbol. No gate, no sizing, no stops, no
-  breakers.
+- **Naïve**: every signal takes the position to a fixed share of equity (95 % of the
+  equity at the signal, split evenly across the file's symbols, in notional; or the signal's
+  ``quantity``; long or short, flat for a short when the broker does not short), held until the
+  next signal of that symbol. No gate, no sizing, no stops, no breakers. Orders the broker
+  refuses (insufficient funds) are counted and reported.
 - **riskguard**: every signal goes through a :class:`~riskguard.Guard` with the configuration:
   the gate, sizing, the exit policy and every breaker.
 
@@ -58,8 +59,10 @@ __all__ = [
 ]
 
 PRICE_FIELDS = ("open", "high", "low", "close")
-# The naïve run's fixed size: this share of the starting cash in notional (not all of it, so
-# that the next bar's open, a little higher, does not make the order unaffordable).
+# Integer timestamps: (below this magnitude, multiply by this to get ns).
+_EPOCH_SCALES = ((10**11, 10**9), (10**14, 10**6), (10**17, 10**3), (2**63, 1))
+# The naïve run's fixed size: this share of equity in notional (not all of it, so that the
+# next bar's open, a little higher, does not make the order unaffordable).
 NAIVE_SHARE = 0.95
 # Each gate check that needs a signal field, and the settings that switch it off.
 CHECK_INPUTS = {
@@ -112,7 +115,13 @@ def _timestamps(df: pl.DataFrame, path: Path, column: str, fmt: str | None) -> n
     """The column as int64 ns since the epoch, UTC."""
     s = df[column]
     if s.dtype.is_integer():
-        return s.cast(pl.Int64).to_numpy()
+        # Epoch integers in s, ms, µs or ns: told apart by size (ns since 1973 is above 1e17).
+        ts = s.cast(pl.Int64).to_numpy()
+        top = int(np.abs(ts).max()) if len(ts) else 0
+        scale = next(f for limit, f in _EPOCH_SCALES if top < limit)
+        return ts * scale
+    if s.dtype == pl.Date:
+        s = s.cast(pl.Datetime("ns"))
     if s.dtype == pl.String:
         parsed = s.str.to_datetime(format=fmt, strict=False, time_unit="ns")
     elif isinstance(s.dtype, pl.Datetime):
@@ -175,7 +184,7 @@ def read_prices(
     timestamp_format: str | None = None,
 ) -> pl.DataFrame:
     """Bars from a CSV or Parquet file: a DataFrame with ``ts`` (int ns, UTC), ``symbol``,
-    ``open``, ``high``, ``low``, ``close``, ``volume`` (null when the file has none), sorted
+    ``open``, ``high``, ``low``, ``close``, ``volume`` (NaN when the file has none), sorted
     by time (stable). A tick file (``price``, no OHLC) gives one-price bars. ``symbol`` names
     the instrument of a file without a symbol column; ``timestamp_format`` is a strftime
     format (default: inferred).
@@ -228,7 +237,7 @@ def read_prices(
             "high": h,
             "low": lo,
             "close": cl,
-            "volume": volume if volume is not None else np.zeros(df.height),
+            "volume": volume if volume is not None else np.full(df.height, np.nan),
         }
     )
     return out.sort("ts", maintain_order=True)
@@ -313,10 +322,18 @@ class BacktestResult:
             console.print("breaker trips: none")
         for note in self.notes:
             console.print(f"note: {note}", highlight=False)
+        console.print(f"journal: {self.journal}", highlight=False)
+        for path in self.files:
+            console.print(f"report: {path}", highlight=False)
 
 
 def _pct(x: float) -> str:
     return "—" if not math.isfinite(x) else f"{100 * x:.2f} %"
+
+
+def _pct_fine(x: float) -> str:
+    """Per-bar figures of minute bars are small: four decimals below 1 %."""
+    return "—" if not math.isfinite(x) else f"{100 * x:.{4 if abs(x) < 0.01 else 2}f} %"
 
 
 def _num(x: float) -> str:
@@ -334,8 +351,8 @@ SUMMARY_ROWS = [
     ("sharpe", "Sharpe", _num),
     ("sortino", "Sortino", _num),
     ("calmar", "Calmar", _num),
-    ("var", "VaR 95 % (per bar)", _pct),
-    ("cvar", "CVaR 95 % (per bar)", _pct),
+    ("var", "VaR 95 % (per bar)", _pct_fine),
+    ("cvar", "CVaR 95 % (per bar)", _pct_fine),
     ("trades", "trades", _count),
     ("win_rate", "win rate", _pct),
     ("profit_factor", "profit factor", _num),
@@ -358,6 +375,21 @@ def _signals_by_bar(bars: pl.DataFrame, signals: pl.DataFrame) -> dict[int, list
             if k < len(bar_i):
                 out.setdefault(int(bar_i[k]), []).append(row)
     return out
+
+
+def _unmatched(bars: pl.DataFrame, signals: pl.DataFrame) -> list[str]:
+    """Notes on the signals no bar can take: unknown symbols, or later than the last bar."""
+    notes = []
+    known = set(bars["symbol"].unique())
+    unknown = signals.filter(~pl.col("symbol").is_in(list(known)))
+    if unknown.height:
+        names = ", ".join(sorted(set(unknown["symbol"]))[:5])
+        notes.append(f"{unknown.height} signals are for symbols the prices do not have ({names})")
+    last = bars.group_by("symbol").agg(pl.col("ts").max().alias("last"))
+    late = signals.join(last, on="symbol").filter(pl.col("ts") > pl.col("last")).height
+    if late:
+        notes.append(f"{late} signals come after the last bar of their symbol")
+    return notes
 
 
 def _round_trips(fills: list[Any]) -> list[dict[str, Any]]:
@@ -391,31 +423,50 @@ def _round_trips(fills: list[Any]) -> list[dict[str, Any]]:
     return trades
 
 
-async def run_naive(bars: pl.DataFrame, signals: pl.DataFrame, config: Config) -> Run:
-    """The naïve run (the module's docstring)."""
+async def run_naive(bars: pl.DataFrame, signals: pl.DataFrame, config: Config) -> tuple[Run, int]:
+    """The naïve run (the module's docstring), and how many of its orders the broker refused
+    (insufficient funds, say)."""
     broker = config.broker.build()
-    start_cash = broker.cash
+    n_symbols = max(1, bars["symbol"].n_unique())
     by_bar = _signals_by_bar(bars, signals)
     ts_out = bars["ts"].to_numpy()
     equity = np.empty(bars.height)
     shorting = broker.capabilities.shorting
+    sent: list[str] = []
     cols = [bars[c].to_numpy() for c in ("symbol", "open", "high", "low", "close", "volume")]
     for i, (symbol, o, h, lo, c, v) in enumerate(zip(*cols, strict=True)):
         t = int(ts_out[i])
-        broker.on_bar(symbol, float(o), float(h), float(lo), float(c), float(v), t)
-        for row in by_bar.get(i, ()):
-            size = row.get("quantity") or NAIVE_SHARE * start_cash / c
+        broker.on_bar(symbol, float(o), float(h), float(lo), float(c), _volume(v), t)
+        # The last signal of a symbol on a bar wins: it sets the position to take.
+        last = {row["symbol"]: row for row in by_bar.get(i, ())}
+        for row in last.values():
+            quantity = _value(row, "quantity")
+            size = quantity or NAIVE_SHARE * broker.equity() / n_symbols / c
             target = size if row["side"] == "long" else (-size if shorting else 0.0)
-            delta = target - broker.position(symbol).qty
+            working = sum(w.qty for w in await broker.open_orders() if w.symbol == symbol)
+            delta = target - broker.position(symbol).qty - working
             if not broker.capabilities.fractional:
                 delta = float(math.trunc(delta))
             if abs(delta) > 1e-12 * size:
-                await broker.submit(Order(symbol, delta))
+                placed = await broker.submit(Order(symbol, delta))
+                sent.append(placed.client_order_id or "")
         equity[i] = broker.equity()
+    refused = sum(broker.order(cid).status.value == "rejected" for cid in sent)
     ts_out, equity = _per_time(ts_out, equity)
     run = Run("without riskguard", ts_out, equity, _round_trips(broker.fill_log))
     run.summary = summary(ts_out, equity, run.trades)
-    return run
+    return run, refused
+
+
+def _volume(v: float) -> float:
+    """A bar's volume for the broker and the engine: 0 (unknown) when the file had none."""
+    return 0.0 if math.isnan(v) else float(v)
+
+
+def _value(row: dict[str, Any], name: str) -> Any:
+    """A signal's optional field, None when absent or NaN."""
+    value = row.get(name)
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
 def _per_time(ts: np.ndarray, equity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -426,8 +477,7 @@ def _per_time(ts: np.ndarray, equity: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def _signal(row: dict[str, Any], entry: float) -> Signal:
     def get(name: str) -> Any:
-        value = row.get(name)
-        return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+        return _value(row, name)
 
     return Signal(
         row["symbol"],
@@ -479,18 +529,29 @@ async def _guarded(
     ts_out = bars["ts"].to_numpy()
     equity = np.empty(bars.height)
     cols = [bars[c].to_numpy() for c in ("symbol", "open", "high", "low", "close", "volume")]
+    invalid = 0
     async with guard:
         on_bar, submit = guard.on_bar, guard.submit
         for i, (symbol, o, h, lo, c, v) in enumerate(zip(*cols, strict=True)):
-            await on_bar(symbol, float(o), float(h), float(lo), float(c), float(v), int(ts_out[i]))
+            await on_bar(
+                symbol, float(o), float(h), float(lo), float(c), _volume(v), int(ts_out[i])
+            )
             for row in by_bar.get(i, ()):
-                await submit(_signal(row, float(c)))
+                try:
+                    signal = _signal(row, float(c))
+                except RiskError:  # a stop on the wrong side of the entry, say
+                    invalid += 1
+                    continue
+                await submit(signal)
             equity[i] = broker.equity()
             if progress is not None and i % 1000 == 0:
                 progress(i)
         journal.flush()
-        trades = journal.trades()
+        # Closed trades, as the naïve run counts them: an open one has no result yet.
+        trades = [t for t in journal.trades() if t.get("exit_ts") is not None]
         decisions: Counter[str] = Counter()
+        if invalid:
+            decisions["INVALID_SIGNAL"] = invalid
         for d in journal.decisions():
             if d["approved"]:
                 decisions["APPROVED"] += 1
@@ -514,7 +575,10 @@ def _switch_off_missing(config: Config, signals: pl.DataFrame) -> tuple[Config, 
     defaults = config.to_limits().to_dict()
     notes = []
     for column, settings in CHECK_INPUTS.items():
-        carried = column in signals.columns and signals[column].drop_nulls().len() > 0
+        values = signals[column].drop_nulls() if column in signals.columns else None
+        if values is not None and values.dtype.is_float():
+            values = values.drop_nans()
+        carried = values is not None and values.len() > 0
         active = [k for k in settings if defaults.get(k) is not None]
         if not carried and active and signals.height:
             limits.update(settings)
@@ -550,7 +614,7 @@ def run_backtest(
     from riskguard.strategies import strategy as builtin
 
     if (signals is None) == (strategy is None):
-        raise RiskError("give either signals (a file) or strategy (a built-in), not both")
+        raise RiskError("give one of signals (a file) and strategy (a built-in)")
     config = config if config is not None else Config.load()
     bars = read_prices(prices, columns=columns, symbol=symbol, timestamp_format=timestamp_format)
     if signals is not None:
@@ -580,11 +644,19 @@ def backtest_frames(
     Raises RiskError: a journal that already holds a run.
     """
     config, notes = _switch_off_missing(config, signals)
+    notes += _unmatched(bars, signals)
     out_dir = Path(out) if out is not None else None
     folder = out_dir if out_dir is not None else Path(tempfile.mkdtemp(prefix="riskguard-"))
     folder.mkdir(parents=True, exist_ok=True)
     if journal is None:
         db = folder / "journal.db"
+        if db.exists():
+            # Replaced only if it is an earlier backtest's: never a live Guard's journal.
+            with Journal(f"sqlite:///{db}") as old:
+                if "baseline_equity" not in old.series_names():
+                    raise RiskError(
+                        f"{db} is not a backtest's journal: it is kept; choose another --out"
+                    )
         for stale in (db, db.with_name("journal.db-wal"), db.with_name("journal.db-shm")):
             stale.unlink(missing_ok=True)
         journal = f"sqlite:///{db}"
@@ -596,7 +668,9 @@ def backtest_frames(
             ),
         }
     )
-    naive = asyncio.run(run_naive(bars, signals, config))
+    naive, refused = asyncio.run(run_naive(bars, signals, config))
+    if refused:
+        notes.append(f"the broker refused {refused} of the naive run's orders")
     if progress is None:
         progress = bars.height > 10_000
     guarded, decisions, trips = _with_progress(bars, signals, config, console if progress else None)

@@ -188,7 +188,11 @@ def backtest(
         typer.Option(metavar="FILE", help="Signals to submit, a file (or give --strategy)."),
     ] = None,
     strategy: Annotated[
-        str | None, typer.Option(metavar="NAME", help="A built-in strategy that makes the signals.")
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="A built-in strategy that makes the signals from the prices: ema-cross.",
+        ),
     ] = None,
     config: Annotated[
         Path | None,

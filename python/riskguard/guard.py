@@ -625,10 +625,11 @@ class Guard:
     ) -> list[Event]:
         """One OHLC bar of ``symbol`` at ``ts`` (its time in the data, ns): the engine's ATR,
         EMA and return window take it; a simulated broker fills its working orders along the
-        bar's path; then the engine is marked along that same path, the adverse extreme of its
-        position first (open, low, high, close for a long or a rising bar; open, high, low,
-        close otherwise), so that stops, exits and breakers see the bar's whole range. Returns
-        the events, which are acted on as :meth:`on_tick`'s are.
+        bar's path; then the engine is marked: with a position in ``symbol``, along the path,
+        the adverse extreme first (open, low, high, close for a long; open, high, low, close
+        for a short), so that its stops, exits and breakers see the bar's whole range (and the
+        volatility estimate its moves); flat, at the close only. Returns the events, which are
+        acted on as :meth:`on_tick`'s are.
 
         Raises RiskError: what ``RiskEngine.on_bar`` raises (prices out of bounds, high below
         low, open or close outside [low, high], bad volume, ``ts`` going backwards) and an
@@ -652,8 +653,15 @@ class Guard:
                 for fill in fills:
                     self._apply_fill(fill, step)
             held = self._qty.get(symbol, 0.0)
-            path = (low, high) if held > 0 or (held == 0 and close >= open) else (high, low)
-            for price in (open, *path, close):
+            if held == 0.0:
+                # Flat: nothing for the range to stop out, and the volatility estimate takes
+                # one return a bar, close to close.
+                path: tuple[float, ...] = (close,)
+            elif held > 0:
+                path = (open, low, high, close)
+            else:
+                path = (open, high, low, close)
+            for price in path:
                 step.events.extend(engine.on_tick(symbol, price, ts))
             if step.events or step.fills:
                 await self._finish(step, ts)

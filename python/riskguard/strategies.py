@@ -84,13 +84,13 @@ def ema_cross(
         close = group["close"].to_numpy().astype(np.float64)
         high = group["high"].to_numpy().astype(np.float64)
         low = group["low"].to_numpy().astype(np.float64)
-        volume = group["volume"].fill_null(0.0).to_numpy().astype(np.float64)
+        volume = group["volume"].to_numpy().astype(np.float64)  # NaN: the file had none
         gap = _ema(close, fast) - _ema(close, slow)
         atr = _atr(high, low, close, atr_period)
         ema_trend = _ema(close, trend)
         start = np.searchsorted(ts, ts - DAY_NS, side="right")
         cum = np.concatenate(([0.0], np.cumsum(volume)))
-        volume_24h = cum[1:] - cum[start]
+        volume_24h = cum[1:] - cum[start]  # NaN throughout without volumes
         side = np.sign(gap)
         crossed = np.zeros(len(close), dtype=bool)
         crossed[1:] = (side[1:] != side[:-1]) & (side[1:] != 0)
