@@ -1470,6 +1470,12 @@ def print_report(results: list[Result], head: list[str]) -> None:
     for r in errors:
         say(f"NOT COMPARED  {r.row.name}: {r.error}")
     for r in misses:
+        if r.row.max_per_unit is not None and r.row.units == 1:
+            say(
+                f"MISSED TARGET {r.row.name}: riskguard {fmt_time(r.ours)}, "
+                f"target {r.row.target_text}"
+            )
+            continue
         if r.row.max_per_unit is not None:
             say(
                 f"MISSED TARGET {r.row.name}: riskguard {fmt_time(r.per_unit)} "

@@ -546,7 +546,7 @@ async def _guarded(
             equity[i] = broker.equity()
             if progress is not None and i % 1000 == 0:
                 progress(i)
-        journal.flush()
+        journal.record_trades(guard.engine.trades())
         # Closed trades, as the naïve run counts them: an open one has no result yet.
         trades = [t for t in journal.trades() if t.get("exit_ts") is not None]
         decisions: Counter[str] = Counter()

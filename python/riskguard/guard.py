@@ -438,6 +438,8 @@ class Guard:
                 queue.task_done()
         try:
             if self._ready and self._engine is not None and self._failure is None:
+                if not self.journal.durable:
+                    self.journal.record_trades(self._engine.trades())
                 self.journal.save_snapshot(self._engine)
         finally:
             try:
@@ -1065,7 +1067,9 @@ class Guard:
         engine = self._engine
         assert engine is not None
         trades = []
-        if step.symbols:
+        # The engine keeps every trade, so listing them costs more as a run goes on: a batched
+        # (backtest) journal gets them all once, when the Guard closes.
+        if step.symbols and self.journal.durable:
             trades = [
                 t
                 for t in engine.trades()

@@ -415,6 +415,12 @@ class Journal:
         return engine
 
     @property
+    def durable(self) -> bool:
+        """Whether every write is committed (and synced) before it returns; False for a
+        batched backtest journal."""
+        return self._durable
+
+    @property
     def dialect(self) -> str:
         """``"sqlite"`` or ``"postgresql"``."""
         return self._engine.dialect.name
