@@ -635,7 +635,8 @@ class Guard:
 
         Raises RiskError: what ``RiskEngine.on_bar`` raises (prices out of bounds, high below
         low, open or close outside [low, high], bad volume, ``ts`` going backwards) and an
-        unknown symbol, before anything changes. GuardError: the guard is closed.
+        unknown symbol, before any mark, fill or order (a new symbol's name stays known).
+        GuardError: the guard is closed.
         """
         if not self._ready:
             await self.start()
