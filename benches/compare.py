@@ -763,6 +763,8 @@ class Row:
     # at most this many timed runs (rows whose one run takes tens of seconds); 0: the warm-up
     # run, which is also the agreement check, is the only one, and it is timed
     max_repeats: int | None = None
+    # an absolute bound on riskguard's median, met together with the ratio target
+    max_seconds: float | None = None
 
 
 # --- the Guard and its journal -----------------------------------------------------------------
@@ -926,6 +928,167 @@ def _need(module: Any, dist: str) -> Callable[[], str | None]:
 def _frame(t: int, n: int):
     x = returns(t, n)
     return x, pd.DataFrame(x)
+
+
+# --- batch risk over many portfolios -------------------------------------------------------------
+
+BATCH_PORTFOLIOS = 1_000_000
+BATCH_CONFIDENCE = 0.99
+
+
+@functools.cache
+def batch_book() -> tuple[Any, Any]:
+    from benchmarks.batch import make_book
+
+    return make_book(BATCH_PORTFOLIOS)
+
+
+def batch_data() -> tuple[Any, Any, None]:
+    book, returns = batch_book()
+    return (book, returns), (book, returns), None
+
+
+def batch_ours(method: str) -> Callable[[tuple[Any, Any]], Any]:
+    from riskguard.batch import portfolio_risk
+
+    def run(data: tuple[Any, Any]) -> Any:
+        book, returns = data
+        return portfolio_risk(book, returns, confidence=BATCH_CONFIDENCE, method=method)
+
+    return run
+
+
+def _exposure_matrix(book: Any, returns: Any) -> tuple[np.ndarray, Any, np.ndarray]:
+    """The portfolio ids, the (P, S) sparse exposure matrix (duplicates summed) and the (T, S)
+    scenarios: symbols mapped to columns with polars, as a competent numpy user would."""
+    import polars as pl
+    import scipy.sparse as sp
+
+    symbols = returns.columns
+    cols = book["symbol"].cast(pl.Enum(symbols)).to_physical().to_numpy()
+    ids, rows = np.unique(book["portfolio_id"].to_numpy(), return_inverse=True)
+    exposure = sp.csr_matrix(
+        (book["exposure"].to_numpy(), (rows, cols)), shape=(len(ids), len(symbols))
+    )
+    return ids, exposure, returns.to_numpy()
+
+
+def batch_reference_historical(data: tuple[Any, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Scenario P&L as one sparse-dense product (P, T), then np.quantile per row and the tail
+    mean through a mask."""
+    ids, exposure, r = _exposure_matrix(*data)
+    pnl = np.asarray(exposure @ r.T)
+    q = np.quantile(pnl, 1.0 - BATCH_CONFIDENCE, axis=1, keepdims=True)
+    tail = pnl <= q
+    cvar = -np.where(tail, pnl, 0.0).sum(axis=1) / tail.sum(axis=1)
+    return -q[:, 0], cvar
+
+
+def batch_reference_parametric(data: tuple[Any, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """sigma_p² = ||E Xcᵀ||² / (T-1) with Xc the centred scenarios: the sample covariance
+    without forming the (P, S) product E Σ."""
+    from scipy.stats import norm
+
+    ids, exposure, r = _exposure_matrix(*data)
+    centred = r - r.mean(axis=0)
+    sigma = np.sqrt(np.square(np.asarray(exposure @ centred.T)).sum(axis=1) / (len(r) - 1))
+    z = norm.ppf(BATCH_CONFIDENCE)
+    return z * sigma, sigma * norm.pdf(z) / (1.0 - BATCH_CONFIDENCE)
+
+
+def batch_agrees(ours: Any, peer: tuple[np.ndarray, np.ndarray], _data: Any) -> str:
+    var, cvar = peer
+    assert ours.height == len(var), f"{ours.height} portfolios vs {len(var)}"
+    np.testing.assert_allclose(ours["var"].to_numpy(), var, rtol=1e-8, atol=1e-6)
+    np.testing.assert_allclose(ours["cvar"].to_numpy(), cvar, rtol=1e-8, atol=1e-6)
+    return f"VaR and CVaR of {len(var):,} portfolios"
+
+
+class DaskRun:
+    """A LocalCluster of two single-threaded workers, started once for the Dask row and shut
+    down when the script exits."""
+
+    client: Any = None
+
+    @classmethod
+    def connect(cls) -> Any:
+        if cls.client is None:
+            import atexit
+
+            from distributed import Client, LocalCluster
+
+            cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0")
+            cls.client = Client(cluster)
+            atexit.register(lambda: (cls.client.close(), cluster.close()))
+        return cls.client
+
+
+def batch_dask(data: tuple[Any, Any]) -> Any:
+    from riskguard.batch import portfolio_risk
+
+    book, returns = data
+    return portfolio_risk(
+        book, returns, confidence=BATCH_CONFIDENCE, engine="dask", client=DaskRun.connect()
+    )
+
+
+def frames_equal(ours: Any, peer: Any, _data: Any) -> str:
+    assert ours.equals(peer), "the Dask result differs from the local one"
+    return f"{ours.height:,} rows identical"
+
+
+def _have(module: str) -> Callable[[], str | None]:
+    import importlib.util
+
+    return lambda: None if importlib.util.find_spec(module) else f"{module} not installed"
+
+
+# --- the polars plugin ---------------------------------------------------------------------------
+
+POLARS_GROUPS = 10_000
+POLARS_GROUP_ROWS = 250  # a year of daily returns per group
+POLARS_CONFIDENCE = 0.99
+
+
+def polars_groupby_data() -> tuple[Any, Any, None]:
+    """A long-format panel: one row per (date, asset), the assets interleaved, as a polars user
+    holds returns; column ``g`` is the asset, ``r`` its return."""
+    import polars as pl
+
+    x = returns(POLARS_GROUP_ROWS, POLARS_GROUPS)
+    g = np.tile(np.arange(POLARS_GROUPS), POLARS_GROUP_ROWS)
+    df = pl.DataFrame({"g": g, "r": x.ravel()})
+    return df, df, None
+
+
+def polars_groupby_var(df: Any) -> Any:
+    import polars as pl
+    import riskguard_polars  # noqa: F401  (registers the ``risk`` namespace)
+
+    return df.group_by("g").agg(pl.col("r").risk.var(POLARS_CONFIDENCE))
+
+
+def polars_groupby_var_numpy(df: Any) -> Any:
+    """What a polars user writes without the plugin: numpy's quantile on each group."""
+    import polars as pl
+
+    p = 1.0 - POLARS_CONFIDENCE
+
+    def one(part: Any) -> Any:
+        return pl.DataFrame({"g": part["g"][:1], "r": [-np.quantile(part["r"].to_numpy(), p)]})
+
+    return df.group_by("g").map_groups(one)
+
+
+def same_groups(rtol: float, atol: float) -> Callable[[Any, Any, Any], str]:
+    """``close`` on two per-group results, both sorted by group, after checking the groups."""
+
+    def check(ours: Any, peer: Any, data: Any) -> str:
+        ours, peer = ours.sort("g"), peer.sort("g")
+        assert ours["g"].equals(peer["g"]), "the two results have different groups"
+        return close(rtol, atol)(ours["r"].to_numpy(), peer["r"].to_numpy(), data)
+
+    return check
 
 
 def rows() -> list[Row]:
@@ -1103,6 +1266,50 @@ def rows() -> list[Row]:
             unit="tick",
             max_per_unit=1 / 10e6,
         ),
+        Row(
+            "batch-historical",
+            "portfolio_risk, historical, polars table to result",
+            "1M portfolios × 20 positions, 500 symbols, 250 scenarios",
+            "scipy.sparse E @ Rᵀ, np.quantile per row, masked tail mean",
+            3.0,
+            "≥3× and ≤ 2 s",
+            make=batch_data,
+            ours=batch_ours("historical"),
+            peer=batch_reference_historical,
+            check=batch_agrees,
+            available=_have("scipy"),
+            max_repeats=3,
+            max_seconds=2.0,
+        ),
+        Row(
+            "batch-parametric",
+            "portfolio_risk, parametric, polars table to result",
+            "1M portfolios × 20 positions, 500 symbols, 250 scenarios",
+            "scipy.sparse E @ Xcᵀ, row norms",
+            0.0,
+            "≤ 1 s",
+            make=batch_data,
+            ours=batch_ours("parametric"),
+            peer=batch_reference_parametric,
+            check=batch_agrees,
+            available=_have("scipy"),
+            max_repeats=3,
+            max_seconds=1.0,
+        ),
+        Row(
+            "batch-dask",
+            'portfolio_risk(engine="dask"), historical',
+            "1M portfolios × 20 positions, LocalCluster of 2 workers",
+            'engine="local" on the same data',
+            0.0,
+            "overhead reported",
+            make=batch_data,
+            ours=batch_dask,
+            peer=batch_ours("historical"),
+            check=frames_equal,
+            available=_have("distributed"),
+            max_repeats=3,
+        ),
         guard_row("guard-tick-overhead", "exchange-fed broker", simulated=False),
         guard_row("guard-tick-overhead-paper", "paper broker fed too", simulated=True),
         Row(
@@ -1196,6 +1403,19 @@ def rows() -> list[Row]:
             unit="call",
             max_per_unit=1e-6,
         ),
+        Row(
+            "polars_groupby_var",
+            "polars group_by VaR, one value per group",
+            f"{POLARS_GROUPS}×{POLARS_GROUP_ROWS} (groups×rows)",
+            "group_by.map_groups + -np.quantile",
+            10.0,
+            "≥10×",
+            make=polars_groupby_data,
+            ours=polars_groupby_var,
+            peer=polars_groupby_var_numpy,
+            check=same_groups(1e-12, 1e-15),
+            available=_have("riskguard_polars"),
+        ),
     ]
 
 
@@ -1230,7 +1450,13 @@ class Result:
             per = self.per_unit
             return None if per is None or self.error else per <= self.row.max_per_unit
         r = self.ratio
-        return None if r is None else r >= self.row.target
+        if r is None:
+            return None
+        return r >= self.row.target and not self.too_slow
+
+    @property
+    def too_slow(self) -> bool:
+        return self.row.max_seconds is not None and (self.ours or 0.0) > self.row.max_seconds
 
 
 def _once(fn: Callable[[Any], Any], fresh: Callable[[Any], Any], data: Any) -> float:
@@ -1482,6 +1708,12 @@ def print_report(results: list[Result], head: list[str]) -> None:
                 f"{'overhead ' if r.row.overhead else ''}per "
                 f"{r.row.unit} ({fmt_rate(1 / r.per_unit)} {r.row.unit}s/s), target "
                 f"{r.row.target_text}"
+            )
+            continue
+        if r.too_slow:
+            say(
+                f"MISSED TARGET {r.row.name}: riskguard {fmt_time(r.ours)} > "
+                f"{fmt_time(r.row.max_seconds)} (ratio {r.ratio:.2f}×, target {r.row.target_text})"
             )
             continue
         say(

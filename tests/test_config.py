@@ -27,7 +27,7 @@ from riskguard.config import (
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.toml"))
-SECTIONS = ("sessions", "broker", "journal", "alerts", "guard")
+SECTIONS = ("sessions", "broker", "journal", "alerts", "guard", "batch")
 
 
 @pytest.fixture(autouse=True)

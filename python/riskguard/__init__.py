@@ -51,10 +51,11 @@ from riskguard.analytics import (
     var_parametric,
     worst_periods,
 )
-from riskguard.config import Config, ConfigError
+from riskguard.config import BatchLimits, Config, ConfigError
 from riskguard.guard import Guard, GuardError, GuardStatus
 
 __all__ = [
+    "BatchLimits",
     "BreakerSpec",
     "BreakerStatus",
     "Config",

@@ -47,6 +47,7 @@ __all__ = [
     "rolling_var",
     "rolling_cvar",
     "rolling_correlation",
+    "portfolio_risk",
 ]
 
 __version__: str
@@ -59,6 +60,15 @@ _Arr3: TypeAlias = _Arr
 class RiskError(ValueError):
     """Base class of every error riskguard raises for bad input or state. A ValueError."""
 
+def portfolio_risk(
+    portfolio: npt.NDArray[np.int64],
+    symbol: npt.NDArray[np.uint32],
+    exposure: _Arr1,
+    returns: _Arr2,
+    confidence: float,
+    method: str,
+    interpolation: str,
+) -> dict[str, npt.NDArray[Any]]: ...
 def var_historical(
     returns: _Arr2, confidence: float, horizon: int, interpolation: str, scaling: str
 ) -> _Arr1: ...

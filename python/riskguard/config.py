@@ -734,6 +734,43 @@ class GuardConfig(_Section):
 
 
 # ---------------------------------------------------------------------------------------------
+# [batch]
+
+
+def _weight_or_off(value: Any) -> float | None:
+    return None if _is_off(value) else _real(value, gt=0.0, le=1.0)
+
+
+def _count_or_off(value: Any) -> float | None:
+    return None if _is_off(value) else _real(value, ge=1.0)
+
+
+class BatchLimits(_Section):
+    """``[batch]``: the limits :func:`riskguard.batch.portfolio_risk` checks every portfolio
+    against; plain data, so that it crosses process boundaries as a dict. Each is ``"off"``
+    (None, the default) or:
+
+    - ``gross_exposure``: the most gross exposure (sum of absolute exposures), currency, > 0;
+    - ``net_exposure``: the most absolute net exposure, currency, > 0;
+    - ``concentration``: the largest weight of one symbol in gross exposure, in (0, 1];
+    - ``effective_positions``: the fewest effective positions (``1 / sum(w**2)``) a portfolio
+      with positions may have, >= 1;
+    - ``var``, ``cvar``: the VaR and CVaR budgets, positive losses in currency, > 0.
+
+    A limit is breached when the figure is beyond it (strictly); a breach is reported by the
+    limit's name. Raises :class:`ConfigError`.
+    """
+
+    _path = "batch"
+    gross_exposure: PositiveOrOff = None
+    net_exposure: PositiveOrOff = None
+    concentration: Annotated[float | None, BeforeValidator(_weight_or_off)] = None
+    effective_positions: Annotated[float | None, BeforeValidator(_count_or_off)] = None
+    var: PositiveOrOff = None
+    cvar: PositiveOrOff = None
+
+
+# ---------------------------------------------------------------------------------------------
 # The whole configuration and its sources
 
 
@@ -776,9 +813,9 @@ class Config(BaseSettings):
     ``reset_time`` and ``utc_offset`` belong under ``sessions``, not here.
 
     ``sessions`` (:class:`SessionsConfig`), ``broker`` (:class:`BrokerConfig`), ``journal``
-    (:class:`JournalConfig`), ``alerts`` (:class:`AlertsConfig`) and ``guard``
-    (:class:`GuardConfig`): the other sections, each with its defaults; in code, each takes a
-    dict or the section's model.
+    (:class:`JournalConfig`), ``alerts`` (:class:`AlertsConfig`), ``guard``
+    (:class:`GuardConfig`) and ``batch`` (:class:`BatchLimits`): the other sections, each
+    with its defaults; in code, each takes a dict or the section's model.
 
     Raises :class:`ConfigError`, listing every problem with its path.
     """
@@ -797,6 +834,7 @@ class Config(BaseSettings):
     journal: JournalConfig = Field(default_factory=JournalConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     guard: GuardConfig = Field(default_factory=GuardConfig)
+    batch: BatchLimits = Field(default_factory=BatchLimits)
 
     def __init__(self, **values: Any) -> None:
         token = _nested.set(True)
@@ -891,7 +929,7 @@ class Config(BaseSettings):
         for key in _SESSION_KEYS:
             del limits[key]
         effective: dict[str, Any] = {"limits": limits}
-        for name in ("sessions", "broker", "journal", "alerts", "guard"):
+        for name in ("sessions", "broker", "journal", "alerts", "guard", "batch"):
             effective[name] = getattr(config, name).model_dump()
         from sqlalchemy.engine import make_url
 

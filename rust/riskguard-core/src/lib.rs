@@ -5,6 +5,7 @@
 //! [`engine`] takes every timestamp as an argument.
 
 pub mod analytics;
+pub mod batch;
 pub mod engine;
 pub mod error;
 pub mod stream;

@@ -8,6 +8,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 mod analytics;
+mod batch;
 mod convert;
 mod engine;
 mod gate;
@@ -60,6 +61,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RiskError", m.py().get_type::<RiskError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     analytics::register(m)?;
+    batch::register(m)?;
     engine::register(m)?;
     gate::register(m)?;
     sizing::register(m)

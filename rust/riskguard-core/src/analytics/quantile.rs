@@ -97,10 +97,8 @@ pub fn quantile_in_place(a: &mut [f64], p: f64, interpolation: Interpolation) ->
 /// `floor((n-1)p) + 2` (or all). Reorders `a`.
 fn select_quantile(a: &mut [f64], n: usize, p: f64, interpolation: Interpolation) -> f64 {
     debug_assert!(n > 0 && !a.is_empty());
-    let pos = (n - 1) as f64 * p;
-    let k = (pos.floor() as usize).min(n - 1);
+    let (k, gamma) = quantile_position(n, p);
     let (_, &mut lo, upper) = a.select_nth_unstable_by(k, f64::total_cmp);
-    let gamma = pos - k as f64;
     if interpolation == Interpolation::Lower || upper.is_empty() || gamma == 0.0 {
         return lo;
     }
@@ -153,12 +151,18 @@ pub fn quantile_and_tail_mean(a: &mut [f64], p: f64, interpolation: Interpolatio
     (q, mean_at_or_below(tail, q))
 }
 
+/// Where numpy's `p` quantile of `n > 0` values lies: the 0-based order statistic `k` below it
+/// and the fraction `gamma` of the way to the next one.
+pub fn quantile_position(n: usize, p: f64) -> (usize, f64) {
+    let pos = (n - 1) as f64 * p;
+    let k = (pos.floor() as usize).min(n - 1);
+    (k, pos - k as f64)
+}
+
 /// The `p` quantile of an ascending, finite, non-empty slice.
 pub fn quantile_sorted(a: &[f64], p: f64, interpolation: Interpolation) -> f64 {
     let n = a.len();
-    let pos = (n - 1) as f64 * p;
-    let k = (pos.floor() as usize).min(n - 1);
-    let gamma = pos - k as f64;
+    let (k, gamma) = quantile_position(n, p);
     if interpolation == Interpolation::Lower || k + 1 == n || gamma == 0.0 {
         a[k]
     } else {
