@@ -525,6 +525,21 @@ mod tests {
         BatchSpec::new(0.95, method, "linear").unwrap()
     }
 
+    fn risk(
+        ids: &[i64],
+        syms: &[u32],
+        exp: &[f64],
+        r: ArrayView2<'_, f64>,
+        spec: &BatchSpec,
+    ) -> Result<BatchRisk> {
+        let positions = Positions {
+            portfolio: ids,
+            symbol: syms,
+            exposure: exp,
+        };
+        portfolio_risk(positions, r, spec)
+    }
+
     /// Straightforward per-portfolio evaluation: a map of summed exposures, a full sort.
     fn reference(
         ids: &[i64],
@@ -577,16 +592,7 @@ mod tests {
         let syms = [0, 0, 1];
         let exp = [10.0, 100.0, -10.0];
         let spec = BatchSpec::new(0.75, "historical", "linear").unwrap();
-        let out = portfolio_risk(
-            Positions {
-                portfolio: &ids,
-                symbol: &syms,
-                exposure: &exp,
-            },
-            r.view(),
-            &spec,
-        )
-        .unwrap();
+        let out = risk(&ids, &syms, &exp, r.view(), &spec).unwrap();
         assert_eq!(out.first_row, vec![1, 0]);
         assert_eq!(out.n_positions, vec![1, 2]);
         assert_eq!(out.gross_exposure, vec![100.0, 20.0]);
@@ -606,16 +612,7 @@ mod tests {
         let ids = [7, 7, 8];
         let syms = [0, 5, NO_POSITION];
         let exp = [100.0, 50.0, 0.0];
-        let out = portfolio_risk(
-            Positions {
-                portfolio: &ids,
-                symbol: &syms,
-                exposure: &exp,
-            },
-            r.view(),
-            &spec("historical"),
-        )
-        .unwrap();
+        let out = risk(&ids, &syms, &exp, r.view(), &spec("historical")).unwrap();
         assert_eq!(out.n_positions, vec![2, 0]);
         assert_eq!(out.gross_exposure, vec![150.0, 0.0]);
         assert_eq!(out.top_contributor, vec![0, -1]);
@@ -637,16 +634,7 @@ mod tests {
         let ids = [1, 1];
         let syms = [0, 1];
         let exp = [100.0, 300.0];
-        let out = portfolio_risk(
-            Positions {
-                portfolio: &ids,
-                symbol: &syms,
-                exposure: &exp,
-            },
-            r.view(),
-            &spec("parametric"),
-        )
-        .unwrap();
+        let out = risk(&ids, &syms, &exp, r.view(), &spec("parametric")).unwrap();
         let cov = covariance(r.view(), CovMethod::Sample).unwrap();
         let e = [100.0, 300.0];
         let var: f64 = (0..2)
@@ -661,15 +649,7 @@ mod tests {
     fn bad_input_is_an_error() {
         let r = array![[0.01], [0.02]];
         let ok = |ids: &[i64], syms: &[u32], exp: &[f64], r: ArrayView2<'_, f64>, m: &str| {
-            portfolio_risk(
-                Positions {
-                    portfolio: ids,
-                    symbol: syms,
-                    exposure: exp,
-                },
-                r,
-                &spec(m),
-            )
+            risk(ids, syms, exp, r, &spec(m))
         };
         assert!(ok(&[1], &[0], &[f64::NAN], r.view(), "historical").is_err());
         assert!(ok(&[1], &[0], &[f64::INFINITY], r.view(), "historical").is_err());
@@ -741,11 +721,7 @@ mod tests {
             let syms: Vec<u32> = rows.iter().map(|x| x.1).collect();
             let exp: Vec<f64> = rows.iter().map(|x| x.2).collect();
             let spec = BatchSpec::new(c, "historical", "linear").unwrap();
-            let out = portfolio_risk(
-                Positions { portfolio: &ids, symbol: &syms, exposure: &exp },
-                r.view(),
-                &spec,
-            ).unwrap();
+            let out = risk(&ids, &syms, &exp, r.view(), &spec).unwrap();
             let want = reference(&ids, &syms, &exp, &r, c);
             prop_assert_eq!(out.var.len(), want.len());
             for (g, (id, gross, var, cvar)) in want.into_iter().enumerate() {
