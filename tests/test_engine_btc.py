@@ -10,13 +10,12 @@ absent.
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import riskguard as rg
+from data_files import BTC_CSV
 from riskguard import RiskError
 
 try:
@@ -24,10 +23,6 @@ try:
 except ImportError:  # tests/ is not a package: pytest puts it on sys.path
     from engine_reference import canonical
 
-DATA_DIR = Path(
-    os.environ.get("RISKGUARD_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
-)
-BTC_CSV = DATA_DIR / "btcusdt-perp-1m-2022-01.csv"
 NS = 1_000_000_000
 EQUITY = 100_000.0
 QTY = 2.0
@@ -63,8 +58,6 @@ class Bars:
 
 @pytest.fixture(scope="module")
 def bars() -> Bars:
-    if not BTC_CSV.exists():
-        pytest.skip(f"real BTC data file {BTC_CSV} is absent (set RISKGUARD_DATA to its folder)")
     frame = pd.read_csv(BTC_CSV)
     assert {"timestamp", "close"} <= set(frame.columns), list(frame.columns)
     b = Bars(frame)

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import collections
 import math
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import riskguard as rg
+from data_files import BTC_CSV
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -209,10 +208,6 @@ OPEN_GATE = dict(
 
 # --- one month of BTC ---------------------------------------------------------------------------
 
-DATA_DIR = Path(
-    os.environ.get("RISKGUARD_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
-)
-BTC_CSV = DATA_DIR / "btcusdt-perp-1m-2022-01.csv"
 SYMBOL = "BTCUSDT"
 FEE_RATE = 0.0004  # a taker fee, so that pnl is net of something
 FAST, SLOW = 12, 48  # closes in the strategy's moving averages
@@ -246,8 +241,6 @@ class Bars:
 
 @pytest.fixture(scope="module")
 def bars() -> Bars:
-    if not BTC_CSV.exists():
-        pytest.skip(f"real BTC data file {BTC_CSV} is absent (set RISKGUARD_DATA to its folder)")
     b = Bars(pd.read_csv(BTC_CSV))
     assert len(b) > 40_000
     assert np.all(np.diff(b.start) == 60 * NS), "bars missing or out of order"

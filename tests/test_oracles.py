@@ -5,16 +5,14 @@
 - scipy.stats for the parametric (normal and Cornish-Fisher) VaR and CVaR.
 
 Data: daily S&P 500, NASDAQ and WTI crude from the ``arch`` package, and one month of BTC
-perpetual 1-minute closes from ``../shared/data`` (those tests skip when the file is absent).
+perpetual 1-minute closes from ``tests/data``.
 Agreement is required to 1e-10 relative.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
-from pathlib import Path
 
 import arch.data.nasdaq
 import arch.data.sp500
@@ -24,15 +22,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import riskguard as rg
+from data_files import BTC_CSV
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import stats
 
 RTOL = 1e-10
 
-DATA_DIR = Path(
-    os.environ.get("RISKGUARD_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
-)
-BTC_CSV = DATA_DIR / "btcusdt-perp-1m-2022-01.csv"
 BTC_PPY = 365 * 24 * 60  # 1-minute bars, trading around the clock
 
 
@@ -79,8 +74,6 @@ def with_gaps(indices: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def btc() -> pd.Series:
-    if not BTC_CSV.exists():
-        pytest.skip(f"real BTC data file {BTC_CSV} is absent (set RISKGUARD_DATA to its folder)")
     frame = pd.read_csv(BTC_CSV)
     assert "close" in frame.columns, f"unexpected header {list(frame.columns)}"
     returns = frame["close"].pct_change().dropna().rename("btc")

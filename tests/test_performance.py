@@ -4,13 +4,14 @@ with plain numpy, properties, and bad input."""
 from __future__ import annotations
 
 import csv
+import gzip
 import math
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 import pytest
 import riskguard as rg
+from data_files import BTC_CSV
 from hypothesis import given
 from hypothesis import strategies as st
 from riskguard.performance import KEYS, NS_PER_YEAR, infer_periods_per_year, summary
@@ -18,7 +19,6 @@ from riskguard.performance import KEYS, NS_PER_YEAR, infer_periods_per_year, sum
 DAY = 86_400 * 10**9
 MINUTE = 60 * 10**9
 T0 = 1_640_995_200 * 10**9  # 2022-01-01T00:00:00Z
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "btcusdt-perp-1m-2022-01.csv"
 CURVE_KEYS = KEYS[:8]
 
 
@@ -75,7 +75,7 @@ def assert_close(got: dict[str, float], want: dict[str, float], rel: float = 1e-
 def btc() -> tuple[np.ndarray, np.ndarray]:
     """Two weeks of BTCUSDT minute closes as an equity curve."""
     ts, close = [], []
-    with DATA.open() as f:
+    with gzip.open(BTC_CSV, "rt") as f:
         for row in csv.DictReader(f):
             when = datetime.strptime(row["timestamp"], "%Y-%m-%d %H:%M:%S.%f")
             ts.append(int(when.replace(tzinfo=timezone.utc).timestamp()) * 10**9)
