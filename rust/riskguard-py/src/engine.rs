@@ -11,6 +11,7 @@ use riskguard_core::engine::{
 };
 
 use crate::convert::{describe_value, flag, int64, kind, real, symbol, text};
+use crate::macros::{PyRepr, getters, py_repr, setting_getters};
 use crate::{RiskError, call};
 
 /// The engine's trading state.
@@ -50,6 +51,13 @@ impl PyTradingState {
 
     fn __str__(&self) -> &'static str {
         self.name()
+    }
+}
+
+/// Reprs show the state by its bare name (`state=HALTED`), as `str(state)` does.
+impl PyRepr for PyTradingState {
+    fn py_repr(&self) -> String {
+        self.name().into()
     }
 }
 
@@ -109,20 +117,12 @@ impl PyBreakerSpec {
     }
 
     fn __repr__(&self) -> String {
-        let mut parts = vec![format!("{}", self.threshold)];
-        if let Some(a) = &self.action {
-            parts.push(format!("action={a:?}"));
-        }
-        if let Some(c) = self.cooldown_s {
-            parts.push(format!("cooldown_s={c}"));
-        }
-        if let Some(l) = self.latched {
-            parts.push(format!("latched={}", if l { "True" } else { "False" }));
-        }
-        if let Some(f) = self.fraction {
-            parts.push(format!("fraction={f}"));
-        }
-        format!("BreakerSpec({})", parts.join(", "))
+        py_repr!("BreakerSpec"(self.threshold) [
+            action: self.action,
+            cooldown_s: self.cooldown_s,
+            latched: self.latched,
+            fraction: self.fraction,
+        ])
     }
 }
 
@@ -340,64 +340,24 @@ impl PyLimits {
             self.inner.volatility_warmup
         )
     }
-
-    #[getter]
-    fn daily_loss(&self) -> Option<PyBreakerSpec> {
-        self.spec(Breaker::DailyLoss)
-    }
-    #[getter]
-    fn weekly_loss(&self) -> Option<PyBreakerSpec> {
-        self.spec(Breaker::WeeklyLoss)
-    }
-    #[getter]
-    fn monthly_loss(&self) -> Option<PyBreakerSpec> {
-        self.spec(Breaker::MonthlyLoss)
-    }
-    #[getter]
-    fn max_drawdown(&self) -> Option<PyBreakerSpec> {
-        self.spec(Breaker::MaxDrawdown)
-    }
-    #[getter]
-    fn position_loss(&self) -> Option<PyBreakerSpec> {
-        self.spec(Breaker::PositionLoss)
-    }
-    #[getter]
-    fn volatility_spike(&self) -> Option<PyBreakerSpec> {
-        self.spec(Breaker::VolatilitySpike)
-    }
-    #[getter]
-    fn leverage(&self) -> Option<PyBreakerSpec> {
-        self.spec(Breaker::Leverage)
-    }
-    #[getter]
-    fn concentration(&self) -> Option<PyBreakerSpec> {
-        self.spec(Breaker::Concentration)
-    }
-    #[getter]
-    fn portfolio_heat(&self) -> Option<PyBreakerSpec> {
-        self.spec(Breaker::PortfolioHeat)
-    }
-    #[getter]
-    fn consecutive_losses(&self) -> Option<PyBreakerSpec> {
-        self.spec(Breaker::ConsecutiveLosses)
-    }
-    #[getter]
-    fn reset_time(&self) -> String {
-        self.inner.reset_time()
-    }
-    #[getter]
-    fn utc_offset(&self) -> String {
-        self.inner.utc_offset()
-    }
-    #[getter]
-    fn volatility_lambda(&self) -> f64 {
-        self.inner.volatility_lambda
-    }
-    #[getter]
-    fn volatility_warmup(&self) -> u64 {
-        self.inner.volatility_warmup
-    }
 }
+
+getters!(PyLimits, |self| {
+    daily_loss: Option<PyBreakerSpec> = self.spec(Breaker::DailyLoss),
+    weekly_loss: Option<PyBreakerSpec> = self.spec(Breaker::WeeklyLoss),
+    monthly_loss: Option<PyBreakerSpec> = self.spec(Breaker::MonthlyLoss),
+    max_drawdown: Option<PyBreakerSpec> = self.spec(Breaker::MaxDrawdown),
+    position_loss: Option<PyBreakerSpec> = self.spec(Breaker::PositionLoss),
+    volatility_spike: Option<PyBreakerSpec> = self.spec(Breaker::VolatilitySpike),
+    leverage: Option<PyBreakerSpec> = self.spec(Breaker::Leverage),
+    concentration: Option<PyBreakerSpec> = self.spec(Breaker::Concentration),
+    portfolio_heat: Option<PyBreakerSpec> = self.spec(Breaker::PortfolioHeat),
+    consecutive_losses: Option<PyBreakerSpec> = self.spec(Breaker::ConsecutiveLosses),
+    reset_time: String = self.inner.reset_time(),
+    utc_offset: String = self.inner.utc_offset(),
+    volatility_lambda: f64,
+    volatility_warmup: u64,
+});
 
 impl PyLimits {
     fn setting<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
@@ -408,22 +368,7 @@ impl PyLimits {
     }
 }
 
-/// One getter per gate, sizing and exit setting (docs/gate.md, "Settings"); None when off.
-macro_rules! setting_getters {
-    ($($name:ident),* $(,)?) => {
-        #[pymethods]
-        impl PyLimits {
-            $(
-                #[getter]
-                fn $name<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-                    self.setting(py, stringify!($name))
-                }
-            )*
-        }
-    };
-}
-
-setting_getters!(
+setting_getters!(PyLimits:
     risk_per_trade,
     trade_amount,
     kelly_fraction,
@@ -543,24 +488,19 @@ impl PyEvent {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "Event(kind={:?}, breaker={}, symbol={}, value={}, threshold={}, action={}, ts={}, state={}, reason={}, message={:?})",
-            self.kind,
-            py_opt(self.breaker),
-            py_opt(self.symbol.as_deref()),
-            self.value,
-            self.threshold,
-            py_opt(self.action),
-            self.ts,
-            self.state.name(),
-            py_opt(self.reason),
-            self.message
-        )
+        py_repr!("Event" {
+            kind: self.kind,
+            breaker: self.breaker,
+            symbol: self.symbol,
+            value: self.value,
+            threshold: self.threshold,
+            action: self.action,
+            ts: self.ts,
+            state: self.state,
+            reason: self.reason,
+            message: self.message,
+        })
     }
-}
-
-fn py_opt(s: Option<&str>) -> String {
-    s.map_or_else(|| "None".into(), |s| format!("{s:?}"))
 }
 
 /// One open position: signed `qty`, `avg_price`, `mark`, `unrealized_pnl`, `realized_pnl`
@@ -592,16 +532,15 @@ impl PyPositionSnapshot {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "PositionSnapshot(symbol={:?}, qty={}, avg_price={}, mark={}, unrealized_pnl={}, realized_pnl={}, stop={})",
-            self.symbol,
-            self.qty,
-            self.avg_price,
-            self.mark,
-            self.unrealized_pnl,
-            self.realized_pnl,
-            self.stop.map_or("None".into(), |s| s.to_string())
-        )
+        py_repr!("PositionSnapshot" {
+            symbol: self.symbol,
+            qty: self.qty,
+            avg_price: self.avg_price,
+            mark: self.mark,
+            unrealized_pnl: self.unrealized_pnl,
+            realized_pnl: self.realized_pnl,
+            stop: self.stop,
+        })
     }
 }
 
@@ -674,19 +613,18 @@ impl PySnapshot {
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
-        format!(
-            "Snapshot(ts={}, state={}, paused={}, equity={}, drawdown={}, day_loss={}, gross_exposure={}, leverage={}, heat={}, positions={})",
-            self.ts,
-            self.state.name(),
-            if self.paused { "True" } else { "False" },
-            self.equity,
-            self.drawdown,
-            self.day_loss,
-            self.gross_exposure,
-            self.leverage,
-            self.heat,
-            self.positions.bind(py).len()
-        )
+        py_repr!("Snapshot" {
+            ts: self.ts,
+            state: self.state,
+            paused: self.paused,
+            equity: self.equity,
+            drawdown: self.drawdown,
+            day_loss: self.day_loss,
+            gross_exposure: self.gross_exposure,
+            leverage: self.leverage,
+            heat: self.heat,
+            positions: self.positions.bind(py).len(),
+        })
     }
 }
 
@@ -721,15 +659,14 @@ impl PyBreakerStatus {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "BreakerStatus(name={:?}, status={:?}, value={}, threshold={}, action={}, tripped_at={})",
-            self.name,
-            self.status,
-            self.value,
-            self.threshold,
-            py_opt(self.action),
-            self.tripped_at.map_or("None".into(), |t| t.to_string())
-        )
+        py_repr!("BreakerStatus" {
+            name: self.name,
+            status: self.status,
+            value: self.value,
+            threshold: self.threshold,
+            action: self.action,
+            tripped_at: self.tripped_at,
+        })
     }
 }
 
@@ -849,12 +786,6 @@ impl PyRiskEngine {
             .map_err(|_| RiskError::new_err(format!("symbol must be a str, got {}", kind(symbol))))?
             .to_str()?;
         call(py, 0, || self.inner.symbol_id(name))
-    }
-
-    /// Interned symbols, in id order.
-    #[getter]
-    fn symbols(&self) -> Vec<String> {
-        self.inner.symbols().to_vec()
     }
 
     /// Records a fill of signed `qty` (+ buy, − sell) at `price`, paying `fee` (≥ 0, in
@@ -1082,32 +1013,6 @@ impl PyRiskEngine {
             .collect()
     }
 
-    /// The trading state: the most severe action among the tripped breakers.
-    #[getter]
-    fn state(&self) -> PyTradingState {
-        self.inner.state().into()
-    }
-
-    /// Whether new risk is paused (`pause` until `resume`).
-    #[getter]
-    fn paused(&self) -> bool {
-        self.inner.paused()
-    }
-
-    /// The last timestamp seen (ns).
-    #[getter]
-    fn ts(&self) -> i64 {
-        self.inner.ts()
-    }
-
-    /// The engine's limits.
-    #[getter]
-    fn limits(&self) -> PyLimits {
-        PyLimits {
-            inner: self.inner.limits().clone(),
-        }
-    }
-
     /// The whole state as versioned, CRC-32-checked bytes (limits included, floats bit for
     /// bit).
     fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
@@ -1142,15 +1047,29 @@ impl PyRiskEngine {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "RiskEngine(state={}, paused={}, symbols={}, ts={})",
-            self.inner.state(),
-            if self.inner.paused() { "True" } else { "False" },
-            self.inner.symbols().len(),
-            self.inner.ts()
-        )
+        py_repr!("RiskEngine" {
+            state: PyTradingState::from(self.inner.state()),
+            paused: self.inner.paused(),
+            symbols: self.inner.symbols().len(),
+            ts: self.inner.ts(),
+        })
     }
 }
+
+getters!(PyRiskEngine, |self| {
+    /// Interned symbols, in id order.
+    symbols: Vec<String> = self.inner.symbols().to_vec(),
+    /// The trading state: the most severe action among the tripped breakers.
+    state: PyTradingState = self.inner.state().into(),
+    /// Whether new risk is paused (`pause` until `resume`).
+    paused: bool = self.inner.paused(),
+    /// The last timestamp seen (ns).
+    ts: i64 = self.inner.ts(),
+    /// The engine's limits.
+    limits: PyLimits = PyLimits {
+        inner: self.inner.limits().clone(),
+    },
+});
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTradingState>()?;

@@ -9,6 +9,7 @@ use riskguard_core::engine::{self as core, Consensus, Side};
 
 use crate::convert::{flag, int64, kind, real, symbol as symbol_ref, text};
 use crate::engine::PyRiskEngine;
+use crate::macros::{getters, py_repr};
 use crate::{RiskError, call};
 
 fn opt_real(obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<f64>> {
@@ -83,59 +84,6 @@ impl PySignal {
         Ok(Self { inner })
     }
 
-    #[getter]
-    fn symbol(&self) -> &str {
-        &self.inner.symbol
-    }
-    #[getter]
-    fn side(&self) -> &'static str {
-        self.inner.side.name()
-    }
-    #[getter]
-    fn entry(&self) -> f64 {
-        self.inner.entry
-    }
-    #[getter]
-    fn stop(&self) -> Option<f64> {
-        self.inner.stop
-    }
-    #[getter]
-    fn target(&self) -> Option<f64> {
-        self.inner.target
-    }
-    #[getter]
-    fn confidence(&self) -> Option<f64> {
-        self.inner.confidence
-    }
-    #[getter]
-    fn consensus(&self) -> Option<&'static str> {
-        self.inner.consensus.map(Consensus::name)
-    }
-    #[getter]
-    fn atr(&self) -> Option<f64> {
-        self.inner.atr
-    }
-    #[getter]
-    fn ema(&self) -> Option<f64> {
-        self.inner.ema
-    }
-    #[getter]
-    fn volume_24h(&self) -> Option<f64> {
-        self.inner.volume_24h
-    }
-    #[getter]
-    fn spread_bps(&self) -> Option<f64> {
-        self.inner.spread_bps
-    }
-    #[getter]
-    fn regime(&self) -> Option<f64> {
-        self.inner.regime
-    }
-    #[getter]
-    fn quantity(&self) -> Option<f64> {
-        self.inner.quantity
-    }
-
     /// Every field by name, as `Signal(**d)` takes them.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
@@ -166,33 +114,36 @@ impl PySignal {
 
     fn __repr__(&self) -> String {
         let s = &self.inner;
-        let mut parts = vec![
-            format!("{:?}", s.symbol),
-            format!("{:?}", s.side.name()),
-            format!("{}", s.entry),
-        ];
-        let opt = [
-            ("stop", s.stop),
-            ("target", s.target),
-            ("confidence", s.confidence),
-            ("atr", s.atr),
-            ("ema", s.ema),
-            ("volume_24h", s.volume_24h),
-            ("spread_bps", s.spread_bps),
-            ("regime", s.regime),
-            ("quantity", s.quantity),
-        ];
-        for (name, v) in opt {
-            if let Some(v) = v {
-                parts.push(format!("{name}={v}"));
-            }
-        }
-        if let Some(c) = s.consensus {
-            parts.push(format!("consensus={:?}", c.name()));
-        }
-        format!("Signal({})", parts.join(", "))
+        py_repr!("Signal"(s.symbol, s.side.name(), s.entry) [
+            stop: s.stop,
+            target: s.target,
+            confidence: s.confidence,
+            atr: s.atr,
+            ema: s.ema,
+            volume_24h: s.volume_24h,
+            spread_bps: s.spread_bps,
+            regime: s.regime,
+            quantity: s.quantity,
+            consensus: s.consensus.map(Consensus::name),
+        ])
     }
 }
+
+getters!(PySignal, |self| {
+    symbol: &str = &self.inner.symbol,
+    side: &'static str = self.inner.side.name(),
+    entry: f64,
+    stop: Option<f64>,
+    target: Option<f64>,
+    confidence: Option<f64>,
+    consensus: Option<&'static str> = self.inner.consensus.map(Consensus::name),
+    atr: Option<f64>,
+    ema: Option<f64>,
+    volume_24h: Option<f64>,
+    spread_bps: Option<f64>,
+    regime: Option<f64>,
+    quantity: Option<f64>,
+});
 
 /// One failed check: `code` (a stable SCREAMING_SNAKE name), `value` and `limit` (NaN where
 /// none applies) and `message`.
@@ -217,10 +168,11 @@ impl PyReason {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "Reason({:?}, value={}, limit={}, message={:?})",
-            self.code, self.value, self.limit, self.message
-        )
+        py_repr!("Reason"(self.code) {
+            value: self.value,
+            limit: self.limit,
+            message: self.message,
+        })
     }
 }
 
@@ -247,61 +199,24 @@ pub struct PyDecision {
     inner: core::Decision,
 }
 
+getters!(PyDecision, |self| {
+    approved: bool,
+    symbol: &str = &self.inner.symbol,
+    side: &'static str,
+    quantity: f64,
+    entry: f64,
+    stop: f64,
+    target: f64,
+    risk_amount: f64,
+    risk_pct: f64,
+    reward_risk: f64,
+    method: &'static str,
+    reasons: Vec<PyReason> = self.inner.reasons.iter().map(PyReason::from).collect(),
+    codes: Vec<&'static str> = self.inner.reasons.iter().map(|r| r.code.name()).collect(),
+});
+
 #[pymethods]
 impl PyDecision {
-    #[getter]
-    fn approved(&self) -> bool {
-        self.inner.approved
-    }
-    #[getter]
-    fn symbol(&self) -> &str {
-        &self.inner.symbol
-    }
-    #[getter]
-    fn side(&self) -> &'static str {
-        self.inner.side
-    }
-    #[getter]
-    fn quantity(&self) -> f64 {
-        self.inner.quantity
-    }
-    #[getter]
-    fn entry(&self) -> f64 {
-        self.inner.entry
-    }
-    #[getter]
-    fn stop(&self) -> f64 {
-        self.inner.stop
-    }
-    #[getter]
-    fn target(&self) -> f64 {
-        self.inner.target
-    }
-    #[getter]
-    fn risk_amount(&self) -> f64 {
-        self.inner.risk_amount
-    }
-    #[getter]
-    fn risk_pct(&self) -> f64 {
-        self.inner.risk_pct
-    }
-    #[getter]
-    fn reward_risk(&self) -> f64 {
-        self.inner.reward_risk
-    }
-    #[getter]
-    fn method(&self) -> &'static str {
-        self.inner.method
-    }
-    #[getter]
-    fn reasons(&self) -> Vec<PyReason> {
-        self.inner.reasons.iter().map(PyReason::from).collect()
-    }
-    #[getter]
-    fn codes(&self) -> Vec<&'static str> {
-        self.inner.reasons.iter().map(|r| r.code.name()).collect()
-    }
-
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         let x = &self.inner;
@@ -327,20 +242,19 @@ impl PyDecision {
 
     fn __repr__(&self) -> String {
         let x = &self.inner;
-        format!(
-            "Decision(approved={}, symbol={:?}, side={:?}, quantity={}, entry={}, stop={}, target={}, risk_amount={}, reward_risk={}, method={:?}, codes={:?})",
-            if x.approved { "True" } else { "False" },
-            x.symbol,
-            x.side,
-            x.quantity,
-            x.entry,
-            x.stop,
-            x.target,
-            x.risk_amount,
-            x.reward_risk,
-            x.method,
-            self.codes()
-        )
+        py_repr!("Decision" {
+            approved: x.approved,
+            symbol: x.symbol,
+            side: x.side,
+            quantity: x.quantity,
+            entry: x.entry,
+            stop: x.stop,
+            target: x.target,
+            risk_amount: x.risk_amount,
+            reward_risk: x.reward_risk,
+            method: x.method,
+            codes: self.codes(),
+        })
     }
 }
 
@@ -425,19 +339,18 @@ impl PyTrade {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "Trade(id={}, symbol={:?}, side={:?}, state={:?}, entry_price={}, quantity={}, stop={}, exit_price={}, pnl={}, r_multiple={})",
-            self.id,
-            self.symbol,
-            self.side,
-            self.state,
-            self.entry_price,
-            self.quantity,
-            self.stop,
-            self.exit_price,
-            self.pnl,
-            self.r_multiple
-        )
+        py_repr!("Trade" {
+            id: self.id,
+            symbol: self.symbol,
+            side: self.side,
+            state: self.state,
+            entry_price: self.entry_price,
+            quantity: self.quantity,
+            stop: self.stop,
+            exit_price: self.exit_price,
+            pnl: self.pnl,
+            r_multiple: self.r_multiple,
+        })
     }
 }
 

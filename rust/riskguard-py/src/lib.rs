@@ -12,6 +12,7 @@ mod batch;
 mod convert;
 mod engine;
 mod gate;
+mod macros;
 mod sizing;
 
 create_exception!(

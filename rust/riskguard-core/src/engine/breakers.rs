@@ -1,22 +1,10 @@
 //! Breaker evaluation: trips, recoveries, the actions they request and the trading state they
 //! hold (docs/engine.md, "Breakers").
 
-use serde::{Deserialize, Serialize};
-
-use super::events::{Event, EventKind, TradingState};
-use super::exits::CloseCause;
-use super::limits::{Action, Breaker, BreakerSpec};
-use super::risk_engine::RiskEngine;
-
-/// One breaker's trip state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct BreakerState {
-    pub tripped: bool,
-    pub tripped_at: i64,
-    pub cooldown_until: i64,
-    /// The session key a session-loss breaker tripped in.
-    pub trip_key: i64,
-}
+use super::events::Event;
+use super::limits::BreakerSpec;
+use super::state::{BreakerState, RiskEngine};
+use super::vocab::{Action, Breaker, CloseCause, EventKind, TradingState};
 
 /// Relative slack of the evaluation filter's thresholds.
 const MARGIN: f64 = 1e-9;

@@ -4,43 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::events::{Event, EventKind, TradingState};
+use super::events::Event;
 use super::policy::{Knob, Policy};
-
-/// Why an exit was requested.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ExitReason {
-    StopLoss,
-    BreakevenStop,
-    TrailingStop,
-    TakeProfit,
-    PartialTakeProfit,
-    Time,
-}
-
-impl ExitReason {
-    /// The stable snake_case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::StopLoss => "stop_loss",
-            Self::BreakevenStop => "breakeven_stop",
-            Self::TrailingStop => "trailing_stop",
-            Self::TakeProfit => "take_profit",
-            Self::PartialTakeProfit => "partial_take_profit",
-            Self::Time => "time",
-        }
-    }
-}
-
-/// The first cause of a trade's close.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CloseCause {
-    Exit(ExitReason),
-    /// A breaker's (or the kill switch's) flatten request.
-    Breaker,
-    /// The stop of an unmanaged position was hit.
-    Stop,
-}
+use super::vocab::{EventKind, TradingState};
+// In vocab.rs, and here too so that `engine::exits::ExitReason` still names them.
+pub use super::vocab::{CloseCause, ExitReason};
 
 /// How far a managed trade has come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -1,93 +1,18 @@
 //! Breaker limits: which breakers are on, their thresholds, actions and cooldowns, and the
 //! session clock. Defaults follow DESIGN.md's default-limits table.
 
-use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, RiskError, num};
 
-use super::events::TradingState;
 use super::policy::{Knob, Policy, SWITCHES};
+// In vocab.rs, and here too so that `engine::limits::Breaker` still names them.
+pub use super::vocab::{Action, Breaker, LimitValue, PartialSpec};
 
-/// A circuit breaker. The order of [`Breaker::CONFIGURABLE`] is the evaluation order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Breaker {
-    DailyLoss,
-    WeeklyLoss,
-    MonthlyLoss,
-    MaxDrawdown,
-    PositionLoss,
-    VolatilitySpike,
-    Leverage,
-    Concentration,
-    PortfolioHeat,
-    ConsecutiveLosses,
-    KillSwitch,
-}
-
+/// What limits say about each breaker: its default spec and the thresholds it accepts.
 impl Breaker {
-    /// Every breaker [`Limits`] configures, in evaluation order.
-    pub const CONFIGURABLE: [Breaker; 10] = [
-        Breaker::DailyLoss,
-        Breaker::WeeklyLoss,
-        Breaker::MonthlyLoss,
-        Breaker::MaxDrawdown,
-        Breaker::PositionLoss,
-        Breaker::VolatilitySpike,
-        Breaker::Leverage,
-        Breaker::Concentration,
-        Breaker::PortfolioHeat,
-        Breaker::ConsecutiveLosses,
-    ];
-    /// Every breaker, the manual kill switch last.
-    pub const ALL: [Breaker; 11] = [
-        Breaker::DailyLoss,
-        Breaker::WeeklyLoss,
-        Breaker::MonthlyLoss,
-        Breaker::MaxDrawdown,
-        Breaker::PositionLoss,
-        Breaker::VolatilitySpike,
-        Breaker::Leverage,
-        Breaker::Concentration,
-        Breaker::PortfolioHeat,
-        Breaker::ConsecutiveLosses,
-        Breaker::KillSwitch,
-    ];
-
-    /// The stable snake_case name used in limits, events and configs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::DailyLoss => "daily_loss",
-            Self::WeeklyLoss => "weekly_loss",
-            Self::MonthlyLoss => "monthly_loss",
-            Self::MaxDrawdown => "max_drawdown",
-            Self::PositionLoss => "position_loss",
-            Self::VolatilitySpike => "volatility_spike",
-            Self::Leverage => "leverage",
-            Self::Concentration => "concentration",
-            Self::PortfolioHeat => "portfolio_heat",
-            Self::ConsecutiveLosses => "consecutive_losses",
-            Self::KillSwitch => "kill_switch",
-        }
-    }
-
-    /// Position in [`Breaker::ALL`].
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    /// The session a loss breaker measures: 0 day, 1 week, 2 month.
-    pub fn session(self) -> Option<usize> {
-        match self {
-            Self::DailyLoss => Some(0),
-            Self::WeeklyLoss => Some(1),
-            Self::MonthlyLoss => Some(2),
-            _ => None,
-        }
-    }
-
     /// The default spec of a configurable breaker (DESIGN.md's table).
     pub fn default_spec(self) -> Option<BreakerSpec> {
         let spec = |threshold, action| BreakerSpec {
@@ -140,95 +65,6 @@ impl Breaker {
     }
 }
 
-impl fmt::Display for Breaker {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Breaker {
-    type Err = RiskError;
-
-    fn from_str(s: &str) -> Result<Self> {
-        parse_named("name", &Self::ALL, Self::name, s)
-    }
-}
-
-/// The member of `all` whose name is `s`, or an error listing the names.
-pub(crate) fn parse_named<T: Copy>(
-    arg: &'static str,
-    all: &[T],
-    name: fn(T) -> &'static str,
-    s: &str,
-) -> Result<T> {
-    all.iter().copied().find(|&x| name(x) == s).ok_or_else(|| {
-        let names: Vec<_> = all.iter().map(|&x| name(x)).collect();
-        RiskError::invalid(
-            arg,
-            format!("must be one of {}, got {s:?}", names.join(", ")),
-        )
-    })
-}
-
-/// What a tripped breaker does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Action {
-    /// Flatten every open position and halt.
-    CloseAllHalt,
-    /// Halt: no new risk; exits allowed.
-    Halt,
-    /// Reduce every position by the spec's fraction; only risk-reducing orders.
-    Reduce,
-    /// Flatten the offending position (position loss only).
-    ClosePosition,
-    /// Report only.
-    Alert,
-}
-
-impl Action {
-    const ALL: [Action; 5] = [
-        Action::CloseAllHalt,
-        Action::Halt,
-        Action::Reduce,
-        Action::ClosePosition,
-        Action::Alert,
-    ];
-
-    /// The stable snake_case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::CloseAllHalt => "close_all_halt",
-            Self::Halt => "halt",
-            Self::Reduce => "reduce",
-            Self::ClosePosition => "close_position",
-            Self::Alert => "alert",
-        }
-    }
-
-    /// The trading state this action holds the engine in while its breaker is tripped.
-    pub fn state(self) -> TradingState {
-        match self {
-            Self::CloseAllHalt | Self::Halt => TradingState::Halted,
-            Self::Reduce => TradingState::Reducing,
-            Self::ClosePosition | Self::Alert => TradingState::Active,
-        }
-    }
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Action {
-    type Err = RiskError;
-
-    fn from_str(s: &str) -> Result<Self> {
-        parse_named("action", &Self::ALL, Self::name, s)
-    }
-}
-
 /// One breaker's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BreakerSpec {
@@ -247,49 +83,6 @@ impl BreakerSpec {
     /// The cooldown in nanoseconds (validated to fit).
     pub fn cooldown_ns(&self) -> i64 {
         (self.cooldown_s * 1e9).round() as i64
-    }
-}
-
-/// A breaker's settings as a user gives them: a threshold plus any fields to override.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PartialSpec {
-    pub threshold: f64,
-    pub action: Option<String>,
-    pub cooldown_s: Option<f64>,
-    pub latched: Option<bool>,
-    pub fraction: Option<f64>,
-}
-
-/// One user-supplied limits entry, before validation.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LimitValue {
-    /// Switches a breaker off.
-    Off,
-    Number(f64),
-    Spec(PartialSpec),
-    Text(String),
-    /// A value of a type no entry accepts; the string names the type.
-    Invalid(String),
-    /// A spec whose fields could not be read; the string says which and why.
-    Malformed(String),
-    Bool(bool),
-    /// A list of names.
-    List(Vec<String>),
-}
-
-impl LimitValue {
-    /// The value as an error message shows it.
-    pub(crate) fn describe(&self) -> String {
-        match self {
-            Self::Off => "None".to_string(),
-            Self::Number(x) => num(*x),
-            Self::Spec(_) => "a BreakerSpec".to_string(),
-            Self::Text(s) => format!("{s:?}"),
-            Self::Invalid(t) => format!("a value of type {t}"),
-            Self::Malformed(m) => m.clone(),
-            Self::Bool(b) => format!("{} (a bool)", if *b { "True" } else { "False" }),
-            Self::List(l) => format!("{l:?}"),
-        }
     }
 }
 

@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, RiskError, num};
 
-use super::limits::{LimitValue, parse_named};
-use super::trades::RECENT_TRADES;
+use super::vocab::{LimitValue, RECENT_TRADES, parse_named};
 
 /// A numeric setting. `None` in [`Policy`] means off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

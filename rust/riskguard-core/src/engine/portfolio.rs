@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::stream::{EwmaVariance, z_score};
 
 use super::exits::Exit;
-use super::trades::NO_TRADE;
+use super::vocab::NO_TRADE;
 
 /// A symbol's position, mark and volatility state.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -1,114 +1,24 @@
-//! The risk engine: marks a portfolio to market on every tick and fill, and runs the breakers
-//! in the same step. The contract is docs/engine.md.
+//! The risk engine's life and hot paths: construction, symbols, fills and ticks (marking the
+//! portfolio to market and running the breakers in the same step), the kill switch, pause and
+//! reset, and event messages. The contract is docs/engine.md; the state is in state.rs.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use rustc_hash::FxHashMap;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, RiskError, num};
+use crate::stream::z_score;
 
-use super::breakers::BreakerState;
-use super::events::{Event, EventKind, TradingState};
-use super::exits::CloseCause;
-use super::gate::OrderRecord;
-use super::limits::{Action, Breaker, Limits};
-use super::market::Market;
+use super::events::Event;
+use super::limits::Limits;
 use super::policy::Knob;
 use super::portfolio::Position;
 use super::session::{SessionClock, SessionKeys};
-use super::trades::{NO_TRADE, TradeRecord};
-use crate::stream::z_score;
-
-/// Prices and stops lie in `[MIN_PRICE, MAX_PRICE]`, quantities within `MAX_QTY`, and fees
-/// and the starting equity within `MAX_AMOUNT`, so that no sum the engine keeps can overflow and
-/// every log return is finite. The ranges cover every traded instrument.
-pub const MIN_PRICE: f64 = 1e-15;
-pub const MAX_PRICE: f64 = 1e15;
-pub const MAX_QTY: f64 = 1e15;
-pub const MAX_AMOUNT: f64 = 1e20;
-
-/// A symbol given by interned id or by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SymbolRef<'a> {
-    Id(u32),
-    Name(&'a str),
-}
-
-/// Open equity of one session (day, week or month).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Session {
-    pub key: i64,
-    pub open_equity: f64,
-}
-
-/// The deterministic risk state machine. Every call takes its timestamp (ns since the Unix
-/// epoch, UTC); a call that fails leaves the engine unchanged.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RiskEngine {
-    pub(crate) limits: Limits,
-    pub(crate) clock: SessionClock,
-    pub(crate) symbols: Vec<String>,
-    #[serde(skip)]
-    pub(crate) index: FxHashMap<String, u32>,
-    pub(crate) positions: Vec<Position>,
-    pub(crate) cash: f64,
-    pub(crate) equity: f64,
-    pub(crate) peak: f64,
-    pub(crate) gross: f64,
-    pub(crate) net: f64,
-    pub(crate) heat: f64,
-    /// Positions with heat money above zero: when none, heat is exactly 0 however the running
-    /// sum has rounded.
-    #[serde(skip)]
-    pub(crate) heated: u32,
-    /// An upper bound of the largest notional, exact when `max_exact`; the holder is `max_arg`.
-    pub(crate) max_notional: f64,
-    pub(crate) max_arg: usize,
-    pub(crate) max_exact: bool,
-    pub(crate) realized: f64,
-    pub(crate) sessions: [Session; 3],
-    pub(crate) next_day_start: i64,
-    pub(crate) breakers: [BreakerState; 11],
-    /// Per configurable breaker: its threshold (shrunk by the filter's margin) while it could
-    /// trip, else infinity. Derived from `limits` and `breakers` by `refresh_breakers`.
-    #[serde(skip)]
-    pub(crate) armed: [f64; 10],
-    /// Bit per configurable breaker that is tripped and may re-arm during evaluation.
-    #[serde(skip)]
-    pub(crate) rearm_pending: u16,
-    /// No pending breaker can re-arm before this timestamp.
-    #[serde(skip)]
-    pub(crate) rearm_after: i64,
-    /// From `limits`: the position-loss threshold, the volatility-spike threshold (infinite
-    /// when off) and its square shrunk by the filter's margin.
-    #[serde(skip)]
-    pub(crate) position_loss_t: Option<f64>,
-    #[serde(skip)]
-    pub(crate) spike_t: f64,
-    #[serde(skip)]
-    pub(crate) spike_t2: f64,
-    pub(crate) tripped_positions: u32,
-    /// Symbols whose latest volatility score is at or above the spike threshold.
-    pub(crate) spiking: u32,
-    pub(crate) streak: u32,
-    pub(crate) state: TradingState,
-    pub(crate) kill_reason: String,
-    /// Set by `pause`, cleared only by `resume`: the gate refuses new risk meanwhile.
-    pub(crate) paused: bool,
-    pub(crate) pause_reason: String,
-    pub(crate) ts: i64,
-    /// Per symbol: indicators, bar returns and lot size.
-    pub(crate) markets: Vec<Market>,
-    pub(crate) trades: Vec<TradeRecord>,
-    /// P&L of the last closed trades, in closing order, oldest first.
-    pub(crate) recent: VecDeque<f64>,
-    /// Caller-supplied correlations by (lower id, higher id); ordered, so that the image is
-    /// the same bytes however it was built.
-    pub(crate) correlations: BTreeMap<(u32, u32), f64>,
-    /// Accepted orders within the rate and duplicate windows, oldest first.
-    pub(crate) orders: VecDeque<OrderRecord>,
-}
+use super::state::{BreakerState, Market, RiskEngine, Session};
+use super::vocab::{
+    Action, Breaker, CloseCause, EventKind, MAX_AMOUNT, MAX_PRICE, MAX_QTY, MIN_PRICE, NO_TRADE,
+    SymbolRef, TradingState, check_price, check_qty, in_range,
+};
 
 impl RiskEngine {
     /// A flat account holding `equity` in cash at `ts`.
@@ -774,38 +684,4 @@ fn move_heat(heat: &mut f64, heated: &mut u32, old: f64, new: f64) {
     } else {
         (*heat + (new - old)).max(0.0)
     };
-}
-
-#[inline]
-pub(crate) fn in_range(price: f64) -> bool {
-    (MIN_PRICE..=MAX_PRICE).contains(&price)
-}
-
-/// A fill or order quantity: non-zero and within ±`MAX_QTY`.
-pub(crate) fn check_qty(qty: f64) -> Result<()> {
-    if qty != 0.0 && qty.abs() <= MAX_QTY {
-        Ok(())
-    } else {
-        Err(RiskError::invalid(
-            "qty",
-            format!(
-                "must be finite, non-zero and within ±{MAX_QTY:e}, got {}",
-                num(qty)
-            ),
-        ))
-    }
-}
-
-pub(crate) fn check_price(arg: &'static str, price: f64) -> Result<()> {
-    if in_range(price) {
-        Ok(())
-    } else {
-        Err(RiskError::invalid(
-            arg,
-            format!(
-                "must be finite and in [{MIN_PRICE:e}, {MAX_PRICE:e}], got {}",
-                num(price)
-            ),
-        ))
-    }
 }

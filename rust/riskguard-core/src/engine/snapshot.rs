@@ -5,15 +5,13 @@ use rustc_hash::FxHashMap;
 use crate::error::{Result, RiskError};
 
 use super::breakers::{loss, ratio};
-use super::events::TradingState;
 use super::exits::Exit;
-use super::limits::{Action, Breaker};
-use super::market::Market;
 use super::policy::Knob;
 use super::portfolio::Position;
-use super::risk_engine::RiskEngine;
-use super::risk_engine::{MAX_QTY, check_qty, in_range};
-use super::trades::{NO_TRADE, RECENT_TRADES, TradeRecord};
+use super::state::{Market, RiskEngine, TradeRecord};
+use super::vocab::{
+    Action, Breaker, MAX_QTY, NO_TRADE, RECENT_TRADES, TradingState, check_qty, in_range,
+};
 
 /// One open position.
 #[derive(Debug, Clone, PartialEq)]

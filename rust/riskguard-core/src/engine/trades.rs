@@ -1,79 +1,16 @@
-//! The trade lifecycle: approvals, trades opened and closed by fills, and their records
-//! (docs/gate.md, "Trades and exits").
+//! The trade lifecycle (docs/gate.md, "Trades and exits"): a fill opens a trade, managed when
+//! it follows an approval, and the fills against it close it; `trades()` reports them. Their
+//! records are in state.rs.
 
-use serde::{Deserialize, Serialize};
+use super::exits::{Exit, Stage};
+use super::state::{Closed, RiskEngine, TradeRecord};
+use super::vocab::{CloseCause, ExitReason, NO_TRADE, RECENT_TRADES};
+// In vocab.rs and state.rs, and here too so that `engine::trades::TradeState` still names them.
+pub use super::state::SizedBy;
+pub use super::vocab::TradeState;
 
-use super::exits::{CloseCause, Exit, ExitReason, Plan, Stage};
-use super::policy::Method;
-use super::risk_engine::RiskEngine;
-
-/// How a decision's quantity was chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SizedBy {
-    Method(Method),
-    /// The signal carried its quantity.
-    Given,
-    /// A raw order (`check_order`).
-    Order,
-    /// A fill without an approval.
-    Manual,
-}
-
-impl SizedBy {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Method(m) => m.name(),
-            Self::Given => "given",
-            Self::Order => "order",
-            Self::Manual => "manual",
-        }
-    }
-}
-
-/// An approved signal waiting for its fill.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Approval {
-    pub side: f64,
-    pub stop: f64,
-    /// NaN when none.
-    pub target: f64,
-    /// NaN when none.
-    pub atr: f64,
-    pub method: SizedBy,
-}
-
-/// Where a trade is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum TradeState {
-    Open,
-    Breakeven,
-    PartialTp,
-    Trailing,
-    ClosedTp,
-    ClosedSl,
-    ClosedTrailing,
-    ClosedTime,
-    ClosedBreaker,
-    ClosedManual,
-}
-
+/// A trade's state from how it closed, or from its exit stage while open.
 impl TradeState {
-    /// The stable SCREAMING_SNAKE name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Open => "OPEN",
-            Self::Breakeven => "BREAKEVEN",
-            Self::PartialTp => "PARTIAL_TP",
-            Self::Trailing => "TRAILING",
-            Self::ClosedTp => "CLOSED_TP",
-            Self::ClosedSl => "CLOSED_SL",
-            Self::ClosedTrailing => "CLOSED_TRAILING",
-            Self::ClosedTime => "CLOSED_TIME",
-            Self::ClosedBreaker => "CLOSED_BREAKER",
-            Self::ClosedManual => "CLOSED_MANUAL",
-        }
-    }
-
     fn closed(cause: Option<CloseCause>) -> Self {
         match cause {
             Some(CloseCause::Exit(ExitReason::TakeProfit)) => Self::ClosedTp,
@@ -93,34 +30,6 @@ impl TradeState {
             Stage::Trailing => Self::Trailing,
         }
     }
-}
-
-/// One trade's stored record; the open trade's live fields are in its position.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub(crate) struct TradeRecord {
-    pub symbol: u32,
-    pub side: f64,
-    pub method: SizedBy,
-    pub entry_ts: i64,
-    pub entry_price: f64,
-    pub quantity: f64,
-    pub initial_stop: f64,
-    pub target: f64,
-    /// Set when closed, with the final state, stop, P&L and excursions.
-    pub closed: Option<Closed>,
-    pub closed_qty: f64,
-    pub closed_value: f64,
-    pub plan: Plan,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Closed {
-    pub ts: i64,
-    pub state: TradeState,
-    pub stop: f64,
-    pub pnl: f64,
-    pub best: f64,
-    pub worst: f64,
 }
 
 /// A trade as `trades()` reports it.
@@ -145,12 +54,6 @@ pub struct Trade {
     pub mae: f64,
     pub holding_ns: i64,
 }
-
-/// No open trade.
-pub(crate) const NO_TRADE: u32 = u32::MAX;
-
-/// Closed trades whose P&L Kelly and regime sizing look back on.
-pub(crate) const RECENT_TRADES: usize = 100;
 
 impl RiskEngine {
     /// Books a fill of `qty` at `price` that took position `i` from `before`, stopped at
