@@ -779,7 +779,7 @@ class Row:
 # --- the Guard and its journal -----------------------------------------------------------------
 
 
-BTC_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "btcusdt-perp-1m-2022-01.csv"
+BTC_FILE = Path(__file__).resolve().parents[1] / "tests" / "data" / "btcusdt-perp-1m-2022-01.csv.gz"
 
 
 def backtest_btc(path: Path) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import gzip
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -21,7 +22,7 @@ from pathlib import Path
 from riskguard import Config, Signal
 from riskguard.guard import Guard
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "btcusdt-perp-1m-2022-01.csv"
+DATA = Path(__file__).resolve().parent / "data" / "btcusdt-perp-1m-2022-01.csv.gz"
 SYMBOL = "BTCUSDT"
 BARS = 12_000
 SIGNAL_EVERY = 37  # bars between signals
@@ -32,7 +33,7 @@ RESET_AT = 8_000  # ...and reset at this one
 def bars(n: int = BARS) -> list[tuple[int, float]]:
     """``(ts, close)`` of the first ``n`` bars, ``ts`` in ns since the epoch, UTC."""
     out = []
-    with DATA.open() as f:
+    with gzip.open(DATA, "rt") as f:
         for row in csv.DictReader(f):
             when = datetime.strptime(row["timestamp"], "%Y-%m-%d %H:%M:%S.%f")
             ts = int(when.replace(tzinfo=timezone.utc).timestamp()) * 1_000_000_000
@@ -46,7 +47,12 @@ def config(journal: Path) -> Config:
     """The scenario's configuration: a paper broker that may short, a journal at ``journal``
     snapshotting every 10 minutes of data, alerts logged beside it."""
     return Config(
-        journal={"url": f"sqlite:///{journal}", "snapshot_interval_s": 600},
+        # Every snapshot is kept: the crash tests compare them one by one with a reference run.
+        journal={
+            "url": f"sqlite:///{journal}",
+            "snapshot_interval_s": 600,
+            "keep_snapshots": "off",
+        },
         broker={
             "cash": 100_000.0,
             "allow_short": True,

@@ -614,3 +614,36 @@ def test_a_webhook_urls_credentials_stay_out_of_reprs_and_httpx_logs(caplog):
             "HTTP Request: POST https://user:SECRETPW@hooks.example/risk/SECRETPATH?key=SECRETKEY"
         )
     assert caplog.records and "SECRET" not in caplog.text
+
+
+def test_secrets_never_travel_in_an_alert_or_a_sink_error(tmp_path):
+    """Issue 14, row 12: an alert quoting a driver's error (a URL with its password, a DSN, a
+    bearer token) is redacted when it is made, so that no sink (a log file, a webhook, a chat)
+    ever receives the secret; a bad webhook URL is refused without repeating its key."""
+    path = tmp_path / "alerts.jsonl"
+    leak = Alert(
+        kind="journal_failure",
+        severity="critical",
+        title="journal write failed at postgresql://rg:Qz7AlertPw@db/risk",
+        message="connection failed: host=db user=rg password=Qz7AlertPw; Bearer Qz7Bearer",
+        fields={"url": "postgresql+psycopg://rg:Qz7AlertPw@db/risk", "attempts": 3},
+    )
+    sink = LogSink(path=path)
+
+    async def main() -> None:
+        await sink.send(leak)
+        await sink.aclose()
+
+    asyncio.run(main())
+    text = path.read_text() + json.dumps(leak.to_dict()) + TelegramSink.format(leak)
+    assert "Qz7AlertPw" not in text and "Qz7Bearer" not in text
+    assert "rg:***@db/risk" in text and leak.fields["attempts"] == 3
+    for url in ("ftp://u:Qz7AlertPw@hooks.example/Qz7Key", "https://u:Qz7AlertPw@:99/Qz7Key"):
+        with pytest.raises(RiskError, match="^url: must be an http") as info:
+            sink_from_dict({"type": "webhook", "url": url})
+        assert "Qz7AlertPw" not in str(info.value) and "Qz7Key" not in str(info.value)
+
+
+def test_a_sink_timeout_has_an_upper_bound():
+    with pytest.raises(RiskError, match="^timeout: .*at most 3600"):
+        sink_from_dict({"type": "webhook", "url": "https://hooks.example/x", "timeout": 1e300})

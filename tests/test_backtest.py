@@ -16,6 +16,8 @@ import pandas as pd
 import polars as pl
 import pytest
 import riskguard as rg
+from data_files import BTC_CSV as BTC
+from data_files import DATA
 from riskguard.backtest import (
     Columns,
     DataError,
@@ -28,8 +30,6 @@ from riskguard.brokers import Fill, Liquidity, PaperBroker
 from riskguard.guard import Guard
 from riskguard.strategies import ema_cross, strategy
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-BTC = DATA / "btcusdt-perp-1m-2022-01.csv"
 S = 10**9
 T0 = 1_700_006_400 * S
 
@@ -47,9 +47,9 @@ def test_real_files_are_read():
     assert btc.height == 45_031 and btc["symbol"][0] == "BTCUSDT"
     assert btc["ts"][0] == 1_640_991_660 * S  # 2021-12-31 23:01 UTC
     assert (np.diff(btc["ts"].to_numpy()) > 0).all()
-    gbp = read_prices(DATA / "gbpusd-m1-bid-2012-02.csv", symbol="GBPUSD")
+    gbp = read_prices(DATA / "gbpusd-m1-bid-2012-02.csv.gz", symbol="GBPUSD")
     assert gbp["ts"][0] == 1_328_054_400 * S and gbp["volume"].is_nan().all()  # none given
-    ticks = read_prices(DATA / "usdjpy-ticks-2013-01-01.csv", columns=Columns(price="bid"))
+    ticks = read_prices(DATA / "usdjpy-ticks-2013-01-01.csv.gz", columns=Columns(price="bid"))
     assert ticks["open"][0] == ticks["close"][0] == 86.655
 
 
@@ -88,6 +88,93 @@ def test_a_bad_prices_file_is_one_line_naming_file_line_and_column(tmp_path, tex
         read_prices(path)
     assert "\n" not in str(e.value) and str(path) in str(e.value)
     assert isinstance(e.value, rg.RiskError)
+
+
+BAR = "timestamp,open,high,low,close,volume\n2022-01-01,1,2,1,1.5,10\n"
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "message"),
+    [
+        # Extreme and impossible prices: each the engine's range would refuse later, without
+        # the file, the line or the column.
+        ("2022-01-02,1e308,1e308,1e308,1e308,10", "open", r"must be in \[1e-15, 1e\+15\]"),
+        ("2022-01-02,1,1e16,1,1,10", "high", r"must be in \[1e-15, 1e\+15\].*got 1e\+16"),
+        ("2022-01-02,1,2,1e-300,1,10", "low", r"must be in \[1e-15, 1e\+15\].*got 1e-300"),
+        ("2022-01-02,1,2,1,inf,10", "close", "must be finite, got inf"),
+        ("2022-01-02,-inf,2,1,1.5,10", "open", "must be > 0, got -inf"),
+        ("2022-01-02,1,2,1,nan,10", "close", "must be > 0, got nan"),
+        ("2022-01-02,0,2,1,1.5,10", "open", "must be > 0, got 0"),
+        ("2022-01-02,1,2,-1e308,1.5,10", "low", "must be > 0, got -1e\\+308"),
+        ("2022-01-02,1,2,1,,10", "close", "must be > 0, got nan"),  # an empty cell
+        ("2022-01-02,1,2,1,1.5x,10", "close", "not a number: '1.5x'"),
+        # Absurd volumes.
+        ("2022-01-02,1,2,1,1.5,1e300", "volume", r"must be in \[0, 1e\+20\], got 1e\+300"),
+        ("2022-01-02,1,2,1,1.5,inf", "volume", "must be finite, got inf"),
+        ("2022-01-02,1,2,1,1.5,-1", "volume", "must be >= 0, got -1"),
+        ("2022-01-02,1,2,1,1.5,many", "volume", "not a number: 'many'"),
+        ("2022-01-02,1,2,1,1.5,nan", "volume", "must be >= 0, got nan"),
+    ],
+)
+def test_an_extreme_or_impossible_value_names_file_line_and_column(tmp_path, row, column, message):
+    """Issue 14, row 16: a price of 1e308 is one error naming the file, the line and the
+    column, as is every other value the engine or the broker would refuse."""
+    path = write(tmp_path / "prices.csv", BAR + row + "\n")
+    with pytest.raises(DataError, match=rf"^{path}:3: column '{column}': {message}") as e:
+        read_prices(path)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("timestamp,price\n-5,1.0\n", "1970-01-01"),
+        ("timestamp,price\n1969-12-31,1.0\n", "1970-01-01"),
+        # Seconds that would overflow int64 once made nanoseconds.
+        ("timestamp,price\n99999999999,1.0\n", "out of range"),
+        ("timestamp,price\n1,1.0\n,1.0\n", "missing timestamp"),
+    ],
+)
+def test_a_timestamp_the_engine_cannot_hold_names_its_line(tmp_path, text, message):
+    path = write(tmp_path / "t.csv", text)
+    with pytest.raises(DataError, match=rf"^{path}:\d: column 'timestamp': .*{message}"):
+        read_prices(path)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("stop", "1e308", r"must be in \[1e-15, 1e\+15\]"),
+        ("target", "inf", "must be finite"),
+        ("quantity", "1e300", r"must be in \(0, 1e\+15\]"),
+        ("quantity", "-2", "must be > 0"),
+        ("confidence", "1.5", r"must be in \[0, 1\]"),
+        ("atr", "0", "must be > 0"),
+        ("volume_24h", "-1", "must be >= 0"),
+        ("spread_bps", "wide", "not a number: 'wide'"),
+    ],
+)
+def test_a_bad_number_in_a_signals_file_names_its_line_and_column(tmp_path, column, value, message):
+    path = write(
+        tmp_path / "s.csv",
+        f"timestamp,symbol,side,{column}\n2022-01-01,BTC,long,\n2022-01-02,BTC,long,{value}\n",
+    )
+    with pytest.raises(DataError, match=rf"^{path}:3: column '{column}': {message}"):
+        read_signals(path)
+
+
+def test_a_price_of_1e308_is_one_error_line_from_the_cli(tmp_path):
+    path = write(tmp_path / "prices.csv", BAR + "2022-01-02,1e308,1e308,1e308,1e308,10\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "riskguard", "backtest", "--prices", str(path),
+         "--strategy", "ema-cross", "--journal", f"sqlite:///{tmp_path / 'j.db'}"],
+        capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert out.stderr.splitlines() == [
+        f"error: {path}:3: column 'open': must be in [1e-15, 1e+15] (the engine's price "
+        "range), got 1e+308"
+    ]
 
 
 def test_a_missing_file_and_an_unknown_strategy(tmp_path):
@@ -323,7 +410,7 @@ def test_the_report_command_writes_the_report_of_any_journal(btc_backtest, tmp_p
 
 def test_a_file_without_volume_switches_the_volume_check_off(tmp_path):
     result = run_backtest(
-        DATA / "gbpusd-m1-bid-2012-02.csv",
+        DATA / "gbpusd-m1-bid-2012-02.csv.gz",
         strategy="ema-cross",
         symbol="GBPUSD",
         journal=f"sqlite:///{tmp_path / 'j.db'}",

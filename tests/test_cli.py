@@ -158,8 +158,12 @@ def test_python_m_riskguard_is_the_console_script():
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"riskguard {rg.__version__}"
     (script,) = entry_points(group="console_scripts", name="riskguard")
-    assert script.value == "riskguard.cli:app"
-    assert 'riskguard = "riskguard.cli:app"' in (ROOT / "pyproject.toml").read_text()
+    assert 'riskguard = "riskguard.app.cli:app"' in (ROOT / "pyproject.toml").read_text()
+    # An install made before the CLI moved names its old path, an alias of the new one.
+    assert script.value in ("riskguard.app.cli:app", "riskguard.cli:app")
+    from riskguard.app.cli import app
+
+    assert script.load() is app
     installed = shutil.which("riskguard")
     if installed is not None:
         script = subprocess.run(
@@ -576,10 +580,11 @@ def test_debug_shows_the_traceback(tmp_path):
 
 
 BOOM = (
+    "import riskguard.app.facade as facade\n"
     "import riskguard.cli as cli\n"
     "def boom():\n"
     "    raise KeyError('surprise\\nacross lines')\n"
-    "cli._breaker_names = boom\n"
+    "facade.breaker_names = boom\n"
     "cli.app(prog_name='riskguard')\n"
 )
 

@@ -15,6 +15,7 @@ from riskguard.config import (
     FixedBpsConfig,
     GuardConfig,
     JournalConfig,
+    LimitsConfig,
     MakerTakerConfig,
     NoCommissionConfig,
     NoSlippageConfig,
@@ -46,7 +47,9 @@ def write(path: Path, text: str) -> Path:
 
 def test_defaults_are_the_engines():
     assert rg.Config().to_limits() == rg.Limits()
-    assert rg.Config.load().limits == {}
+    # [limits] is typed (LimitsConfig): nothing given, every field the engine's default.
+    limits = rg.Config.load().limits
+    assert limits.given() == {} and limits == LimitsConfig()
 
 
 def test_a_toml_file_sets_every_kind_of_value(tmp_path):
@@ -248,6 +251,7 @@ FIELDS = [
     ),
     ("journal.batch", 256, ("16", 16), ("64", 64), (1, 1)),
     ("journal.snapshot_interval_s", 60.0, ('"off"', None), ("30", 30.0), (0.5, 0.5)),
+    ("journal.keep_snapshots", 1000, ("50", 50), ("off", None), (7, 7)),
     (
         "alerts.sinks",
         ({"type": "log"},),
@@ -288,6 +292,8 @@ FIELDS = [
     ("guard.retry_backoff_s", 0.1, ("0.25", 0.25), ("0.2", 0.2), (1.0, 1.0)),
     ("guard.retry_max_backoff_s", 5.0, ("60.0", 60.0), ("10", 10.0), (0.1, 0.1)),
     ("guard.control_poll_s", 0.5, ("1.0", 1.0), ("0.25", 0.25), (0.1, 0.1)),
+    ("guard.call_timeout_s", 10.0, ("2.5", 2.5), ("30", 30.0), (60, 60.0)),
+    ("guard.max_clock_skew_s", 300.0, ('"off"', None), ("60", 60.0), (5, 5.0)),
 ]
 
 
@@ -919,3 +925,113 @@ def test_secrets_stay_out_of_the_repr():
     assert "hunter2" not in text and "key123" not in text and "tok9" not in text
     assert "db/risk" in text and "hooks.example" in text
     assert cfg.journal.url == "postgresql+psycopg://rg:hunter2@db/risk"  # the value is intact
+
+
+# -- extreme numbers (issue 14, row 16) --------------------------------------------------------
+
+# Every number of every section, with a value beyond its upper bound. A value that large used
+# to load, and fail later: a bare OverflowError when the Guard made nanoseconds of it, the
+# engine refusing the broker's cash as its equity, an absurd queue or retry count.
+EXTREME = [
+    ("broker.cash", 1e300),
+    ("broker.max_leverage", 1e300),
+    ("broker.atr_period", 10**30),
+    ("broker.slippage.bps", {"model": "fixed_bps", "bps": 1e300}),
+    ("broker.slippage.k", {"model": "volume_linear", "k": 1e300}),
+    ("broker.slippage.k", {"model": "volatility_atr", "k": 1e300}),
+    ("broker.commission.rate", {"model": "per_share", "rate": 1e300}),
+    ("broker.commission.minimum", {"model": "per_share", "rate": 0.01, "minimum": 1e300}),
+    ("broker.commission.rate", {"model": "percent_of_notional", "rate": 1e300}),
+    ("broker.commission.maker", {"model": "maker_taker", "maker": 1e300, "taker": 0.001}),
+    ("broker.commission.taker", {"model": "maker_taker", "maker": 0.001, "taker": 1e300}),
+    ("journal.batch", 10**30),
+    ("journal.snapshot_interval_s", 1e300),
+    ("journal.keep_snapshots", 10**30),
+    ("alerts.rate_limit", [10**30, 60]),
+    ("alerts.rate_limit", [10, 1e300]),
+    ("alerts.dedup_s", 1e300),
+    ("alerts.retries", 10**30),
+    ("alerts.backoff_s", 1e300),
+    ("alerts.max_backoff_s", 1e300),
+    ("alerts.timeout_s", 1e300),
+    ("alerts.queue_size", 10**30),
+    ("guard.equity", 1e300),
+    ("guard.action_queue", 10**30),
+    ("guard.broker_retries", 10**30),
+    ("guard.retry_backoff_s", 1e300),
+    ("guard.retry_max_backoff_s", 1e300),
+    ("guard.control_poll_s", 1e300),
+    ("guard.call_timeout_s", 1e300),
+    ("guard.max_clock_skew_s", 1e300),
+    ("batch.gross_exposure", 1e300),
+    ("batch.net_exposure", 1e300),
+    ("batch.concentration", 1e300),
+    ("batch.effective_positions", 1e300),
+    ("batch.var", 1e300),
+    ("batch.cvar", 1e300),
+]
+
+
+def _given(path: str, value):
+    section, key = path.split(".")[:2]
+    return {section: {key: value}}
+
+
+@pytest.mark.parametrize(("path", "value"), EXTREME, ids=[f"{p}={v!r}" for p, v in EXTREME])
+def test_an_extreme_number_is_a_config_error_naming_its_path(path, value):
+    with pytest.raises(rg.ConfigError) as info:
+        rg.Config(**_given(path, value))
+    problems = dict(info.value.problems)
+    assert path in problems, info.value.problems
+    assert "must be" in problems[path] and "<=" in problems[path], problems[path]
+
+
+def test_every_number_of_the_configuration_has_an_upper_bound():
+    """The table above covers every numeric field of every section (the limits are the
+    engine's, which bounds each of its own)."""
+    from riskguard.config import BatchLimits
+
+    covered = {p for p, _ in EXTREME} | {"broker.slippage", "broker.commission"}
+    for name, model in [
+        ("broker", BrokerConfig),
+        ("journal", JournalConfig),
+        ("alerts", AlertsConfig),
+        ("guard", GuardConfig),
+        ("batch", BatchLimits),
+    ]:
+        for key, info in model.model_fields.items():
+            if any(t in str(info.annotation) for t in ("float", "int")):
+                assert f"{name}.{key}" in covered, f"{name}.{key} has no extreme case"
+
+
+def test_snapshot_interval_1e300_in_a_file_is_named_not_an_overflow(tmp_path):
+    f = write(tmp_path / "c.toml", "[journal]\nsnapshot_interval_s = 1e300\n")
+    with pytest.raises(rg.ConfigError) as info:
+        rg.Config.load(f)
+    assert info.value.problems == [
+        ("journal.snapshot_interval_s", "must be <= 31,536,000, got 1e+300")
+    ]
+
+
+def test_an_integer_beyond_any_float_is_named_not_an_overflow(tmp_path):
+    f = write(tmp_path / "c.toml", f"[broker]\ncash = {10**400}\n[guard]\nequity = {10**400}\n")
+    with pytest.raises(rg.ConfigError) as info:
+        rg.Config.load(f)
+    assert [p for p, _ in info.value.problems] == ["broker.cash", "guard.equity"]
+    assert "401 digits" in info.value.problems[0][1]
+
+
+def test_intervals_become_nanoseconds_within_int64():
+    from riskguard.config import nanoseconds
+
+    assert nanoseconds(60) == 60 * 10**9
+    assert nanoseconds(0.5) == 500_000_000
+    assert rg.Config().journal.snapshot_interval_ns == 60 * 10**9
+    assert rg.Config(journal={"snapshot_interval_s": "off"}).journal.snapshot_interval_ns is None
+    # The largest interval allowed fits; beyond int64 nanoseconds is a ConfigError.
+    year = rg.Config(journal={"snapshot_interval_s": 31_536_000}).journal
+    assert year.snapshot_interval_ns == 31_536_000 * 10**9
+    for bad in (1e300, float("inf"), float("nan"), -1.0, True):
+        with pytest.raises(rg.ConfigError) as info:
+            nanoseconds(bad, "journal.snapshot_interval_s")
+        assert info.value.problems[0][0] == "journal.snapshot_interval_s"

@@ -429,8 +429,15 @@ def test_a_control_recorded_by_another_process_is_acted_on(tmp_path):
     run(go())
 
 
+async def start_and_stop(cfg: rg.Config) -> None:
+    """A first run on the journal: the Guard starts (a fresh engine, its first snapshot) and
+    closes, giving the journal's lease back."""
+    guard = await Guard(cfg).start()
+    await guard.aclose()
+
+
 def test_a_control_the_engine_refuses_is_marked_handled_with_its_error(tmp_path):
-    run(Guard(config(tmp_path)).start())
+    run(start_and_stop(config(tmp_path)))
     with Journal(f"sqlite:///{tmp_path / 'journal.db'}") as cli:
         cli.record_control("reset", time.time_ns(), name="kill-switch", actor="ops")
     recorder = Recorder()
@@ -473,7 +480,7 @@ def test_the_control_poll_survives_a_journal_it_cannot_read(tmp_path, monkeypatc
 
 
 def test_a_control_recorded_while_stopped_applies_on_start(tmp_path):
-    run(Guard(config(tmp_path)).start())
+    run(start_and_stop(config(tmp_path)))
     with Journal(f"sqlite:///{tmp_path / 'journal.db'}") as cli:
         cli.record_control("pause", time.time_ns(), reason="weekend", actor="ops")
 
@@ -722,7 +729,7 @@ def test_flatten_orders_a_broker_dropped_are_asked_for_again_on_restart(tmp_path
 
 
 def test_a_corrupt_journal_is_refused(tmp_path):
-    run(Guard(config(tmp_path)).start())
+    run(start_and_stop(config(tmp_path)))
     db = sqlite3.connect(tmp_path / "journal.db")
     [(sid, image)] = db.execute("SELECT id, image FROM rg_snapshots ORDER BY id DESC LIMIT 1")
     flipped = bytes(image[:-5]) + bytes([image[-5] ^ 1]) + bytes(image[-4:])
@@ -766,8 +773,10 @@ def test_status_reports_the_state(tmp_path):
             d = status.to_dict()
             assert d["equity"] == pytest.approx(100_000.0 - 5.0 * decision.quantity)
             assert d["drawdown"] == pytest.approx(5.0 * decision.quantity / 100_000.0)
-            assert [b["name"] for b in d["breakers"]] == ["position_loss"]
+            assert status.tripped == ["position_loss"]
+            assert [b["name"] for b in d["breakers"]] == [b.name for b in guard.engine.breakers()]
             assert d["positions"][SYM]["qty"] == decision.quantity
+            assert d["lease"]["state"] == "held" and d["lease"]["holder"].startswith("guard ")
             assert d["failure"] is None and d["kill_switch"] is False
             assert "Guard(state=" in repr(guard)
 

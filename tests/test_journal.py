@@ -162,14 +162,18 @@ def test_a_failed_group_commit_is_raised_not_hung_and_closed_journals_refuse(url
     d = e.evaluate_signal(rg.Signal("BTC", "long", 100.0, stop=95.0, quantity=1.0), T0)
     j = Journal(url)
     j.record_decision(d, T0)
-    j.record_decision(d, 2**63)  # beyond any SQL integer: the batch fails
+    failed = j.record_decision(d, 2**63)  # beyond any SQL integer: that decision fails
     with pytest.raises(JournalError, match="writer failed"):
         j.flush()
     with pytest.raises(JournalError, match="writer failed"):
-        j.record_decision(d, T0)
-    with pytest.raises(JournalError):
-        j.close()
+        failed.result(timeout=30)
+    # Not sticky: the failure fails only its own decision; later ones are committed.
+    assert j.record_decision(d, T0 + 1).result(timeout=30) is None
+    j.flush()
+    assert j.failure is None
+    j.close()
     j2 = Journal(url)
+    assert [r["ts"] for r in j2.decisions()] == [T0, T0 + 1]
     j2.close()
     with pytest.raises(JournalError, match="closed"):
         j2.record_decision(d, T0)
@@ -282,13 +286,23 @@ def test_a_version_1_journal_is_migrated(tmp_path):
         pass
     db = sqlite3.connect(tmp_path / "journal.db")
     db.execute("DROP TABLE rg_series")  # what version 1 had
+    db.execute("DROP TABLE rg_lease")
+    db.execute("DROP INDEX ix_rg_control_source_id")
+    db.execute("ALTER TABLE rg_control DROP COLUMN source_id")
+    db.execute("INSERT INTO rg_control (ts, action, reason, actor) VALUES (1, 'kill', '', 'ops')")
     db.execute("UPDATE rg_meta SET value = '1' WHERE key = 'schema_version'")
     db.commit()
     db.close()
     with Journal(url) as j:
-        assert j.schema_version() == SCHEMA_VERSION == 2
+        assert j.schema_version() == SCHEMA_VERSION == 3
         j.write_series("equity", [T0], [1.0])
         assert j.series("equity") == ([T0], [1.0])
+        j.acquire_lease("guard")  # the lease table came with version 3
+        # A control an older riskguard recorded in the journal itself is still pending.
+        (kill,) = j.pending_controls()
+        assert kill.action == "kill"
+        j.write(handled=[(kill.id, T0)])
+        assert j.pending_controls() == []
 
 
 def test_a_recorded_control_wakes_a_listener(url):

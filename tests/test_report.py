@@ -351,3 +351,31 @@ def test_bad_series_and_arguments(tmp_path):
 )
 def test_var_window(spacing, n, want):
     assert var_window(T + spacing * np.arange(n)) == want
+
+
+def test_control_characters_in_journal_text_are_shown_escaped(tmp_path):
+    """Issue 14, row 15: a kill reason holding terminal escapes, in the page, is shown as
+    text (``\\x1b``), HTML-escaped, never as the raw bytes."""
+    hostile = "\x1b[2J\x1b[31mPWNED\r\x07<i>x</i>"
+    e = rg.RiskEngine(equity=1e4, ts=T)
+    e.symbol_id("BTC")
+    with Journal(url(tmp_path / "j.db")) as j:
+        j.write(events=e.on_tick("BTC", 100.0, T + MINUTE), snapshot=e)
+        j.write(events=e.kill(hostile, T + 2 * MINUTE), snapshot=e)
+        j.write(events=e.on_tick("BTC", 101.0, T + 3 * MINUTE), snapshot=e)
+    page = write_report(url(tmp_path / "j.db"), tmp_path / "out")[-1].read_text("utf-8")
+    for raw in ("\x1b", "\r", "\x07", "<i>"):
+        assert raw not in page
+    [trip] = table_after(page, "Breaker trips")
+    assert trip[2] == r"kill switch engaged: \x1b[2J\x1b[31mPWNED\r\x07<i>x</i>"
+
+
+def test_an_error_never_shows_the_urls_password(tmp_path):
+    """Issue 14, row 12: a URL SQLAlchemy cannot parse, and one whose driver fails."""
+    for bad in (
+        "postgresql+psycopg://u:Qz7ReportPw@127.0.0.1:abc/db",
+        "postgresql+psycopg://u:Qz7ReportPw@127.0.0.1:1/db",
+    ):
+        with pytest.raises(JournalError) as info:
+            write_report(bad, tmp_path / "out")
+        assert "Qz7ReportPw" not in str(info.value) and "u:***@127.0.0.1" in str(info.value)

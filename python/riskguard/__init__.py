@@ -2,8 +2,15 @@
 
 A Rust core (``riskguard._core``) holds the kernels and the risk engine; this package is the
 public Python API.
-Every error riskguard raises for bad input is a :class:`RiskError`, a ``ValueError``.
+Every error riskguard raises for bad input is a :class:`RiskError`, a ``ValueError``; the whole
+tree is in :mod:`riskguard.errors`.
+
+The heavy parts (:class:`Config`, :class:`Guard` and what they bring: pydantic-settings,
+SQLAlchemy, httpx) load on first use, so that ``import riskguard; riskguard.var_historical(...)``
+costs only numpy and the core.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from riskguard import sizing
 from riskguard._core import (
@@ -51,10 +58,50 @@ from riskguard.analytics import (
     var_parametric,
     worst_periods,
 )
-from riskguard.config import BatchLimits, Config, ConfigError
-from riskguard.guard import Guard, GuardError, GuardStatus
+from riskguard.errors import (
+    AmbiguousOutcome,
+    AuthFailed,
+    ConfigError,
+    GuardError,
+    JournalError,
+    OrderRejected,
+    RateLimited,
+    UnknownOrder,
+    VenueError,
+    VenueUnavailable,
+)
+
+if TYPE_CHECKING:
+    from riskguard.app.config import BatchLimits, Config
+    from riskguard.guard import Guard, GuardStatus
+
+# Public names that live in modules with heavy imports, by the module that defines them.
+_LAZY = {
+    "BatchLimits": "riskguard.app.config",
+    "Config": "riskguard.app.config",
+    "Guard": "riskguard.guard",
+    "GuardStatus": "riskguard.guard",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'riskguard' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
+    "AmbiguousOutcome",
+    "AuthFailed",
     "BatchLimits",
     "BreakerSpec",
     "BreakerStatus",
@@ -66,8 +113,11 @@ __all__ = [
     "Guard",
     "GuardError",
     "GuardStatus",
+    "JournalError",
     "Limits",
+    "OrderRejected",
     "PositionSnapshot",
+    "RateLimited",
     "Reason",
     "RiskContributions",
     "RiskEngine",
@@ -77,6 +127,9 @@ __all__ = [
     "StressWindow",
     "Trade",
     "TradingState",
+    "UnknownOrder",
+    "VenueError",
+    "VenueUnavailable",
     "__version__",
     "annual_volatility",
     "cagr",

@@ -1,5 +1,5 @@
 """`python -m riskguard` runs the command line."""
 
-from riskguard.cli import app
+from riskguard.app.cli import app
 
 app(prog_name="riskguard")

@@ -42,6 +42,7 @@ import httpx
 import structlog
 
 from riskguard._core import RiskError
+from riskguard.redact import REDACTED, redact, safe_url
 
 __all__ = [
     "SEVERITIES",
@@ -56,7 +57,8 @@ __all__ = [
 ]
 
 SEVERITIES = ("info", "warning", "critical")
-REDACTED = "***"
+# The longest a sink's own timeout may be: a delivery that may take longer is not an alert.
+MAX_TIMEOUT_S = 3_600.0
 # Telegram rejects longer messages outright; a truncated alert is better than none.
 TELEGRAM_MAX_TEXT = 4096
 
@@ -69,6 +71,10 @@ class Alert:
     ``"control"`` / ``"escalation"``; rate limits are per kind. ``severity`` is one of
     :data:`SEVERITIES`. ``fields`` carries structured details (symbol, value, limit...). ``ts`` is
     the time of the underlying event in nanoseconds since the epoch (now by default).
+
+    Secrets never travel in an alert: ``title``, ``message`` and the string values of
+    ``fields`` are redacted when the alert is made (:func:`riskguard.redact.redact`: a URL's
+    password, ``token=...``, a bearer token), as an alert often quotes a driver's error.
     """
 
     kind: str
@@ -92,6 +98,14 @@ class Alert:
             raise RiskError(f"fields: must be a dict, got {type(self.fields).__name__}")
         if isinstance(self.ts, bool) or not isinstance(self.ts, int):
             raise RiskError(f"ts: must be an integer number of nanoseconds, got {self.ts!r}")
+        object.__setattr__(self, "title", redact(self.title))
+        object.__setattr__(self, "message", redact(self.message))
+        if any(isinstance(v, str) for v in self.fields.values()):
+            object.__setattr__(
+                self,
+                "fields",
+                {k: redact(v) if isinstance(v, str) else v for k, v in self.fields.items()},
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """The alert as a JSON-ready dict: exactly the body a webhook receives."""
@@ -119,14 +133,6 @@ class SinkError(Exception):
         self.retry_after = retry_after
 
 
-def _redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret replaced."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
-
-
 class _SecretFilter(logging.Filter):
     """Redacts registered secrets from records of the logger it is attached to.
 
@@ -148,7 +154,7 @@ class _SecretFilter(logging.Filter):
         secrets = tuple(self._secrets)
         if secrets:
             message = record.getMessage()
-            clean = _redact(message, secrets)
+            clean = redact(message, *secrets)
             if clean != message:
                 record.msg, record.args = clean, ()
         return True
@@ -262,12 +268,31 @@ def _retry_after(response: httpx.Response) -> float | None:
     return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
 
 
+def _shown_url(url: str) -> str:
+    """A webhook URL fit to show: its scheme and host only, as its path, query and user part
+    often hold a key (``https://hooks.slack.com/services/T0/B0/KEY``)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # a malformed port or IPv6 literal
+        return REDACTED
+    if not parts.scheme or not host:
+        return REDACTED
+    rest = "/..." if (parts.path.strip("/") or parts.query or parts.netloc != host) else ""
+    return redact(f"{parts.scheme}://{host}{rest}")
+
+
 def _check_url(url: Any, name: str) -> str:
     if not isinstance(url, str):
         raise RiskError(f"{name}: must be a string URL, got {type(url).__name__}")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise RiskError(f"{name}: must be an http(s) URL with a host, got {url!r}")
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # a malformed port or IPv6 literal
+        ok = False
+    if not ok:
+        # Only the scheme and host are repeated: the rest may hold a key.
+        raise RiskError(f"{name}: must be an http(s) URL with a host, got {_shown_url(url)!r}")
     return url
 
 
@@ -277,8 +302,12 @@ def _check_timeout(timeout: Any) -> float:
         or not isinstance(timeout, (int, float))
         or not math.isfinite(timeout)
         or timeout <= 0
+        or timeout > MAX_TIMEOUT_S
     ):
-        raise RiskError(f"timeout: must be a positive number of seconds, got {timeout!r}")
+        raise RiskError(
+            f"timeout: must be a positive number of seconds, at most {MAX_TIMEOUT_S:g}, "
+            f"got {timeout!r}"
+        )
     return float(timeout)
 
 
@@ -358,9 +387,8 @@ class WebhookSink(_HttpSink):
                 _protect_secret(secret)
 
     def __repr__(self) -> str:
-        parts = urlsplit(self.url)
         return (
-            f"WebhookSink(name={self.name!r}, url='{parts.scheme}://{parts.hostname}/...', "
+            f"WebhookSink(name={self.name!r}, url={_shown_url(self.url)!r}, "
             f"timeout={self.timeout}, headers={sorted(self._headers)})"
         )
 
@@ -406,7 +434,8 @@ class TelegramSink(_HttpSink):
     def __repr__(self) -> str:
         return (
             f"TelegramSink(name={self.name!r}, chat_id={self.chat_id!r}, "
-            f"token_env={self.token_env!r}, api_base={self.api_base!r}, timeout={self.timeout})"
+            f"token_env={self.token_env!r}, api_base={safe_url(self.api_base)!r}, "
+            f"timeout={self.timeout})"
         )
 
     @staticmethod
@@ -427,7 +456,7 @@ class TelegramSink(_HttpSink):
             response = await self._post(f"{self.api_base}/bot{self.__token}/sendMessage", body)
         except SinkError as exc:
             # Belt and braces: whatever a future change puts in the message, not the token.
-            exc.args = (_redact(str(exc), [self.__token]),)
+            exc.args = (redact(str(exc), self.__token),)
             raise
         try:
             ok = response.json().get("ok", True)

@@ -21,8 +21,9 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from riskguard.backtest import SUMMARY_ROWS, BacktestResult, backtest_frames
-from riskguard.config import Config
+from riskguard.app.backtest import SUMMARY_ROWS, BacktestResult, backtest_frames, cell
+from riskguard.app.config import Config
+from riskguard.redact import printable
 from riskguard.strategies import ema_cross
 from riskguard.synthetic import synthetic_market
 
@@ -92,7 +93,10 @@ def run_demo(
         bars, signals, config=config, out=folder, console=console, progress=True
     )
     _print(console, result)
-    console.print(f"report and journal written to {folder}", highlight=False)
+    # The folder is the user's: printed as it is, never read as markup.
+    console.print(
+        f"report and journal written to {printable(folder)}", markup=False, highlight=False
+    )
     return result
 
 
@@ -112,7 +116,7 @@ def _print(console: Console, r: BacktestResult) -> None:
         trips.add_column(column)
     for t in r.trips:
         if t["breaker"] != "volatility_spike":
-            trips.add_row(_day(t["ts"]), t["breaker"], t["message"])
+            trips.add_row(_day(t["ts"]), cell(t["breaker"]), cell(t["message"]))
     if spikes:
         first, last = _day(spikes[0]["ts"]), _day(spikes[-1]["ts"])
         trips.add_row(f"{first} … {last}", "volatility_spike", f"tripped {len(spikes)} times")
@@ -121,8 +125,8 @@ def _print(console: Console, r: BacktestResult) -> None:
     reasons = Table(title="decisions by reason code")
     reasons.add_column("code")
     reasons.add_column("decisions", justify="right")
-    for code, n in sorted(r.decisions.items(), key=lambda kv: (-kv[1], kv[0])):
-        reasons.add_row(code, f"{n:,}")
+    for code, count in sorted(r.decisions.items(), key=lambda kv: (-kv[1], kv[0])):
+        reasons.add_row(cell(code), f"{count:,}")
     console.print(reasons)
 
     trades = Table(title="trades through riskguard")
@@ -130,11 +134,11 @@ def _print(console: Console, r: BacktestResult) -> None:
         trades.add_column(column, justify="right" if column in ("P&L", "R") else "left")
     for t in r.guarded.trades:
         trades.add_row(
-            t["symbol"],
-            t["side"],
+            cell(t["symbol"]),
+            cell(t["side"]),
             _day(t["entry_ts"]),
             _day(t["exit_ts"]) if t.get("exit_ts") else "open",
-            t["state"],
+            cell(t["state"]),
             f"{t['pnl']:,.2f}",
             _r(t.get("r_multiple")),
         )
@@ -159,7 +163,7 @@ def _print(console: Console, r: BacktestResult) -> None:
         highlight=False,
     )
     for note in r.notes:
-        console.print(f"note: {note}", highlight=False)
+        console.print(f"note: {printable(note)}", markup=False, highlight=False)
 
 
 def _r(x: Any) -> str:

@@ -6,7 +6,9 @@ Conventions, the same for every broker:
 - prices, fees and cash are in the instrument's quote currency;
 - timestamps (``ts``) are integer nanoseconds since the Unix epoch, UTC;
 - every order carries a client order id, and submitting an id that the broker has already seen
-  returns the order first submitted under it, so a retried submission never trades twice.
+  returns the order first submitted under it, so a retried submission never trades twice;
+- every fill carries the broker's own id for it (``fill_id``, the venue's trade id), unique per
+  symbol, so that a fill delivered twice is recognised and two look-alike fills are not.
 
 Invalid arguments (NaN, infinite, zero or negative where a positive value is needed, wrong types,
 unknown order types) raise :class:`riskguard.RiskError` naming the argument. A broker's refusal
@@ -17,7 +19,7 @@ and a ``reason``.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from enum import Enum
 from numbers import Real
@@ -32,6 +34,7 @@ __all__ = [
     "Fill",
     "Liquidity",
     "Order",
+    "OrderLookup",
     "OrderStatus",
     "OrderType",
     "Position",
@@ -237,7 +240,18 @@ class Order:
 @dataclass(frozen=True)
 class Fill:
     """One execution: ``qty`` signed (``+`` bought, ``-`` sold) at ``price`` (quote currency),
-    costing ``fee`` (quote currency, >= 0), at ``ts`` (integer ns since the epoch, UTC)."""
+    costing ``fee`` (quote currency, >= 0), at ``ts`` (integer ns since the epoch, UTC).
+
+    ``fill_id`` is the broker's id of this execution (the venue's trade id; the paper broker
+    makes its own), unique per symbol: a consumer applies a fill id once however often it is
+    delivered, and applies two look-alike fills with different ids both. Every broker should
+    set it; ``""`` (the default, kept so that records built positionally before it existed
+    still build) means unknown, and consumers then fall back to matching the order id, time,
+    quantity and price.
+
+    The record is not checked when it is built: it carries what the broker said. A consumer
+    (the Guard) checks it before use and quarantines a fill that cannot be valid.
+    """
 
     client_order_id: str
     symbol: str
@@ -246,6 +260,7 @@ class Fill:
     fee: float
     ts: int
     liquidity: Liquidity
+    fill_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -301,7 +316,15 @@ class Broker(Protocol):
 
     ``submit`` is idempotent by ``client_order_id`` and never raises for a refusal: a refused
     order comes back with status ``rejected`` and a reason. ``fills()`` iterates over every fill
-    of the session in order, then follows new ones as they happen.
+    of the session in order, then follows new ones as they happen; each fill carries its
+    ``fill_id``.
+
+    Every call is a network round trip that may never answer: callers bound each with a
+    timeout, and treat a submit or cancel that timed out as an ambiguous outcome (the order may
+    or may not be working), never as a refusal. A broker that can say what became of an order
+    also implements :class:`OrderLookup` (``order(client_order_id)``); callers use it to settle
+    an ambiguous outcome, and fall back to ``open_orders``, ``positions`` and the fill history
+    (reconciliation) for a broker without it.
     """
 
     async def submit(self, order: Order) -> Order:
@@ -336,6 +359,23 @@ class Broker(Protocol):
     @property
     def capabilities(self) -> Capabilities:
         """The order types, shorting and fractional-quantity support of this broker."""
+        ...
+
+
+@runtime_checkable
+class OrderLookup(Protocol):
+    """The optional part of :class:`Broker`: what became of an order, asked by its client order
+    id. A live venue answers asynchronously (``order`` returns an awaitable, a network round
+    trip); the paper broker answers at once (``order`` returns the :class:`Order`). Callers
+    accept both.
+
+    Raises :class:`riskguard.RiskError` (or returns an awaitable that raises it) for an id the
+    broker has never seen: the order never reached it. Any other exception, or no answer, says
+    nothing about the order.
+    """
+
+    def order(self, client_order_id: str) -> Order | Awaitable[Order]:
+        """The order's current state as the broker knows it."""
         ...
 
 

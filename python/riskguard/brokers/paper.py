@@ -32,7 +32,8 @@ Execution rules
 - IOC orders are considered at the first point after submission only, then cancelled. DAY orders
   are cancelled by the first tick or bar (of any symbol) whose ``ts`` reaches the session end
   after their submission: UTC midnight plus ``day_end_offset_ns``.
-- Fills are all or nothing; a bar's fills carry the bar's ``ts`` (the time of its open).
+- Fills are all or nothing; a bar's fills carry the bar's ``ts`` (the time of its open). Each
+  fill's ``fill_id`` is ``"<client order id>-<n>"``, ``n`` counting this broker's fills from 1.
 
 Slippage applies to taker fills only, adversely, as a fraction of the reference price, and never
 beyond an order's limit price. Commissions apply to every fill. Maker fills are limit orders that
@@ -507,7 +508,9 @@ class PaperBroker:
         )
 
     def order(self, client_order_id: str) -> Order:
-        """The current state of an order. Raises RiskError for an unknown id."""
+        """The current state of an order, at once (the :class:`~riskguard.brokers.OrderLookup`
+        a caller settles an unanswered submission with). Raises RiskError for an id never
+        submitted."""
         cid = text(client_order_id, "client_order_id")
         if cid not in self._orders:
             raise RiskError(f"client_order_id {cid!r} is unknown to this broker")
@@ -818,7 +821,10 @@ class PaperBroker:
             return
         self._book(o.symbol, o.qty, price, fee)
         cid = o.client_order_id or ""
-        fill = Fill(cid, o.symbol, o.qty, price, fee, ts, liquidity)
+        # The broker's own trade id: unique within this broker (its fill count), and across
+        # brokers as far as client order ids are (the Guard's are random).
+        fill_id = f"{cid}-{len(self._fills) + 1}"
+        fill = Fill(cid, o.symbol, o.qty, price, fee, ts, liquidity, fill_id)
         self._fills.append(fill)
         submitted = o.submitted_ts if o.submitted_ts is not None else ts
         self._log.append(

@@ -23,7 +23,11 @@ that bar's close. Timestamps are parsed as UTC (a naive time is UTC).
 A gate check whose input the signals never carry (a spread, say, which bars do not have) is
 switched off for the run, and the result says so: the alternative is refusing every signal.
 
-Bad files raise :class:`DataError`, one line naming the file, the line and the column.
+Bad files raise :class:`DataError`, one line naming the file, the line and the column
+(:mod:`riskguard.app.backtest.data`, which reads them).
+
+Text from the files (symbols, notes about them) is printed with its control characters and
+rich markup escaped, and a journal URL with its password masked (:mod:`riskguard.redact`).
 """
 
 from __future__ import annotations
@@ -32,35 +36,57 @@ import asyncio
 import math
 import tempfile
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from riskguard._core import RiskError, Signal
 from riskguard.alerts import Alerter
-from riskguard.brokers import Order, PaperBroker
-from riskguard.config import Config
-from riskguard.guard import Guard
-from riskguard.journal import Journal
+from riskguard.app.backtest.data import (
+    DEFAULT_COLUMNS,
+    MAX_PRICE,
+    MAX_QTY,
+    MAX_VOLUME,
+    MIN_PRICE,
+    PRICE_FIELDS,
+    SIGNAL_NUMBERS,
+    Columns,
+    DataError,
+    read_prices,
+    read_signals,
+)
+from riskguard.app.backtest.result import SUMMARY_ROWS, BacktestResult, Run, cell
+from riskguard.app.bootstrap import build_guard, open_journal
+from riskguard.app.config import Config
+from riskguard.brokers import Order
 from riskguard.performance import summary
+from riskguard.redact import safe_url
+
+if TYPE_CHECKING:
+    from riskguard.brokers import PaperBroker
+    from riskguard.journal import Journal
 
 __all__ = [
+    "MAX_PRICE",
+    "MAX_QTY",
+    "MAX_VOLUME",
+    "MIN_PRICE",
+    "PRICE_FIELDS",
+    "SIGNAL_NUMBERS",
+    "SUMMARY_ROWS",
     "BacktestResult",
     "Columns",
-    "backtest_frames",
     "DataError",
     "Run",
+    "backtest_frames",
+    "cell",
     "read_prices",
     "read_signals",
     "run_backtest",
 ]
 
-PRICE_FIELDS = ("open", "high", "low", "close")
-# Integer timestamps: (below this magnitude, multiply by this to get ns).
-_EPOCH_SCALES = ((10**11, 10**9), (10**14, 10**6), (10**17, 10**3), (2**63, 1))
 # The naïve run's fixed size: this share of equity in notional (not all of it, so that the
 # next bar's open, a little higher, does not make the order unaffordable).
 NAIVE_SHARE = 0.95
@@ -71,293 +97,6 @@ CHECK_INPUTS = {
     "consensus": {"allowed_consensus": None},
     "volume_24h": {"min_volume_24h": None},
 }
-
-
-class DataError(RiskError):
-    """A prices or signals file that cannot be used; the message names the file, the line
-    (1 is the header of a CSV) and the column."""
-
-
-@dataclass(frozen=True)
-class Columns:
-    """The names of the columns in a prices file, when they differ from the defaults."""
-
-    timestamp: str = "timestamp"
-    symbol: str = "symbol"
-    open: str = "open"
-    high: str = "high"
-    low: str = "low"
-    close: str = "close"
-    volume: str = "volume"
-    price: str = "price"
-
-
-def _read(path: Path) -> pl.DataFrame:
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            df = pl.read_parquet(path)
-        else:
-            df = pl.read_csv(path, infer_schema_length=10_000)
-    except Exception as e:  # polars' own parse errors
-        raise DataError(f"{path}: cannot be read: {str(e).splitlines()[0]}") from None
-    if df.height == 0:
-        raise DataError(f"{path}: empty: no rows")
-    return df
-
-
-def _line(i: int) -> int:
-    return i + 2  # the header is line 1
-
-
-def _timestamps(df: pl.DataFrame, path: Path, column: str, fmt: str | None) -> np.ndarray:
-    """The column as int64 ns since the epoch, UTC."""
-    s = df[column]
-    if s.dtype.is_integer():
-        # Epoch integers in s, ms, µs or ns: told apart by size (ns since 1973 is above 1e17).
-        ts = s.cast(pl.Int64).to_numpy()
-        top = int(np.abs(ts).max()) if len(ts) else 0
-        scale = next(f for limit, f in _EPOCH_SCALES if top < limit)
-        return ts * scale
-    if s.dtype == pl.Date:
-        s = s.cast(pl.Datetime("ns"))
-    if s.dtype == pl.String:
-        parsed = s.str.to_datetime(format=fmt, strict=False, time_unit="ns")
-    elif isinstance(s.dtype, pl.Datetime):
-        parsed = s.cast(pl.Datetime("ns", s.dtype.time_zone))
-    else:
-        raise DataError(f"{path}: column {column!r}: timestamps expected, got {s.dtype}")
-    bad = parsed.is_null() & s.is_not_null() | s.is_null()
-    if bad.any():
-        i = int(bad.arg_max())
-        raise DataError(
-            f"{path}:{_line(i)}: column {column!r}: cannot parse the timestamp {s[i]!r}"
-        )
-    if parsed.dtype.time_zone is not None:  # type: ignore[attr-defined]
-        parsed = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-    return parsed.cast(pl.Int64).to_numpy()
-
-
-def _positive(df: pl.DataFrame, path: Path, column: str) -> np.ndarray:
-    s = df[column]
-    if s.dtype == pl.String:
-        numbers = s.str.strip_chars().cast(pl.Float64, strict=False)
-        bad = numbers.is_null()
-        if bad.any():
-            i = int(bad.arg_max())
-            raise DataError(f"{path}:{_line(i)}: column {column!r}: not a number: {s[i]!r}")
-        s = numbers
-    elif not s.dtype.is_numeric():
-        raise DataError(f"{path}: column {column!r}: numbers expected, got {s.dtype}")
-    x = s.cast(pl.Float64).to_numpy()
-    bad = ~(np.isfinite(x) & (x > 0))
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise DataError(f"{path}:{_line(i)}: column {column!r}: must be > 0, got {s[i]}")
-    return x
-
-
-def _require(df: pl.DataFrame, path: Path, names: list[str]) -> None:
-    missing = [n for n in names if n not in df.columns]
-    if missing:
-        raise DataError(
-            f"{path}: missing column {missing[0]!r} (the file has: {', '.join(df.columns)})"
-        )
-
-
-def _sorted(path: Path, column: str, ts: np.ndarray, symbols: np.ndarray) -> None:
-    """Timestamps must not go backwards within a symbol."""
-    order = np.argsort(symbols, kind="stable")
-    same = symbols[order][1:] == symbols[order][:-1]
-    back = same & (np.diff(ts[order]) < 0)
-    if back.any():
-        i = int(order[int(np.argmax(back)) + 1])
-        raise DataError(f"{path}:{_line(i)}: column {column!r}: timestamps go backwards here")
-
-
-def read_prices(
-    path: str | Path,
-    *,
-    columns: Columns = Columns(),
-    symbol: str | None = None,
-    timestamp_format: str | None = None,
-) -> pl.DataFrame:
-    """Bars from a CSV or Parquet file: a DataFrame with ``ts`` (int ns, UTC), ``symbol``,
-    ``open``, ``high``, ``low``, ``close``, ``volume`` (NaN when the file has none), sorted
-    by time (stable). A tick file (``price``, no OHLC) gives one-price bars. ``symbol`` names
-    the instrument of a file without a symbol column; ``timestamp_format`` is a strftime
-    format (default: inferred).
-
-    Raises DataError: a missing file or column, an empty file, an unparseable timestamp,
-    timestamps going backwards within a symbol, a price not finite and > 0, a bar whose high
-    is below its low or whose open or close is outside them, a negative volume.
-    """
-    path = Path(path)
-    df = _read(path)
-    c = columns
-    ohlc = [getattr(c, f) for f in PRICE_FIELDS]
-    is_bars = all(n in df.columns for n in ohlc)
-    _require(
-        df, path, [c.timestamp] + (ohlc if is_bars or c.price not in df.columns else [c.price])
-    )
-    ts = _timestamps(df, path, c.timestamp, timestamp_format)
-    if c.symbol in df.columns:
-        symbols = df[c.symbol].cast(pl.String).fill_null("").to_numpy()
-        if (symbols == "").any():
-            i = int(np.argmax(symbols == ""))
-            raise DataError(f"{path}:{_line(i)}: column {c.symbol!r}: empty symbol")
-    elif symbol:
-        symbols = np.full(df.height, symbol, dtype=object)
-    else:
-        symbols = np.full(df.height, path.stem.split("-")[0].upper(), dtype=object)
-    if is_bars:
-        o, h, lo, cl = (_positive(df, path, n) for n in ohlc)
-        bad = (h < lo) | (o < lo) | (o > h) | (cl < lo) | (cl > h)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise DataError(
-                f"{path}:{_line(i)}: columns {c.high!r}/{c.low!r}: a bar needs "
-                f"low <= open, close <= high, got {o[i]}, {h[i]}, {lo[i]}, {cl[i]}"
-            )
-    else:
-        o = h = lo = cl = _positive(df, path, c.price)
-    volume = None
-    if c.volume in df.columns:
-        volume = df[c.volume].cast(pl.Float64).fill_null(0.0).to_numpy()
-        if (~np.isfinite(volume) | (volume < 0)).any():
-            i = int(np.argmax(~np.isfinite(volume) | (volume < 0)))
-            raise DataError(f"{path}:{_line(i)}: column {c.volume!r}: must be >= 0")
-    _sorted(path, c.timestamp, ts, symbols.astype(str))
-    out = pl.DataFrame(
-        {
-            "ts": ts,
-            "symbol": symbols.astype(str),
-            "open": o,
-            "high": h,
-            "low": lo,
-            "close": cl,
-            "volume": volume if volume is not None else np.full(df.height, np.nan),
-        }
-    )
-    return out.sort("ts", maintain_order=True)
-
-
-def read_signals(path: str | Path, *, timestamp_format: str | None = None) -> pl.DataFrame:
-    """Signals from a CSV or Parquet file: a DataFrame with ``ts`` (int ns, UTC), ``symbol``,
-    ``side`` and every optional column the file has, sorted by time (stable).
-
-    Raises DataError: a missing file or column (``timestamp``, ``symbol``, ``side``), an empty
-    file, an unparseable timestamp, a side other than long/short (buy/sell accepted).
-    """
-    path = Path(path)
-    df = _read(path)
-    _require(df, path, ["timestamp", "symbol", "side"])
-    ts = _timestamps(df, path, "timestamp", timestamp_format)
-    side = df["side"].cast(pl.String).str.to_lowercase().replace({"buy": "long", "sell": "short"})
-    bad = ~side.is_in(["long", "short"]) | side.is_null()
-    if bad.any():
-        i = int(bad.arg_max())
-        raise DataError(
-            f"{path}:{_line(i)}: column 'side': long or short expected, got {df['side'][i]!r}"
-        )
-    out = df.drop("timestamp").with_columns(
-        pl.Series("ts", ts), side.alias("side"), pl.col("symbol").cast(pl.String)
-    )
-    return out.sort("ts", maintain_order=True)
-
-
-@dataclass
-class Run:
-    """One run's equity after every bar (``ts`` int ns, ``equity`` in quote currency), its
-    trades (dicts with at least ``pnl``, and ``r_multiple`` when known) and their summary
-    (:func:`riskguard.performance.summary`)."""
-
-    name: str
-    ts: np.ndarray
-    equity: np.ndarray
-    trades: list[dict[str, Any]]
-    summary: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class BacktestResult:
-    """Both runs, the riskguard run's decisions by reason code (``APPROVED`` for the
-    approved), its breaker trips (``ts``, ``breaker``, ``message``), the journal it wrote, and
-    the notes (checks switched off for want of data)."""
-
-    naive: Run
-    guarded: Run
-    decisions: dict[str, int]
-    trips: list[dict[str, Any]]
-    journal: str
-    bars: int
-    signals: int
-    notes: list[str]
-    files: list[Path] = field(default_factory=list)
-
-    def render(self, console: Any) -> None:
-        """Prints the side-by-side table, the rejections by reason and the breaker trips."""
-        from rich.table import Table
-
-        table = Table(title=f"{self.bars:,} bars, {self.signals:,} signals")
-        table.add_column("")
-        table.add_column("without riskguard", justify="right")
-        table.add_column("with riskguard", justify="right")
-        for key, label, fmt in SUMMARY_ROWS:
-            table.add_row(label, fmt(self.naive.summary[key]), fmt(self.guarded.summary[key]))
-        console.print(table)
-        reasons = Table(title="decisions by reason code")
-        reasons.add_column("code")
-        reasons.add_column("decisions", justify="right")
-        for code, n in sorted(self.decisions.items(), key=lambda kv: (-kv[1], kv[0])):
-            reasons.add_row(code, f"{n:,}")
-        console.print(reasons)
-        trips = Counter(t["breaker"] for t in self.trips)
-        if trips:
-            console.print(
-                "breaker trips: " + ", ".join(f"{b} × {n}" for b, n in sorted(trips.items()))
-            )
-        else:
-            console.print("breaker trips: none")
-        for note in self.notes:
-            console.print(f"note: {note}", highlight=False)
-        console.print(f"journal: {self.journal}", highlight=False)
-        for path in self.files:
-            console.print(f"report: {path}", highlight=False)
-
-
-def _pct(x: float) -> str:
-    return "—" if not math.isfinite(x) else f"{100 * x:.2f} %"
-
-
-def _pct_fine(x: float) -> str:
-    """Per-bar figures of minute bars are small: four decimals below 1 %."""
-    return "—" if not math.isfinite(x) else f"{100 * x:.{4 if abs(x) < 0.01 else 2}f} %"
-
-
-def _num(x: float) -> str:
-    return "—" if not math.isfinite(x) else f"{x:.2f}"
-
-
-def _count(x: float) -> str:
-    return f"{int(x):,}"
-
-
-SUMMARY_ROWS = [
-    ("total_return", "total return", _pct),
-    ("cagr", "CAGR", _pct),
-    ("max_drawdown", "max drawdown", _pct),
-    ("sharpe", "Sharpe", _num),
-    ("sortino", "Sortino", _num),
-    ("calmar", "Calmar", _num),
-    ("var", "VaR 95 % (per bar)", _pct_fine),
-    ("cvar", "CVaR 95 % (per bar)", _pct_fine),
-    ("trades", "trades", _count),
-    ("win_rate", "win rate", _pct),
-    ("profit_factor", "profit factor", _num),
-    ("avg_r", "average R", _num),
-]
 
 
 def _signals_by_bar(bars: pl.DataFrame, signals: pl.DataFrame) -> dict[int, list[dict[str, Any]]]:
@@ -504,10 +243,13 @@ async def run_guarded(
     Raises RiskError: the journal already holds a run.
     """
     broker = config.broker.build()
-    journal = Journal(config.journal.url, batch=config.journal.batch, durable=False)
+    # Every snapshot kept: a backtest takes few (no checkpoints between steps).
+    journal = open_journal(config.journal.url, batch=config.journal.batch, durable=False)
     if journal.latest_snapshot() is not None:
         journal.close()
-        raise RiskError(f"the journal {journal.url} already holds a run: give a new --journal")
+        raise RiskError(
+            f"the journal {safe_url(journal.url)} already holds a run: give a new --journal"
+        )
     try:
         return await _guarded(bars, signals, config, broker, journal, progress)
     finally:
@@ -524,7 +266,9 @@ async def _guarded(
 ) -> tuple[Run, dict[str, int], list[dict[str, Any]]]:
     # A backtest's events are history, not news: they are in the journal, and no alert goes
     # to a person.
-    guard = Guard(config, broker, journal, alerter=Alerter([], rate_limit_per_kind=None))
+    guard = build_guard(
+        config, broker=broker, journal=journal, alerter=Alerter([], rate_limit_per_kind=None)
+    )
     by_bar = _signals_by_bar(bars, signals)
     ts_out = bars["ts"].to_numpy()
     equity = np.empty(bars.height)
@@ -571,7 +315,7 @@ async def _guarded(
 
 def _switch_off_missing(config: Config, signals: pl.DataFrame) -> tuple[Config, list[str]]:
     """The config with the gate checks switched off whose input no signal carries."""
-    limits = dict(config.limits)
+    changes: dict[str, Any] = {}
     defaults = config.to_limits().to_dict()
     notes = []
     for column, settings in CHECK_INPUTS.items():
@@ -581,10 +325,11 @@ def _switch_off_missing(config: Config, signals: pl.DataFrame) -> tuple[Config, 
         carried = values is not None and values.len() > 0
         active = [k for k in settings if defaults.get(k) is not None]
         if not carried and active and signals.height:
-            limits.update(settings)
+            changes.update(settings)
             notes.append(
                 f"the signals carry no {column}: {', '.join(active)} switched off for this run"
             )
+    limits = config.limits.replace(**changes) if changes else config.limits
     return config.model_copy(update={"limits": limits}), notes
 
 
@@ -598,7 +343,7 @@ def run_backtest(
     out: str | Path | None = None,
     symbol: str | None = None,
     timestamp_format: str | None = None,
-    columns: Columns = Columns(),
+    columns: Columns = DEFAULT_COLUMNS,
     console: Any = None,
 ) -> BacktestResult:
     """Runs the backtest the module's docstring describes and returns both runs. With
@@ -652,7 +397,7 @@ def backtest_frames(
         db = folder / "journal.db"
         if db.exists():
             # Replaced only if it is an earlier backtest's: never a live Guard's journal.
-            with Journal(f"sqlite:///{db}") as old:
+            with open_journal(f"sqlite:///{db}") as old:
                 if "baseline_equity" not in old.series_names():
                     raise RiskError(
                         f"{db} is not a backtest's journal: it is kept; choose another --out"
@@ -674,13 +419,13 @@ def backtest_frames(
     if progress is None:
         progress = bars.height > 10_000
     guarded, decisions, trips = _with_progress(bars, signals, config, console if progress else None)
-    with Journal(journal, durable=False) as j:
+    with open_journal(journal, durable=False) as j:
         j.write_series("baseline_equity", naive.ts.tolist(), naive.equity.tolist())
     result = BacktestResult(
         naive, guarded, decisions, trips, journal, bars.height, signals.height, notes
     )
     if out_dir is not None:
-        from riskguard.report import write_report
+        from riskguard.app.report import write_report
 
         result.files = write_report(journal, out_dir)
     return result

@@ -50,8 +50,10 @@ from matplotlib.ticker import PercentFormatter
 
 from riskguard._core import RiskEngine, RiskError
 from riskguard.analytics import rolling_var
+from riskguard.app.bootstrap import open_journal_readonly
 from riskguard.journal import Journal, JournalError
 from riskguard.performance import KEYS, summary
+from riskguard.redact import printable, redact, safe_url, url_secrets
 
 __all__ = ["CHARTS", "VAR_CONFIDENCE", "var_window", "write_report"]
 
@@ -116,16 +118,21 @@ class _Contents:
 
 
 def _open(url: str) -> Journal:
-    """Opens the journal at ``url`` without creating one where there is none."""
+    """Opens the journal at ``url`` without creating one where there is none. Errors show
+    the URL with its password masked, and a driver's message redacted."""
+    secrets = url_secrets(url)
     try:
-        parsed = sa.engine.make_url(url)
+        sa.engine.make_url(url)
     except Exception as e:
-        raise JournalError(f"journal: cannot parse the URL {url!r}: {e}") from None
-    if parsed.get_backend_name() == "sqlite":
-        db = parsed.database
-        if db and db != ":memory:" and not db.startswith("file:") and not Path(db).is_file():
-            raise JournalError(f"journal: there is no journal at {db!r}")
-    return Journal(url)
+        raise JournalError(
+            f"journal: cannot parse the URL {safe_url(url)!r}: {redact(e, *secrets)}"
+        ) from None
+    try:
+        # Read-only: no table is created, nothing migrated, and a missing file is an error.
+        return open_journal_readonly(url)
+    except RiskError as e:
+        # The journal's own message may quote the URL, or a driver's DSN, whole.
+        raise JournalError(redact(e, *secrets)) from None
 
 
 def _checked(name: str, ts: Sequence[int], values: Sequence[float], source: str) -> _Curve:
@@ -419,11 +426,16 @@ def _price(x: Any) -> str:
     return "—" if math.isnan(v) else f"{v:,.2f}"
 
 
+def _escape(text: Any) -> str:
+    """Text for the page: control characters shown escaped (``\\x1b``), then HTML-escaped."""
+    return html.escape(printable(text))
+
+
 def _table(
     headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[int] = ()
 ) -> str:
-    """An HTML table; every cell is escaped here."""
-    e = html.escape
+    """An HTML table; every cell is escaped here (:func:`_escape`)."""
+    e = _escape
     head = "".join(f"<th>{e(h)}</th>" for h in headers)
     body = "\n".join(
         "<tr>"
@@ -502,7 +514,7 @@ p.note { color: #666; font-size: 0.9em; }
 
 
 def _html(title: str, contents: _Contents, charts: dict[str, tuple[bytes, str]]) -> str:
-    e = html.escape
+    e = _escape
 
     def img(name: str) -> str:
         data, alt = charts[name]
@@ -601,7 +613,8 @@ def write_report(
     gives byte-identical files. Pieces the journal lacks (no baseline, trips, decisions or
     trades) give charts that say "no data", and notes in the page, rather than errors.
     ``report.html`` embeds the charts as base64 data URIs and references nothing outside
-    itself; every text taken from the journal is HTML-escaped.
+    itself; every text taken from the journal is HTML-escaped, its control characters shown
+    escaped (``\\x1b``). Errors show the URL with its password masked.
 
     Raises RiskError: the journal holds no equity curve (no ``"equity"`` series and no
     snapshots); a stored curve fails :func:`riskguard.performance.summary`'s checks (the

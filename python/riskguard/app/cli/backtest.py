@@ -1,0 +1,141 @@
+"""``riskguard backtest`` and ``riskguard report``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from riskguard.app import facade
+from riskguard.app.cli.base import JournalUrl, _console, _remember_url
+from riskguard.redact import printable
+
+_COLUMN = "Column of the prices file holding the {}; default the backtest's."
+
+
+def backtest(
+    prices: Annotated[
+        Path,
+        typer.Option(
+            metavar="FILE", help="Price bars (or ticks) to replay: a CSV or Parquet file."
+        ),
+    ],
+    signals: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="Signals to submit, a file (or give --strategy)."),
+    ] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="A built-in strategy that makes the signals from the prices: ema-cross.",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE", help="Configuration TOML; default riskguard.toml if it exists, + RG_*."
+        ),
+    ] = None,
+    journal: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="SQLAlchemy URL of the journal to write the run into.",
+            callback=_remember_url,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="Directory for the report files.")
+    ] = None,
+    symbol: Annotated[
+        str | None,
+        typer.Option(metavar="SYMBOL", help="Symbol of a prices file that has no symbol column."),
+    ] = None,
+    timestamp_format: Annotated[
+        str | None,
+        typer.Option(
+            metavar="FMT", help="strftime format of the timestamps, e.g. '%Y-%m-%d %H:%M:%S'."
+        ),
+    ] = None,
+    timestamp_col: Annotated[
+        str | None, typer.Option(metavar="COL", help=_COLUMN.format("timestamps"))
+    ] = None,
+    symbol_col: Annotated[
+        str | None, typer.Option(metavar="COL", help=_COLUMN.format("symbols"))
+    ] = None,
+    open_col: Annotated[
+        str | None, typer.Option(metavar="COL", help=_COLUMN.format("opens"))
+    ] = None,
+    high_col: Annotated[
+        str | None, typer.Option(metavar="COL", help=_COLUMN.format("highs"))
+    ] = None,
+    low_col: Annotated[str | None, typer.Option(metavar="COL", help=_COLUMN.format("lows"))] = None,
+    close_col: Annotated[
+        str | None, typer.Option(metavar="COL", help=_COLUMN.format("closes"))
+    ] = None,
+    volume_col: Annotated[
+        str | None, typer.Option(metavar="COL", help=_COLUMN.format("volumes"))
+    ] = None,
+    price_col: Annotated[
+        str | None, typer.Option(metavar="COL", help=_COLUMN.format("prices of a tick file"))
+    ] = None,
+) -> None:
+    """Replay prices through a Guard and a paper broker, with signals or a strategy.
+
+    The signals come from a file (--signals) or a built-in strategy (--strategy): give
+    exactly one. The run is journaled (--journal) and reported (--out).
+
+    Examples:
+
+        riskguard backtest --prices bars.csv --signals signals.csv --out ./bt
+        riskguard backtest --prices bars.csv --strategy NAME --config risk.toml
+        riskguard backtest --prices ticks.csv --price-col bid --symbol USDJPY \\
+            --strategy NAME --journal sqlite:///bt.db
+    """
+    if (signals is None) == (strategy is None):
+        raise typer.BadParameter(
+            "give exactly one of --signals FILE and --strategy NAME",
+            param_hint="'--signals' / '--strategy'",
+        )
+    given = {
+        "timestamp": timestamp_col,
+        "symbol": symbol_col,
+        "open": open_col,
+        "high": high_col,
+        "low": low_col,
+        "close": close_col,
+        "volume": volume_col,
+        "price": price_col,
+    }
+    facade.run_backtest(
+        prices,
+        signals=signals,
+        strategy=strategy,
+        config=config,
+        journal=journal,
+        out=out,
+        symbol=symbol,
+        timestamp_format=timestamp_format,
+        columns={k: v for k, v in given.items() if v is not None},
+        console=_console(),
+    )
+
+
+def report(
+    journal: JournalUrl,
+    out: Annotated[
+        Path, typer.Option(metavar="DIR", help="Directory to write the report files into.")
+    ],
+) -> None:
+    """Write the report of a journal and print the paths of the files written.
+
+    The journal may be a backtest's or a live Guard's.
+
+    Examples:
+
+        riskguard report --journal sqlite:///bt.db --out ./report
+    """
+    for path in facade.write_report(journal, out):
+        typer.echo(printable(path))

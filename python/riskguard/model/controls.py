@@ -1,0 +1,34 @@
+"""Control actions: what an operator (the CLI, the API, the Guard's own caller) asks a running
+Guard to do, as recorded in the control channel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+__all__ = ["Control", "ControlAction"]
+
+
+class ControlAction(str, Enum):
+    """``kill`` engages the latched kill switch (flatten, halt); ``pause`` stops new risk;
+    ``resume`` lifts a pause; ``reset`` re-arms a named breaker (or the kill switch)."""
+
+    KILL = "kill"
+    PAUSE = "pause"
+    RESUME = "resume"
+    RESET = "reset"
+
+
+@dataclass(frozen=True)
+class Control:
+    """A recorded control action: ``action`` (a :class:`ControlAction` value), the breaker
+    ``name`` of a reset, who asked (``actor``) and why, at ``ts`` (wall-clock ns, UTC);
+    ``handled_ts`` once a Guard acted on it, else None. ``id`` is the control channel's."""
+
+    id: int
+    ts: int
+    action: str
+    name: str | None
+    reason: str
+    actor: str
+    handled_ts: int | None
