@@ -458,6 +458,7 @@ class Guard:
         skew = settings.max_clock_skew_s
         check = self._sim is None if clock_check is None else clock_check
         self._max_skew_ns = None if skew is None or not check else int(skew * 1e9)
+        self._clock_ok_below = -1  # a ts at most this is within the skew of a past wall clock
         lookup = getattr(self.broker, "order", None)
         self._lookup_order = lookup if callable(lookup) else None
         self._queue_size = settings.action_queue
@@ -1145,10 +1146,17 @@ class Guard:
         later, correct tick "go backwards". A ``ts`` that is not an integer is left for the
         engine to refuse."""
         limit = self._max_skew_ns
-        if limit is None or isinstance(ts, bool) or not isinstance(ts, Integral):
+        if limit is None:
             return
+        if type(ts) is not int:  # the exact type first: the ABC check costs more than a tick
+            if isinstance(ts, bool) or not isinstance(ts, Integral):
+                return
+            ts = int(ts)
+        if ts <= self._clock_ok_below:
+            return  # under a bound already checked: the wall clock only moves on
         now = time.time_ns()
-        if int(ts) > now + limit:
+        self._clock_ok_below = now + limit
+        if ts > now + limit:
             raise RiskError(
                 f"{arg} {int(ts)} ({_utc(int(ts))}) is {(int(ts) - now) / 1e9:.0f} s ahead of the "
                 f"wall clock {now} ({_utc(now)}), more than guard.max_clock_skew_s = "
