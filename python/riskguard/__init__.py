@@ -82,6 +82,13 @@ _LAZY = {
     "Guard": "riskguard.guard",
     "GuardStatus": "riskguard.guard",
 }
+# The Guard reaches its journal, broker and alert sinks through riskguard.ports; the defaults it
+# builds (`rg.Guard()` opens the configured journal and broker) load with it, as they did when
+# riskguard.guard imported them itself.
+_WITH = {
+    "Guard": ("riskguard.journal", "riskguard.brokers", "riskguard.alerts"),
+    "GuardStatus": ("riskguard.journal", "riskguard.brokers", "riskguard.alerts"),
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -91,6 +98,8 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     value = getattr(importlib.import_module(module), name)
+    for extra in _WITH.get(name, ()):
+        importlib.import_module(extra)
     globals()[name] = value  # later lookups skip this function
     return value
 

@@ -105,3 +105,26 @@ class AmbiguousOutcome(VenueError):
     """The request may or may not have been carried out: it timed out, or the connection dropped
     after it was sent. An order in this state stays in flight; it is settled by asking the venue
     for it by client order id, by the venue's order stream, or by reconciliation."""
+
+
+# Not in __all__: the journal's own refusal (riskguard.journal.LeaseHeld), kept here so that the
+# Guard can catch it without importing the journal.
+class LeaseHeld(JournalError):
+    """Another writer holds the journal's lease: ``holder``, ``host``, ``pid`` and ``since``
+    (ns since the epoch, UTC) name it, as far as the journal knows them (None when it does not).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        holder: str | None = None,
+        host: str | None = None,
+        pid: int | None = None,
+        since: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.holder = holder
+        self.host = host
+        self.pid = pid
+        self.since = since

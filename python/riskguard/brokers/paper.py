@@ -62,7 +62,8 @@ from numbers import Integral
 from typing import Any, Protocol
 
 from riskguard._core import RiskError
-from riskguard.brokers.base import (
+from riskguard.model.checks import non_negative, positive, text
+from riskguard.model.orders import (
     Capabilities,
     ExecutionRecord,
     Fill,
@@ -72,9 +73,6 @@ from riskguard.brokers.base import (
     OrderType,
     Position,
     TimeInForce,
-    non_negative,
-    positive,
-    text,
 )
 
 __all__ = [

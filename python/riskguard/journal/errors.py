@@ -11,31 +11,10 @@ from __future__ import annotations
 
 import re
 
-from riskguard.errors import JournalError
+from riskguard.errors import JournalError, LeaseHeld
 from riskguard.redact import redact, safe_url, url_secrets
 
 __all__ = ["JournalError", "LeaseHeld", "describe", "redact", "safe_url", "url_secrets"]
-
-
-class LeaseHeld(JournalError):
-    """Another writer holds the journal's lease: ``holder``, ``host``, ``pid`` and ``since``
-    (ns since the epoch, UTC) name it, as far as the journal knows them (None when it does not).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        holder: str | None = None,
-        host: str | None = None,
-        pid: int | None = None,
-        since: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.holder = holder
-        self.host = host
-        self.pid = pid
-        self.since = since
 
 
 def describe(error: BaseException, secrets: tuple[str, ...] = ()) -> str:

@@ -206,6 +206,12 @@ class Journal(SchemaMixin, LeaseMixin, ControlsMixin, SeriesMixin):
         return self._durable
 
     @property
+    def batched(self) -> bool:
+        """Whether writes are batched rather than committed one by one (a backtest journal:
+        ``not durable``). What the Guard asks of its store (:class:`riskguard.ports.Store`)."""
+        return not self._durable
+
+    @property
     def readonly(self) -> bool:
         """Whether the journal was opened read-only."""
         return self._readonly

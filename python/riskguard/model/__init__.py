@@ -12,17 +12,37 @@ from riskguard.model.controls import Control, ControlAction
 from riskguard.model.ids import new_client_order_id
 from riskguard.model.instruments import Instrument
 from riskguard.model.market import Bar, Tick
+from riskguard.model.orders import (
+    Capabilities,
+    ExecutionRecord,
+    Fill,
+    Liquidity,
+    Order,
+    OrderStatus,
+    OrderType,
+    Position,
+    TimeInForce,
+)
 from riskguard.model.purpose import Purpose
 from riskguard.model.status import RiskStatus
 
 __all__ = [
     "Bar",
+    "Capabilities",
     "Control",
     "ControlAction",
+    "ExecutionRecord",
+    "Fill",
     "Instrument",
+    "Liquidity",
+    "Order",
+    "OrderStatus",
+    "OrderType",
+    "Position",
     "Purpose",
     "RiskStatus",
     "Tick",
+    "TimeInForce",
     "count",
     "finite_or_none",
     "new_client_order_id",
