@@ -19,7 +19,7 @@ from riskguard.brokers.base import (
     SimulatedBroker,
     TimeInForce,
 )
-from riskguard.brokers.paper import (
+from riskguard.venues.paper import (
     CommissionModel,
     FixedBps,
     MakerTaker,
