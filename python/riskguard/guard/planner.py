@@ -6,8 +6,8 @@ no I/O, no asyncio.
 from __future__ import annotations
 
 import math
-import uuid
 
+from riskguard.model.ids import new_client_order_id
 from riskguard.model.rows import order_row
 from riskguard.oms.book import _EPS, _Action, _Step
 
@@ -16,10 +16,8 @@ __all__ = ["PlannerMixin", "_REDUCING", "_new_id"]
 _REDUCING = ("flatten", "exit", "reduce")
 
 
-def _new_id(purpose: str) -> str:
-    # Unique across restarts without coordination; the same id is reused for every retry of one
-    # submission, which is what makes a retried submission idempotent at the broker.
-    return f"rg-{purpose}-{uuid.uuid4().hex[:16]}"
+# The Guard's client order ids (riskguard.model.ids): one per submission, kept for retries.
+_new_id = new_client_order_id
 
 
 class PlannerMixin:

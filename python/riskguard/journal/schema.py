@@ -8,13 +8,12 @@ every database (NaN) are stored as NULL; JSON columns hold NaN as null and infin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sqlalchemy as sa
 
 # The row builders are pure functions of model data: they live in riskguard.model.rows (the
 # Guard builds rows without importing the journal) and are re-exported here.
 from riskguard.model.checks import finite_or_none
+from riskguard.model.controls import Control
 from riskguard.model.rows import (
     CONTROL_ACTIONS,
     control_row,
@@ -175,23 +174,3 @@ lease_table = sa.Table(
 
 # The columns of rg_control each schema version has (a read-only journal is never migrated).
 CONTROL_COLUMNS_V2 = ("id", "ts", "action", "name", "reason", "actor", "handled_ts")
-
-
-@dataclass(frozen=True)
-class Control:
-    """A control action for a running Guard: ``kill``, ``pause``, ``resume`` or ``reset``
-    (with the breaker ``name``), who asked (``actor``) and why, at ``ts`` (wall-clock ns), and
-    when it was acted on (``handled_ts``, None while pending).
-
-    ``id`` is the handle :meth:`Journal.write` (``handled=``) and :meth:`Journal.mark_handled`
-    take. On a SQLite file it is the control channel's id; a negative id names an action stored
-    in the journal itself (one the Guard took, or one an older riskguard recorded there).
-    """
-
-    id: int
-    ts: int
-    action: str
-    name: str | None
-    reason: str
-    actor: str
-    handled_ts: int | None

@@ -23,7 +23,11 @@ class ControlAction(str, Enum):
 class Control:
     """A recorded control action: ``action`` (a :class:`ControlAction` value), the breaker
     ``name`` of a reset, who asked (``actor``) and why, at ``ts`` (wall-clock ns, UTC);
-    ``handled_ts`` once a Guard acted on it, else None. ``id`` is the control channel's."""
+    ``handled_ts`` once a Guard acted on it, else None.
+
+    ``id`` is the handle ``Journal.write(handled=...)`` and ``Journal.mark_handled`` take. On a
+    SQLite file it is the control channel's id; a negative id names an action stored in the
+    journal itself (one the Guard took, or one an older riskguard recorded there)."""
 
     id: int
     ts: int
