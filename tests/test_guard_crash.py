@@ -26,20 +26,24 @@ SEEDS = range(20)
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[bytes], float]:
-    """Every snapshot image of an uninterrupted replay, and how long the replay took."""
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[bytes], float, int]:
+    """Every snapshot image of an uninterrupted replay, how long the replay took and how many
+    acknowledgements it made."""
     db = tmp_path_factory.mktemp("reference") / "journal.db"
+    acks: list[str] = []
     started = time.perf_counter()
-    asyncio.run(replay(db))
+    asyncio.run(replay(db, ack=acks.append))
     took = time.perf_counter() - started
     with Journal(f"sqlite:///{db}") as j:
-        return [image for _, _, image in j.snapshots()], took
+        return [image for _, _, image in j.snapshots()], took, len(acks)
 
 
-def run_and_kill(db: Path, seed: int, budget: float) -> tuple[list[str], bool]:
-    """Starts the replay, SIGKILLs it a random time after its first acknowledgement, and
+def run_and_kill(db: Path, seed: int, acks: int, gap: float) -> tuple[list[str], bool]:
+    """Starts the replay, SIGKILLs it a random moment after a given acknowledgement, and
     returns what it acknowledged and whether it was killed before finishing. Seed ``i`` of
-    ``n`` kills within the i-th ``n``-th of ``budget``, so that the seeds cover the whole run."""
+    ``n`` waits for an acknowledgement in the i-th ``n``-th of the run's ``acks``, then up to
+    ``gap`` seconds (about the time between two), so that the seeds cover the whole run
+    however fast this machine runs it, and land between commits as well as on them."""
     env = dict(os.environ, PYTHONPATH=str(SCRIPT.parent))
     proc = subprocess.Popen(
         [sys.executable, str(SCRIPT), str(db)],
@@ -49,20 +53,22 @@ def run_and_kill(db: Path, seed: int, budget: float) -> tuple[list[str], bool]:
         env=env,
     )
     lines: list[str] = []
-    first = threading.Event()
+    draw = random.Random(seed)
+    target = 1 + int((seed + draw.random()) * acks / len(SEEDS))
+    due = threading.Event()
 
     def read() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
             lines.append(line.strip())
-            first.set()
-        first.set()
+            if len(lines) >= target:
+                due.set()
+        due.set()
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    assert first.wait(120), "the replay never acknowledged anything"
-    slot = budget / len(SEEDS)
-    time.sleep(slot * (seed + random.Random(seed).random()))
+    assert due.wait(300), "the replay did not get there"
+    time.sleep(gap * draw.random())
     killed = proc.poll() is None
     proc.send_signal(signal.SIGKILL)
     proc.wait(60)
@@ -81,14 +87,14 @@ class Crash:
 
 @pytest.fixture(scope="module")
 def crashes(
-    tmp_path_factory: pytest.TempPathFactory, reference: tuple[list[bytes], float]
+    tmp_path_factory: pytest.TempPathFactory, reference: tuple[list[bytes], float, int]
 ) -> dict[int, Crash]:
     """Every seed's replay, killed at its moment."""
-    _, took = reference
+    _, took, total = reference
     out = {}
     for seed in SEEDS:
         db = tmp_path_factory.mktemp(f"crash{seed}") / "journal.db"
-        lines, cut_short = run_and_kill(db, seed, budget=took * 1.2)
+        lines, cut_short = run_and_kill(db, seed, total, gap=took / total)
         acks = [line.removeprefix("ACK ") for line in lines if line.startswith("ACK ")]
         out[seed] = Crash(db, acks, cut_short)
     return out
@@ -96,9 +102,9 @@ def crashes(
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_a_crash_at_any_moment_loses_nothing_committed(
-    seed: int, crashes: dict[int, Crash], reference: tuple[list[bytes], float]
+    seed: int, crashes: dict[int, Crash], reference: tuple[list[bytes], float, int]
 ) -> None:
-    images, _ = reference
+    images, _, _ = reference
     crash = crashes[seed]
     db, acks = crash.db, crash.acks
 

@@ -1,6 +1,7 @@
 """The protocols the core rooms (``guard``, ``oms``) depend on, so that they never name a
 concrete venue, store or sink: :class:`Venue`, :class:`MarketFeed`, :class:`Store`,
-:class:`ControlChannel`, :class:`AlertSink` and :class:`Metrics`.
+:class:`ControlChannel`, :class:`AlertSink` and :class:`Metrics`; the :class:`Driver` between a
+Guard's market data and its venue; and :class:`GuardParts`, what composition hands a Guard.
 
 Conventions, the same for every port:
 
@@ -21,18 +22,24 @@ refused with a clear message where it is passed in.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from riskguard.model.controls import Control
 from riskguard.model.market import Bar, Tick
 from riskguard.model.orders import Capabilities, Fill, Order, Position
+from riskguard.model.settings import GuardSettings
 
 if TYPE_CHECKING:
     from riskguard._core import Decision, Event, RiskEngine, Signal, Trade
 
 __all__ = [
+    "LIVE",
     "AlertSink",
     "ControlChannel",
+    "Driver",
+    "GuardParts",
+    "LiveDriver",
     "MarketFeed",
     "Metrics",
     "NoMetrics",
@@ -138,6 +145,76 @@ class SimulatedVenue(Venue, Protocol):
     def fills_after(self, n: int) -> list[Fill]:
         """The fills after the first ``n``, in order (empty when there are none)."""
         ...
+
+
+@runtime_checkable
+class Driver(Protocol):
+    """How a Guard's market data and its venue's fills meet: chosen when the Guard is composed,
+    so that the Guard never asks what kind of venue it has.
+
+    A live venue has a market of its own (:data:`LIVE`): ``replay`` is false, ``on_tick`` and
+    ``on_bar`` return no fills (the venue streams them through ``Venue.fills``), and the data's
+    time is the wall clock's. A simulated venue's market is the data fed to the Guard (a
+    backtest, the demo: the simulation driver of :mod:`riskguard.venues.paper`): ``replay`` is
+    true; each tick and bar is forwarded to the venue and the fills it makes are returned, to be
+    applied in the same step; each market event waits for the orders it called for, so that a
+    replay is deterministic; and the wall clock says nothing about the data's time.
+    """
+
+    @property
+    def replay(self) -> bool:
+        """True when the venue's market is the data fed to the Guard."""
+        ...
+
+    def start(self, seen: int) -> None:
+        """The venue's first ``seen`` fills were applied when the Guard started."""
+        ...
+
+    def on_tick(self, symbol: str, price: float, ts: int) -> Sequence[Fill]:
+        """The venue's new fills once it has seen this trade (none for a live venue)."""
+        ...
+
+    def on_bar(
+        self,
+        symbol: str,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+        ts: int,
+    ) -> Sequence[Fill]:
+        """The venue's new fills once it has seen this bar (none for a live venue)."""
+        ...
+
+
+class LiveDriver:
+    """The :class:`Driver` of a venue with a market of its own: it forwards nothing, and the
+    fills come through the venue's stream."""
+
+    replay = False
+
+    def start(self, seen: int) -> None:
+        return None
+
+    def on_tick(self, symbol: str, price: float, ts: int) -> Sequence[Fill]:
+        return ()
+
+    def on_bar(
+        self,
+        symbol: str,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+        ts: int,
+    ) -> Sequence[Fill]:
+        return ()
+
+
+LIVE = LiveDriver()
+"""The driver of every live venue (it holds no state)."""
 
 
 @runtime_checkable
@@ -277,3 +354,18 @@ class NoMetrics:
 
     def gauge(self, name: str, value: float, **labels: str) -> None:
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class GuardParts:
+    """What a Guard is composed of (``riskguard.Config.compose`` builds it): its settings, its
+    venue, store and alert sink, the :class:`Driver` between its data and its venue, and whether
+    it closes the store and the alert sink it was given (those it was not given, it created)."""
+
+    settings: GuardSettings
+    venue: Venue
+    store: Store
+    alerts: AlertSink
+    driver: Driver
+    owns_store: bool
+    owns_alerts: bool

@@ -8,6 +8,8 @@ the registry (:mod:`riskguard.app.config.registry`).
   ``[journal]``, with its retention policy;
 - :func:`build_sink`, :func:`build_alerter`: the alert sinks of ``[alerts]``, by their
   registered ``type``, and the alerter over them;
+- :func:`guard_settings`, :func:`compose_guard`: the settings and the parts of a Guard on a
+  configuration (the simulation driver for a simulated venue);
 - :func:`build_guard`: a Guard on a configuration, with these parts.
 
 The sections' own builders (``config.broker.build()``, ``config.journal.open()``,
@@ -29,12 +31,16 @@ if TYPE_CHECKING:
     from riskguard.brokers import Broker, PaperBroker
     from riskguard.guard import Guard
     from riskguard.journal import Journal
+    from riskguard.model import GuardSettings
+    from riskguard.ports import GuardParts
 
 __all__ = [
     "build_alerter",
     "build_broker",
     "build_guard",
     "build_sink",
+    "compose_guard",
+    "guard_settings",
     "open_journal",
     "open_journal_readonly",
     "paper_broker",
@@ -184,6 +190,72 @@ def build_alerter(
 
 # ---------------------------------------------------------------------------------------------
 # The Guard
+
+
+def guard_settings(config: Config) -> GuardSettings:
+    """The plain settings a Guard reads, from ``[guard]``, the engine's limits (``[limits]``
+    with the session clock of ``[sessions]``), ``journal.snapshot_interval_s`` and
+    ``broker.symbols``.
+
+    Raises ConfigError: a value out of bounds (``config`` unchecked, after ``model_copy``).
+    """
+    from riskguard.model import GuardSettings
+
+    g = config.guard
+    symbols = config.broker.symbols
+    return GuardSettings(
+        limits=config.to_limits(),
+        equity=g.equity,
+        action_queue=g.action_queue,
+        broker_retries=g.broker_retries,
+        retry_backoff_s=g.retry_backoff_s,
+        retry_max_backoff_s=g.retry_max_backoff_s,
+        call_timeout_s=g.call_timeout_s,
+        control_poll_s=g.control_poll_s,
+        max_clock_skew_s=g.max_clock_skew_s,
+        snapshot_interval_ns=config.journal.snapshot_interval_ns,
+        symbols=None if symbols is None else frozenset(symbols),
+    )
+
+
+def compose_guard(
+    config: Config,
+    *,
+    broker: Broker | None = None,
+    journal: Journal | None = None,
+    alerter: Alerter | None = None,
+) -> GuardParts:
+    """The parts of a Guard on ``config`` (checked first: :meth:`Config.check`): its settings,
+    the broker, journal and alerter given or else built from ``config``, and the driver between
+    its data and its broker: the simulation driver (:class:`riskguard.venues.paper.Simulation`)
+    for a simulated broker, else the live one. A journal opened here is closed again when the
+    alerter cannot be built.
+
+    Raises ConfigError, JournalError: as ``riskguard.Guard``.
+    """
+    from riskguard.ports import LIVE, GuardParts, SimulatedVenue
+    from riskguard.venues.paper import Simulation
+
+    config = config.check()
+    settings = guard_settings(config)
+    venue = broker if broker is not None else config.broker.build()
+    store = journal if journal is not None else config.journal.open()
+    try:
+        alerts = alerter if alerter is not None else config.alerts.build()
+    except BaseException:
+        if journal is None:
+            store.close()
+        raise
+    driver = Simulation(venue) if isinstance(venue, SimulatedVenue) else LIVE
+    return GuardParts(
+        settings=settings,
+        venue=venue,
+        store=store,
+        alerts=alerts,
+        driver=driver,
+        owns_store=journal is None,
+        owns_alerts=alerter is None,
+    )
 
 
 def build_guard(

@@ -3,7 +3,11 @@ alerts.
 
 A Guard owns one :class:`~riskguard.RiskEngine`, one broker, one
 :class:`~riskguard.journal.Journal` and one :class:`~riskguard.alerts.Alerter`. It is
-asynchronous and single-threaded: use it from one event loop.
+asynchronous and single-threaded: use it from one event loop. It names none of them: the
+configuration composes them (:meth:`riskguard.Config.compose`) into a
+:class:`~riskguard.ports.GuardParts`, with the plain settings the Guard reads and the
+:class:`~riskguard.ports.Driver` between its data and its venue (the simulation driver of
+:mod:`riskguard.venues.paper` for a simulated one).
 
 **The signal path.** :meth:`Guard.submit` asks the engine; a refusal is group-committed to the
 journal and returned once committed. An approval is committed durably together with its order
@@ -12,7 +16,8 @@ through the broker's fill stream, and is applied to the engine, which opens the 
 An entry still on its way when the kill switch or a close-all breaker trips, or when trading is
 paused, is taken back.
 
-**The tick path.** :meth:`Guard.on_tick` feeds the engine (and a simulated broker). When events
+**The tick path.** :meth:`Guard.on_tick` feeds the engine (and, through the
+Guard's :class:`~riskguard.ports.Driver`, a simulated venue). When events
 come out, the Guard alerts, commits them, the engine's snapshot and the orders they call for in
 one durable transaction, and only then queues the orders:
 
@@ -43,18 +48,18 @@ and the entry holds neither the Guard's lock nor the action worker, so a kill go
 A risk-reducing order that still fails, or gets no answer, escalates: a critical alert, the
 engine paused (no new risk; resume once resolved), and it is asked for again later while other
 actions go on: looked up by its id and sent again under the same client order id when its
-answers were lost (the broker deduplicates it), as a new order committed before it is sent
-when the broker ended it unfilled. Actions go through a
-bounded queue: a full queue is an alert and makes the tick path wait (backpressure); no action
-is dropped. With a simulated broker the tick path also waits for its own actions, so that a
-replay is deterministic. A journal that fails stops new risk (the engine is paused in memory)
-while risk-reducing actions go on; what it could not write is written, with the pause, by the
-next write that succeeds. A write failure is never sticky: the next write that succeeds lifts
-it, and :attr:`GuardStatus.failure` says what failed and since when while it lasts. A control
-action (kill, pause, resume, reset) is acted on in memory at once; when it cannot be committed
-it is kept, reported in :attr:`GuardStatus.undurable_controls`, written alone (with the
-engine's snapshot) when the rest of what is owed cannot be, and retried by the control poll
-until it is committed.
+answers were lost (the broker deduplicates it), as a new order committed before it is sent when
+the broker ended it unfilled. Actions go through a bounded queue: a full queue is an alert and
+makes the tick path wait (backpressure); no action is dropped. When the driver replays data into
+a simulated venue, the tick path also waits for its own actions, so that a replay is
+deterministic. A journal that fails stops new risk (the engine is paused in memory) while
+risk-reducing actions go on; what it could not write is written, with the pause, by the next
+write that succeeds. A write failure is never sticky: the next write that succeeds lifts it, and
+:attr:`GuardStatus.failure` says what failed and since when while it lasts. A control action
+(kill, pause, resume, reset) is acted on in memory at once; when it cannot be committed it is
+kept, reported in :attr:`GuardStatus.undurable_controls`, written alone (with the engine's
+snapshot) when the rest of what is owed cannot be, and retried by the control poll until it is
+committed.
 
 **Fills.** Fills are identified by their ``fill_id`` (per symbol): one seen before, in this run
 or in the journal, is ignored; two look-alike fills with different ids are both applied; a fill
@@ -67,8 +72,8 @@ A fill whose order the Guard never sent is not invalid: it may be a manual trade
 
 **Time.** A live Guard refuses a tick, bar, batch or signal stamped more than
 ``guard.max_clock_skew_s`` ahead of the wall clock, as bad input, before the engine's clock
-moves. A Guard driving a simulated broker (backtests, the demo) does not look at the wall
-clock; the ``clock_check`` argument overrides either way.
+moves. A Guard whose driver replays data into a simulated venue (backtests, the demo) does
+not look at the wall clock; the ``clock_check`` argument overrides either way.
 
 **Restart.** Every step that changes the engine (events, fills, control actions, approvals) is
 committed with the engine's snapshot, and marks in between are checkpointed every

@@ -106,8 +106,8 @@ class ActionsMixin:
                     f"{queue.maxsize} actions queued; the tick path waits for room",
                 )
                 await queue.put(action)
-        if self._sim is not None and actions:
-            # A simulated market moves only when fed: the orders go out before the next tick,
+        if self._replay and actions:
+            # A replayed market moves only when fed: the orders go out before the next tick,
             # so that a replay is deterministic.
             await queue.join()
 
@@ -295,7 +295,7 @@ class ActionsMixin:
         await asyncio.gather(*self._later, *self._tasks, return_exceptions=True)
         self._tasks.clear()
         if queue is not None:
-            # Wakes whoever waits for the queue (the tick path with a simulated broker).
+            # Wakes whoever waits for the queue (the tick path of a replay).
             while not queue.empty():
                 queue.get_nowait()
                 queue.task_done()

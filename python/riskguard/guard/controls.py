@@ -119,7 +119,7 @@ class ControlsMixin:
                 raise
             except Exception as e:  # the poll outlives a locked or unreachable database
                 self._alert("control_poll", "warning", "the control poll failed", str(e))
-            if self._sim is None and self.book.sent:
+            if not self._replay and self.book.sent:
                 # Without the lock: the sweep only asks the broker and records what it says,
                 # and a broker slow to answer must not hold up the tick path or a kill.
                 await self._sweep()

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from riskguard._core import Decision, Event, RiskEngine, RiskError, Signal
-from riskguard.config import Config
 from riskguard.errors import GuardError, JournalError
 from riskguard.guard.actions import ActionsMixin
 from riskguard.guard.alerting import AlertingMixin, _utc
@@ -25,7 +24,7 @@ from riskguard.model.orders import Order
 from riskguard.model.rows import order_row
 from riskguard.oms.book import Book, BookMixin, _Step
 from riskguard.oms.gateway import Gateway, GatewayMixin
-from riskguard.ports import AlertSink, SimulatedVenue, Store, Venue
+from riskguard.ports import AlertSink, GuardParts, Store, Venue
 
 __all__ = ["Guard", "GuardError", "GuardStatus"]
 
@@ -46,13 +45,14 @@ class Guard(
 ):
     """Orchestrates one engine, broker, journal and alerter (see the module's docstring).
 
-    ``config`` defaults to :meth:`Config.load` (``riskguard.toml`` and ``RG_*`` variables).
-    ``broker`` defaults to the configured :class:`~riskguard.brokers.PaperBroker`, ``journal``
-    to one at the configured URL (SQLite by default), ``alerter`` to the configured sinks. A
-    journal or alerter the Guard creates, it closes; those passed in are flushed but left open.
-    ``seed`` makes the retry jitter reproducible. ``clock_check`` says whether ticks, bars and
-    signals stamped more than ``guard.max_clock_skew_s`` ahead of the wall clock are refused:
-    ``None`` (the default) checks unless the broker is simulated (a backtest's data is in the
+    ``config`` is a :class:`riskguard.Config` (``rg.Config.load()`` reads ``riskguard.toml``
+    and ``RG_*`` variables): the Guard asks it for its parts (:meth:`riskguard.Config.compose`).
+    ``broker`` defaults to the configured one (the paper broker by default), ``journal`` to one
+    at the configured URL (SQLite by default), ``alerter`` to the configured sinks. A journal or
+    alerter the Guard creates, it closes; those passed in are flushed but left open. ``seed``
+    makes the retry jitter reproducible. ``clock_check`` says whether ticks, bars and signals
+    stamped more than ``guard.max_clock_skew_s`` ahead of the wall clock are refused: ``None``
+    (the default) checks unless the venue is simulated (its driver replays data that is in the
     past); the check is off whenever ``max_clock_skew_s`` is off.
 
     Use ``async with Guard(...) as guard`` or :meth:`start` / :meth:`aclose`; a Guard also
@@ -65,7 +65,7 @@ class Guard(
 
     def __init__(
         self,
-        config: Config | None = None,
+        config: Any,
         broker: Venue | None = None,
         journal: Store | None = None,
         *,
@@ -73,19 +73,24 @@ class Guard(
         seed: int | None = None,
         clock_check: bool | None = None,
     ) -> None:
-        if config is not None and not isinstance(config, Config):
-            raise RiskError(f"config must be a riskguard.Config, got {type(config).__name__}")
+        compose = getattr(config, "compose", None)
+        if isinstance(config, type) or not callable(compose):
+            raise RiskError(
+                f"config must be a riskguard.Config (riskguard.Config.load() reads "
+                f"riskguard.toml), got {type(config).__name__}"
+            )
         _check_parts(broker, journal, alerter, clock_check)
-        # The one validation (Config.problems): a Config changed with model_copy skipped it.
-        self.config = (config if config is not None else Config.load()).check()
-        settings = self.config.guard
-        self.broker: Venue = broker if broker is not None else self.config.broker.build()
-        self._sim = self.broker if isinstance(self.broker, SimulatedVenue) else None
-        self._owns_journal = journal is None
-        self.journal = journal if journal is not None else self.config.journal.open()
-        self._owns_alerter = alerter is None
+        parts: GuardParts = compose(broker=broker, journal=journal, alerter=alerter)
+        self.config = config
+        self.settings = settings = parts.settings
+        self.broker: Venue = parts.venue
+        self.journal = parts.store
+        self.alerter = parts.alerts
+        self._driver = parts.driver
+        self._replay = parts.driver.replay
+        self._owns_journal = parts.owns_store
+        self._owns_alerter = parts.owns_alerts
         try:
-            self.alerter = alerter if alerter is not None else self.config.alerts.build()
             # The journal was checked on open; restoring here makes a snapshot the engine
             # refuses fail now, before anything trades.
             self._engine: RiskEngine | None = self.journal.restore()
@@ -93,7 +98,7 @@ class Guard(
             if self._owns_journal:
                 self.journal.close()
             raise
-        self._snapshot_ns = self.config.journal.snapshot_interval_ns
+        self._snapshot_ns = settings.snapshot_interval_ns
         self._next_snapshot = 0
         self.gateway = Gateway(
             self.broker,
@@ -105,7 +110,7 @@ class Guard(
         )
         self._poll_s = settings.control_poll_s
         skew = settings.max_clock_skew_s
-        check = self._sim is None if clock_check is None else clock_check
+        check = not self._replay if clock_check is None else clock_check
         self._max_skew_ns = None if skew is None or not check else int(skew * 1e9)
         # A ts at most this is within the skew of a wall clock already read (every ts, when
         # the check is off).
@@ -118,7 +123,6 @@ class Guard(
         self.book = Book()
         self._init_recovery()
         self._symbols: set[str] = set()
-        self._sim_cursor = 0
         self._escalations: dict[str, str] = {}
 
     def __repr__(self) -> str:
@@ -188,8 +192,8 @@ class Guard(
 
         An approved signal's order (market, the decision's quantity) is committed as
         ``pending`` with the decision, then sent with retries; the broker's answer is journaled,
-        and a refusal or a failure is alerted. The fill arrives later (on a tick with a
-        simulated broker) and opens the managed trade. Returns within about
+        and a refusal or a failure is alerted. The fill arrives later (with a later tick
+        when the venue is simulated) and opens the managed trade. Returns within about
         ``guard.call_timeout_s`` even when the broker never answers: the order is then
         ``ambiguous`` and settled in the background (see the module's docstring).
 
@@ -237,8 +241,9 @@ class Guard(
         return decision
 
     async def on_tick(self, symbol: str, price: float, ts: int) -> list[Event]:
-        """Marks ``symbol`` at ``price`` at ``ts`` (forwarding the tick to a simulated broker
-        and applying its fills) and acts on the events, which it returns.
+        """Marks ``symbol`` at ``price`` at ``ts`` (a simulated venue is fed the tick by its
+        driver, and its fills are applied in the same step) and acts on the events, which it
+        returns.
 
         A symbol is known from its first tick on, unless ``broker.symbols`` is configured: then
         only those are.
@@ -260,23 +265,18 @@ class Guard(
             if symbol not in self._symbols:
                 self._intern(symbol)
             events = engine.on_tick(symbol, price, ts)
-            sim = self._sim
-            if sim is not None:
-                sim.on_tick(symbol, price, ts)
-                fills = sim.fills_after(self._sim_cursor)
-                if fills:
-                    self._sim_cursor += len(fills)
-                    step = _Step(events=events)
-                    for fill in fills:
-                        self._apply_fill(fill, step)
-                    await self._finish(step, ts)
-                    events = step.events
-                elif events:
-                    await self._finish(_Step(events=events), ts)
-                if self.book.sent:
-                    await self._sweep()
+            # A live venue's fills come through its stream; a replayed one's with the data.
+            fills = self._driver.on_tick(symbol, price, ts) if self._replay else ()
+            if fills:
+                step = _Step(events=events)
+                for fill in fills:
+                    self._apply_fill(fill, step)
+                await self._finish(step, ts)
+                events = step.events
             elif events:
                 await self._finish(_Step(events=events), ts)
+            if self._replay and self.book.sent:
+                await self._sweep()
             if not events and self._snapshot_ns is not None and ts >= self._next_snapshot:
                 self._checkpoint()
             return events
@@ -292,12 +292,12 @@ class Guard(
         ts: int,
     ) -> list[Event]:
         """One OHLC bar of ``symbol`` at ``ts`` (its time in the data, ns): the engine's ATR,
-        EMA and return window take it; a simulated broker fills its working orders along the
-        bar's path; then the engine is marked: with a position in ``symbol``, along the path,
-        the adverse extreme first (open, low, high, close for a long; open, high, low, close
-        for a short), so that its stops, exits and breakers see the bar's whole range (and the
-        volatility estimate its moves); flat, at the close only. Returns the events, which are
-        acted on as :meth:`on_tick`'s are.
+        EMA and return window take it; a simulated venue (through its driver) fills its working
+        orders along the bar's path; then the engine is marked: with a position in ``symbol``,
+        along the path, the adverse extreme first (open, low, high, close for a long; open,
+        high, low, close for a short), so that its stops, exits and breakers see the bar's
+        whole range (and the volatility estimate its moves); flat, at the close only. Returns
+        the events, which are acted on as :meth:`on_tick`'s are.
 
         Raises RiskError: what ``RiskEngine.on_bar`` raises (prices out of bounds, high below
         low, open or close outside [low, high], bad volume, ``ts`` going backwards), an
@@ -316,13 +316,8 @@ class Guard(
                 self._intern(symbol)
             engine.on_bar(symbol, open, high, low, close, volume, ts)
             step = _Step()
-            sim = self._sim
-            if sim is not None:
-                sim.on_bar(symbol, open, high, low, close, volume, ts)
-                fills = sim.fills_after(self._sim_cursor)
-                self._sim_cursor += len(fills)
-                for fill in fills:
-                    self._apply_fill(fill, step)
+            for fill in self._driver.on_bar(symbol, open, high, low, close, volume, ts):
+                self._apply_fill(fill, step)
             path = self._bar_path(symbol, open, high, low, close)
             for price in path:
                 step.events.extend(engine.on_tick(symbol, price, ts))
@@ -330,7 +325,7 @@ class Guard(
                 await self._finish(step, ts)
             elif self._snapshot_ns is not None and ts >= self._next_snapshot:
                 self._checkpoint()
-            if sim is not None and self.book.sent:
+            if self._replay and self.book.sent:
                 await self._sweep()
             return step.events
 
@@ -340,8 +335,8 @@ class Guard(
         """:meth:`on_tick` over a batch, in order: ``symbols`` a sequence of names or a uint32
         array of engine symbol ids, ``prices`` float64 and ``ts`` int64 (arrays or lists), all
         of one length. The whole batch is checked first: nothing is applied when any tick is
-        bad. Without a simulated broker it goes to ``RiskEngine.on_ticks`` at once and its
-        events are acted on after it; with one, tick by tick, so that fills land between ticks.
+        bad. A live venue's batch goes to ``RiskEngine.on_ticks`` at once and its events are
+        acted on after it; a simulated venue's, tick by tick, so that fills land between ticks.
 
         Raises RiskError: unequal lengths, wrong dtypes or shapes, a bad tick (named by its
         index), and (a live Guard) a tick more than ``guard.max_clock_skew_s`` ahead of the
@@ -349,7 +344,7 @@ class Guard(
         """
         engine = await self._ready_engine()
         ids, prices, ts = self._batch(engine, symbols, prices, ts)
-        if self._sim is not None:
+        if self._replay:  # tick by tick, so that the venue's fills land between ticks
             out: list[Event] = []
             names = engine.symbols
             for i in range(len(ids)):

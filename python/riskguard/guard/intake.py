@@ -90,7 +90,7 @@ class IntakeMixin:
             )
 
     def _check_symbol(self, symbol: Any) -> None:
-        allowed = self.config.broker.symbols
+        allowed = self.settings.symbols
         if not isinstance(symbol, str) or not symbol:
             raise RiskError(f"symbol must be a non-empty str, got {symbol!r}")
         if allowed is not None and symbol not in allowed:

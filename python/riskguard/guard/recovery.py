@@ -91,7 +91,7 @@ class RecoveryMixin:
         history = await self._history()
         if self._engine is None:
             await self._adopt(history)
-        elif self._engine.limits != self.config.to_limits():
+        elif self._engine.limits != self.settings.limits:
             self._alert(
                 "config",
                 "warning",
@@ -102,7 +102,7 @@ class RecoveryMixin:
         engine = self.engine
         self._symbols = set(engine.symbols)
         self.book.qty = {s: p.qty for s, p in engine.snapshot().positions.items()}
-        self._sim_cursor = len(history)
+        self._driver.start(len(history))
         # Fills the broker made while no Guard was listening, then what they do not explain.
         step = _Step()
         for fill in history:
@@ -118,7 +118,7 @@ class RecoveryMixin:
         held, self._held = self._held, None
         await self._enqueue(held)
         self._tasks.append(asyncio.create_task(self._poll(), name="guard:controls"))
-        if self._sim is None:
+        if not self._replay:  # a replay's fills come with its data (its driver)
             self._tasks.append(asyncio.create_task(self._pump(), name="guard:fills"))
 
     async def _adopt(self, history: list[Fill]) -> None:
@@ -126,12 +126,12 @@ class RecoveryMixin:
         broker's past fills are journaled as adopted, not applied: the positions they made are
         adopted by reconciliation at their average price, and a later start must not count
         them again."""
-        equity = self.config.guard.equity
+        equity = self.settings.equity
         if equity is None:
             held = await self.gateway.call(self.broker.positions)
             cash = await self.gateway.call(self.broker.balance)
             equity = cash + sum(p.qty * p.avg_price for p in held.values())
-        self._engine = RiskEngine(self.config.to_limits(), equity)
+        self._engine = RiskEngine(self.settings.limits, equity)
         adopted = []
         for f in history:
             key = _fill_key(f)
@@ -164,7 +164,7 @@ class RecoveryMixin:
         return {"holder": self._holder, "state": state, "epoch": self._lease_epoch}
 
     async def _pump(self) -> None:
-        """Applies the fills a broker streams (brokers that are not simulated)."""
+        """Applies the fills a broker streams (a live venue: a replay's come with its data)."""
         while True:
             try:
                 async for fill in self.broker.fills():

@@ -24,6 +24,7 @@ from riskguard.model.orders import (
     TimeInForce,
 )
 from riskguard.model.purpose import Purpose
+from riskguard.model.settings import GuardSettings
 from riskguard.model.status import RiskStatus
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "ControlAction",
     "ExecutionRecord",
     "Fill",
+    "GuardSettings",
     "Instrument",
     "Liquidity",
     "Order",

@@ -201,6 +201,20 @@ class Config(BaseSettings):
             raise ConfigError([(str(file), f"not valid TOML: {e}")]) from None
         return (init_settings, EnvSource(settings_cls), toml)
 
+    def compose(self, *, broker: Any = None, journal: Any = None, alerter: Any = None) -> Any:
+        """The parts of a Guard on this configuration (a :class:`riskguard.ports.GuardParts`):
+        its plain settings, the ``broker``, ``journal`` and ``alerter`` given or else built
+        from this configuration, and the driver between its data and its broker (the
+        simulation driver for a simulated one). A Guard calls it; see
+        :func:`riskguard.app.bootstrap.compose_guard`.
+
+        Raises ConfigError: an invalid configuration. JournalError: the journal cannot be
+        opened.
+        """
+        from riskguard.app.bootstrap import compose_guard
+
+        return compose_guard(self, broker=broker, journal=journal, alerter=alerter)
+
     def to_limits(self) -> Limits:
         """The engine's ``Limits``: the defaults overridden by ``limits``, with the session
         clock of ``sessions``."""

@@ -1,5 +1,6 @@
 """The paper venue: :class:`PaperBroker`, a deterministic simulator fed by ticks and bars
-(:mod:`.broker`), and its slippage and commission models (:mod:`.costs`)."""
+(:mod:`.broker`), its slippage and commission models (:mod:`.costs`), and the simulation driver
+that feeds it the Guard's data (:mod:`.simulation`)."""
 
 from riskguard.venues.paper.broker import PaperBroker
 from riskguard.venues.paper.costs import (
@@ -14,6 +15,7 @@ from riskguard.venues.paper.costs import (
     VolatilityATR,
     VolumeLinear,
 )
+from riskguard.venues.paper.simulation import Simulation
 
 __all__ = [
     "CommissionModel",
@@ -24,6 +26,7 @@ __all__ = [
     "PaperBroker",
     "PerShare",
     "PercentOfNotional",
+    "Simulation",
     "SlippageModel",
     "VolatilityATR",
     "VolumeLinear",
