@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -108,16 +109,22 @@ def _historical(
 ) -> dict[str, Any]:
     t = r.shape[0]
     pnl = r @ e if len(known) else np.zeros(t)
-    p = 1.0 - confidence
-    q = float(np.quantile(pnl, p, method=interpolation))
+    # The position of numpy's quantile at the decimal 1 - confidence, in exact arithmetic (in
+    # floating point, 1 - 0.9 is 0.09999999999999998: one order statistic too far when
+    # (t - 1) / 10 is whole).
+    position = (t - 1) * (1 - Fraction(repr(float(confidence))))
+    k = min(math.floor(position), t - 1)
+    gamma = float(position - k)
+    srt = np.sort(pnl)
+    if interpolation == "lower" or k + 1 >= t or gamma == 0.0:
+        q = float(srt[k])
+    else:
+        q = float(lerp(srt[k], srt[k + 1], gamma))
     tail = pnl[pnl <= q]
     var = -q
     cvar = -float(np.mean(tail))
 
     # The VaR scenario(s): order statistics k and k + 1 of a stable argsort of the P&L.
-    position = (t - 1) * p
-    k = math.floor(position)
-    gamma = position - k
     interpolate = interpolation == "linear" and k + 1 < t and gamma != 0.0
     order = np.argsort(pnl, kind="stable")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 from scipy import stats
@@ -75,13 +76,20 @@ def population_moments(a) -> tuple[float, float]:
     return m3 / m2**1.5, m4 / m2**2 - 3.0
 
 
-def quantile(a, p: float, interpolation: str = "linear") -> float:
-    """numpy's ``quantile(a, p, method=...)`` for ``"linear"`` (R type 7) and ``"lower"``."""
+def tail_probability(confidence: float) -> Fraction:
+    """``1 - confidence`` in exact rational arithmetic of the decimal written (``repr``), so
+    that ``1 - 0.9`` is 1/10, not 0.09999999999999998."""
+    return 1 - Fraction(repr(float(confidence)))
+
+
+def quantile(a, p: float | Fraction, interpolation: str = "linear") -> float:
+    """numpy's ``quantile(a, p, method=...)`` for ``"linear"`` (R type 7) and ``"lower"``; a
+    :class:`~fractions.Fraction` ``p`` puts the position ``(n - 1) * p`` exactly."""
     s = np.sort(np.asarray(a, dtype=np.float64))
     n = len(s)
     pos = (n - 1) * p
     k = min(int(math.floor(pos)), n - 1)
-    gamma = pos - k
+    gamma = float(pos - k)
     if interpolation == "lower" or k + 1 >= n or gamma == 0.0:
         return float(s[k])
     lo, hi = float(s[k]), float(s[k + 1])
@@ -121,7 +129,7 @@ def _tail(a, confidence, horizon, interpolation, scaling):
             a = overlapping(a, horizon)
     if len(a) == 0:
         return math.nan, math.nan
-    q = quantile(a, 1.0 - confidence, interpolation)
+    q = quantile(a, tail_probability(confidence), interpolation)
     tail = [float(v) for v in a if v <= q]
     return -q * scale, -mean(tail) * scale
 
@@ -274,10 +282,10 @@ def sharpe_ratio(x, risk_free=0.0, periods_per_year=252.0):
 
 def sortino_ratio(x, required_return=0.0, periods_per_year=252.0):
     """``mean(r - mar) * ppy / (sqrt(mean(min(r - mar, 0)**2)) * sqrt(ppy))`` over all
-    observations; NaN without downside."""
+    observations; NaN below two observations (as Sharpe, and empyrical) or without downside."""
 
     def one(a):
-        if len(a) == 0:
+        if len(a) < 2:
             return math.nan
         e = [float(v) - required_return for v in a]
         downside = math.sqrt(mean([min(v, 0.0) ** 2 for v in e]))

@@ -114,6 +114,10 @@ def var_historical(
     (Riskfolio, skfolio). For ``horizon > 1``, ``scaling="sqrt"`` multiplies the one-period VaR
     by ``sqrt(horizon)``; ``scaling="overlapping"`` first compounds overlapping
     ``horizon``-period returns of the finite values, then takes their quantile.
+    ``1 - confidence`` is the decimal it stands for: at 0.9 and 11 returns the position is
+    exactly 1 (numpy at ``q=0.1``), not the 0.9999999999999998 of floating point, which would
+    take one order statistic too far into the tail. Every quantile of riskguard (rolling,
+    Monte Carlo, batch, the polars plugin) places it so.
 
     Raises RiskError for a confidence outside (0, 1), a horizon below 1 (or above T with
     overlapping scaling), an unknown interpolation or scaling, or returns that are empty,
@@ -292,7 +296,9 @@ def sharpe_ratio(returns: Any, risk_free: float = 0.0, periods_per_year: float =
 def sortino_ratio(returns: Any, required_return: float = 0.0, periods_per_year: float = 252) -> Any:
     """Annualised ``mean(r - mar)`` over the annualised downside deviation
     ``sqrt(mean(min(r - mar, 0)**2)) * sqrt(ppy)``, averaged over **all** observations
-    (empyrical). NaN when there is no downside. Raises RiskError as :func:`sharpe_ratio`.
+    (empyrical). NaN when there are fewer than two finite values (as :func:`sharpe_ratio`: the
+    ratios that need a dispersion need two observations) or no downside. Raises RiskError as
+    :func:`sharpe_ratio`.
     """
     x, shape = as_matrix(returns)
     out = _core.sortino_ratio(

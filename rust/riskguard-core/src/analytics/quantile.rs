@@ -141,7 +141,7 @@ fn lower_tail<'s>(a: &[f64], need: usize, scratch: &'s mut Vec<f64>) -> Option<&
 /// Reorders `a`.
 pub fn quantile_and_tail_mean(a: &mut [f64], p: f64, interpolation: Interpolation) -> (f64, f64) {
     let n = a.len();
-    let need = (((n - 1) as f64 * p).floor() as usize + 2).min(n);
+    let need = (quantile_position(n, p).0 + 2).min(n);
     let mut scratch = Vec::new();
     let tail = match lower_tail(a, need, &mut scratch) {
         Some(tail) => tail,
@@ -153,9 +153,23 @@ pub fn quantile_and_tail_mean(a: &mut [f64], p: f64, interpolation: Interpolatio
 
 /// Where numpy's `p` quantile of `n > 0` values lies: the 0-based order statistic `k` below it
 /// and the fraction `gamma` of the way to the next one.
+///
+/// A position within rounding of a whole number is that whole number. `p` is most often
+/// `1 - confidence`, and in binary floating point `1 - 0.9` is 0.09999999999999998: whenever
+/// `(n - 1) * 0.1` is whole, the product falls just short of it, and the quantile would move one
+/// order statistic into the tail (the lower VaR one value too far, the CVaR short of the value
+/// at the quantile). The rounding of `1 - confidence` is at most half an ulp of 1 and that of
+/// the product half an ulp of the position, so `2 * n * EPSILON` bounds both; a position that
+/// close to a whole number without being it is not representable as a decimal confidence.
 pub fn quantile_position(n: usize, p: f64) -> (usize, f64) {
-    let pos = (n - 1) as f64 * p;
-    let k = (pos.floor() as usize).min(n - 1);
+    let raw = (n - 1) as f64 * p;
+    let whole = raw.round();
+    let pos = if (raw - whole).abs() <= 2.0 * f64::EPSILON * n as f64 {
+        whole
+    } else {
+        raw
+    };
+    let k = (pos.floor().max(0.0) as usize).min(n - 1);
     (k, pos - k as f64)
 }
 
@@ -257,6 +271,46 @@ mod tests {
         let q = quantile_in_place(&mut v, 0.3, Interpolation::Linear);
         assert!((q - 2.1).abs() < 1e-15, "{q}");
         assert_eq!(quantile_in_place(&mut v, 0.3, Interpolation::Lower), 2.0);
+    }
+
+    #[test]
+    fn a_decimal_confidence_takes_the_decimal_order_statistic() {
+        // (11 - 1) * (1 - 0.9) is 0.9999999999999998 in floating point; numpy at q = 0.1 gives
+        // the second smallest, -0.0107, and the two worst average to 0.0184.
+        let x = [
+            0.0069, 0.0164, 0.0066, -0.0261, 0.0181, 0.0089, -0.0107, 0.0116, 0.0073, 0.0059,
+            0.0006,
+        ];
+        let r = Array2::from_shape_vec((11, 1), x.to_vec()).unwrap();
+        let lower = TailSpec::new(0.9, 1, "lower", "sqrt").unwrap();
+        let linear = TailSpec::new(0.9, 1, "linear", "sqrt").unwrap();
+        assert_eq!(var_historical(r.view(), &lower).unwrap(), vec![0.0107]);
+        assert_eq!(var_historical(r.view(), &linear).unwrap(), vec![0.0107]);
+        let cvar = cvar_historical(r.view(), &linear).unwrap()[0];
+        assert!((cvar - (0.0261 + 0.0107) / 2.0).abs() < 1e-15, "{cvar}");
+        // Monte Carlo's paths go through the same selection.
+        let (q, tail) = quantile_and_tail_mean(&mut x.to_vec(), 1.0 - 0.9, Interpolation::Linear);
+        assert_eq!(q, -0.0107);
+        assert!((tail + (0.0261 + 0.0107) / 2.0).abs() < 1e-15, "{tail}");
+    }
+
+    proptest! {
+        /// Against exact integer arithmetic: a confidence of m / 10^d puts numpy's quantile at
+        /// (n - 1)(10^d - m) / 10^d, whose whole part is the order statistic below it.
+        #[test]
+        fn positions_of_decimal_confidences_are_exact(
+            n in 1usize..5000, digits in 1u32..4, m in 1u64..1000,
+        ) {
+            let scale = 10u64.pow(digits);
+            let m = m % scale;
+            prop_assume!(m > 0);
+            let c: f64 = format!("{}", m as f64 / scale as f64).parse().unwrap();
+            let exact = (n as u64 - 1) * (scale - m);
+            let (k, gamma) = quantile_position(n, 1.0 - c);
+            prop_assert_eq!(k as u64, exact / scale);
+            let want = (exact % scale) as f64 / scale as f64;
+            prop_assert!((gamma - want).abs() < 1e-9, "n={} c={} gamma={} want={}", n, c, gamma, want);
+        }
     }
 
     #[test]

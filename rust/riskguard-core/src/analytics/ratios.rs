@@ -50,7 +50,8 @@ fn mean_over_std(returns: ArrayView2<'_, f64>, shift: f64, scale: f64) -> Result
 }
 
 /// Annualised `mean(r - mar)` over annualised downside deviation
-/// `sqrt(mean(min(r - mar, 0)^2)) * sqrt(ppy)`, the mean taken over all observations.
+/// `sqrt(mean(min(r - mar, 0)^2)) * sqrt(ppy)`, the mean taken over all observations. Fewer
+/// than two finite returns give NaN, as for Sharpe (a dispersion needs two; empyrical's rule).
 pub fn sortino_ratio(
     returns: ArrayView2<'_, f64>,
     required_return: f64,
@@ -59,7 +60,7 @@ pub fn sortino_ratio(
     let mar = args::finite("required_return", required_return)?;
     let ppy = args::positive("periods_per_year", periods_per_year)?;
     per_column(returns, |a| {
-        if a.is_empty() {
+        if a.len() < 2 {
             return f64::NAN;
         }
         let n = a.len() as f64;
