@@ -52,6 +52,8 @@ SETTINGS = (
     "trail_start_r",
     "trail_atr",
     "max_hours_no_progress",
+    "max_bars_no_progress",
+    "correlation_window",
     "atr_period",
     "ema_period",
 )
@@ -173,6 +175,7 @@ class Trade:
     best: float  # favourable coordinates
     worst: float
     progress_ts: int
+    window: float  # ns without progress before the time exit (inf: none)
     state: str = "OPEN"
     exiting: bool = False
     cause: str | None = None  # the closing state of the first cause
@@ -204,6 +207,9 @@ class ExitReference:
     open_: dict[str, Trade] = field(default_factory=dict)
     atr: dict[str, Wilder] = field(default_factory=dict)
     ema: dict[str, Ema] = field(default_factory=dict)
+    # The stamps of each symbol's bars from its second on, as many as its return window keeps.
+    bar_ts: dict[str, list[int]] = field(default_factory=dict)
+    seen_bar: set[str] = field(default_factory=set)
 
     @classmethod
     def create(cls, ts: int = 0, **settings: Any) -> ExitReference:
@@ -229,7 +235,31 @@ class ExitReference:
         self.ema.setdefault(symbol, Ema(int(self.settings["ema_period"])))
         self.atr[symbol].update(float(high), float(low), float(close))
         self.ema[symbol].update(float(close))
+        if symbol in self.seen_bar:
+            stamps = self.bar_ts.setdefault(symbol, [])
+            stamps.append(int(ts))
+            del stamps[: max(0, len(stamps) - int(self.settings["correlation_window"]))]
+        self.seen_bar.add(symbol)
         return []
+
+    def bar_ns(self, symbol: str) -> int | None:
+        """The symbol's bar length: the shortest positive interval between its kept bars."""
+        stamps = self.bar_ts.get(symbol, [])
+        gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False) if b > a]
+        return min(gaps) if gaps else None
+
+    def window(self, symbol: str) -> float:
+        """docs/gate.md: the shorter of the hours and the bars (at their bar length)."""
+        st = self.settings
+        hours, bars, length = st["max_hours_no_progress"], st["max_bars_no_progress"], None
+        out = math.inf
+        if hours is not None:
+            out = max(round(hours * 3.6e12), 1)
+        if bars is not None:
+            length = self.bar_ns(symbol)
+            if length is not None:
+                out = min(out, max(int(bars) * length, 1))
+        return out
 
     def indicators(self, symbol: str) -> dict[str, float | None]:
         atr, ema = self.atr.get(symbol), self.ema.get(symbol)
@@ -292,6 +322,7 @@ class ExitReference:
             best=f,
             worst=f,
             progress_ts=ts,
+            window=self.window(symbol) if managed else math.inf,
         )
         self.trades_.append(t)
         self.open_[symbol] = t
@@ -415,7 +446,7 @@ class ExitReference:
             t.state = "TRAILING"
         if t.trailing:
             t.stop = s * max(s * t.stop, t.best - st["trail_atr"] * t.atr)
-        if ts - t.progress_ts >= st["max_hours_no_progress"] * HOUR_NS:
+        if ts - t.progress_ts >= t.window:
             self._exit(t, out, abs(p.qty), NAN, "time", ts)
 
     # --- control -------------------------------------------------------------------------------

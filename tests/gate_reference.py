@@ -15,8 +15,8 @@ Where the contract leaves a detail open, the model takes the plain reading and s
   leverage, kill switch); a tripped ``position_loss``, ``concentration`` or ``portfolio_heat``
   breaker whose action halts or reduces shows only through ``TRADING_HALTED``/``REDUCE_ONLY``;
 - the ATR is an input of the confidence check only to choose the floor: without it (and with
-  ``max_atr_ratio`` and ``high_vol_confidence`` on) the check reports the missing ATR, then
-  holds the confidence to ``min_confidence``;
+  ``max_atr_ratio``, or ``high_vol_atr_ratio`` and ``high_vol_confidence``, on) the check
+  reports the missing ATR, then holds the confidence to ``min_confidence``;
 - a missing or unusable stop is reported at the sizing step, which then sizes 0 whatever the
   method (a given quantity is kept); without a stop ``d``, the risk ``q * d`` and the reward
   to risk are NaN, which no comparison flags, while a missing target is still reported;
@@ -87,6 +87,7 @@ DEFAULTS: dict[str, Any] = {
     "min_confidence": 0.70,
     "high_vol_confidence": 0.80,
     "max_atr_ratio": 0.05,
+    "high_vol_atr_ratio": 0.03,
     "allowed_consensus": ["UNANIMOUS", "STRONG"],
     "require_trend": True,
     "min_volume_24h": 1_000_000.0,
@@ -104,7 +105,8 @@ DEFAULTS: dict[str, Any] = {
     "partial_tp_fraction": 0.5,
     "trail_start_r": 2.0,
     "trail_atr": 1.0,
-    "max_hours_no_progress": 24.0,
+    "max_hours_no_progress": None,
+    "max_bars_no_progress": 24,
 }
 
 # The trading-state group: breaker name -> reason code, in the order docs/gate.md lists them.
@@ -669,7 +671,10 @@ class _Sizer:
             base = fixed_fractional(equity, cfg["risk_per_trade"], entry, self.stop)
             regime = self.sig.get("regime")
             aligned = self.e is not None and self.s * (entry - self.e) > 0
-            ratio = cfg["max_atr_ratio"]
+            # High volatility starts where the gate raises the confidence floor.
+            ratio = cfg["high_vol_atr_ratio"]
+            if ratio is None:
+                ratio = cfg["max_atr_ratio"]
             vol = "normal"
             if ratio is not None and a is not None:
                 if a / entry > ratio:
@@ -751,12 +756,18 @@ def evaluate_signal(sig: Mapping[str, Any], ts: int, book: Book, cfg: Mapping[st
                 reasons.append(Reason("MISSING_MARKET_DATA", what="consensus"))
             elif sig["consensus"] not in cfg["allowed_consensus"]:
                 reasons.append(Reason("CONSENSUS_TOO_WEAK"))
-        ratio, floor = cfg["max_atr_ratio"], cfg["min_confidence"]
-        if ratio is not None and cfg["high_vol_confidence"] is not None:
+        # The volatility gate: above max_atr_ratio refused; above high_vol_atr_ratio the
+        # confidence floor rises to high_vol_confidence.
+        floor, top = cfg["min_confidence"], cfg["max_atr_ratio"]
+        high = cfg["high_vol_atr_ratio"] if cfg["high_vol_confidence"] is not None else None
+        if top is not None or high is not None:
             if a is None:
                 reasons.append(Reason("MISSING_MARKET_DATA", what="atr"))
-            elif a / entry > ratio:
-                floor = cfg["high_vol_confidence"]
+            else:
+                if top is not None and exceeds(a / entry, top):
+                    reasons.append(Reason("VOLATILITY_TOO_HIGH", a / entry, top))
+                if high is not None and exceeds(a / entry, high):
+                    floor = cfg["high_vol_confidence"]
         if floor is not None:
             c = sig["confidence"]
             if c is None:

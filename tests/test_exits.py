@@ -636,7 +636,7 @@ def test_a_take_profit_tick_does_not_move_a_trailing_stop(s):
 
 @SIDES
 def test_time_exit_counts_from_the_last_progress(s):
-    pair = open_trade(s)
+    pair = open_trade(s, max_hours_no_progress=24.0)
     assert exits(pair.tick("X", mirror(101.0, s), T0 + HOUR)) == []  # progress
     assert exits(pair.tick("X", mirror(100.5, s), T0 + 24 * HOUR)) == []  # 23 h since
     assert exits(pair.tick("X", mirror(101.0, s), T0 + 25 * HOUR - 1)) == []  # not a new best

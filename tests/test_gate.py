@@ -489,8 +489,16 @@ SIGNAL_CASES = [
         "high volatility confidence",
         {},
         nothing,
-        {"atr": 6.0, "confidence": 0.75},
+        {"atr": 4.0, "confidence": 0.75},
         ["CONFIDENCE_TOO_LOW"],
+        None,
+    ),
+    (
+        "volatility gate",
+        {},
+        nothing,
+        {"atr": 6.0, "confidence": 0.95},
+        ["VOLATILITY_TOO_HIGH"],
         None,
     ),
     ("trend", {}, nothing, {"ema": 105.0}, ["TREND_MISALIGNED"], None),
@@ -512,7 +520,7 @@ SIGNAL_CASES = [
     ("no spread", {}, nothing, {"spread_bps": None}, ["MISSING_MARKET_DATA"], "spread"),
     (
         "no target",
-        {"max_atr_ratio": None},
+        {"max_atr_ratio": None, "high_vol_atr_ratio": None},
         nothing,
         {"atr": None, "target": None},
         ["MISSING_MARKET_DATA"],
@@ -520,7 +528,7 @@ SIGNAL_CASES = [
     ),
     (
         "no stop",
-        {"max_atr_ratio": None},
+        {"max_atr_ratio": None, "high_vol_atr_ratio": None},
         nothing,
         {"atr": None, "stop": None},
         ["MISSING_MARKET_DATA", "NOTIONAL_TOO_SMALL"],
@@ -528,7 +536,7 @@ SIGNAL_CASES = [
     ),
     (
         "atr sizing without an atr",
-        {"max_atr_ratio": None, "sizing": "atr"},
+        {"max_atr_ratio": None, "high_vol_atr_ratio": None, "sizing": "atr"},
         nothing,
         {"atr": None},
         ["MISSING_MARKET_DATA", "NOTIONAL_TOO_SMALL"],
@@ -628,7 +636,7 @@ def test_signal_reason(kw, setup, fields, codes, names):
 
 
 def test_a_computed_stop_below_the_price_floor_is_too_volatile():
-    w = World({"max_atr_ratio": None})
+    w = World({"max_atr_ratio": None, "high_vol_atr_ratio": None})
     got, want, book = w.signal(stop=None, atr=70.0)  # 100 - 1.5 * 70 < 0
     assert not got.approved
     assert "VOLATILITY_TOO_HIGH" in got.codes, describe(got)
@@ -836,7 +844,7 @@ def test_an_order_failing_every_check_lists_them_all_in_order():
 def test_a_given_quantity_without_a_stop_is_kept_and_refused():
     """ "Without a stop a computed size is 0 (a given one is kept), MISSING_MARKET_DATA names
     the stop": the decision shows what was asked for, and refuses it."""
-    w = World({"max_atr_ratio": None})
+    w = World({"max_atr_ratio": None, "high_vol_atr_ratio": None})
     got, want, book = w.signal(stop=None, atr=None, quantity=5.0)
     assert want.codes == ["MISSING_MARKET_DATA"]
     assert want.quantity == 5.0
@@ -846,7 +854,7 @@ def test_a_given_quantity_without_a_stop_is_kept_and_refused():
 
 def test_a_missing_target_is_reported_without_a_stop():
     """ "no target gives MISSING_MARKET_DATA naming it", whether or not there is a stop."""
-    w = World({"max_atr_ratio": None})
+    w = World({"max_atr_ratio": None, "high_vol_atr_ratio": None})
     got, want, book = w.signal(stop=None, target=None, atr=None)
     assert [(r.code, r.what) for r in want.reasons] == [
         ("MISSING_MARKET_DATA", "stop"),
@@ -1049,6 +1057,7 @@ def gate_kwargs(draw) -> dict[str, Any]:
     maybe(draw, "min_confidence", [0.5, 0.7], kw)
     maybe(draw, "high_vol_confidence", [0.8, 0.9], kw)
     maybe(draw, "max_atr_ratio", [None, 0.01, 0.05], kw)
+    maybe(draw, "high_vol_atr_ratio", [None, 0.005, 0.03], kw)
     maybe(
         draw,
         "allowed_consensus",

@@ -493,6 +493,8 @@ SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
     "trail_start_r": ("real", {"0": 0.0, "-2": -2.0}),
     "trail_atr": ("real", {"0": 0.0, "-1": -1.0}),
     "max_hours_no_progress": ("real", {"0": 0.0, "-24": -24.0, "2000000": 2e6}),
+    "max_bars_no_progress": ("whole", {"0": 0, "2.5": 2.5, "-3": -3}),
+    "high_vol_atr_ratio": ("real", {"0": 0.0, "-0.03": -0.03}),
 }
 
 _KIND_BAD: dict[str, dict[str, tuple[Any, str]]] = {

@@ -245,7 +245,9 @@ class Limits:
         partial_tp_fraction: _Real | None = 0.5,
         trail_start_r: _Real | None = 2.0,
         trail_atr: _Real | None = 1.0,
-        max_hours_no_progress: _Real | None = 24.0,
+        max_hours_no_progress: _Real | None = None,
+        max_bars_no_progress: int | None = 24,
+        high_vol_atr_ratio: _Real | None = 0.03,
     ) -> Limits: ...
     @staticmethod
     def from_dict(d: dict[str, Any]) -> Limits: ...
@@ -366,6 +368,10 @@ class Limits:
     def trail_atr(self) -> float | None: ...
     @property
     def max_hours_no_progress(self) -> float | None: ...
+    @property
+    def max_bars_no_progress(self) -> int | None: ...
+    @property
+    def high_vol_atr_ratio(self) -> float | None: ...
 
 @final
 class Event:

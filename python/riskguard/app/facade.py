@@ -211,10 +211,12 @@ def run_backtest(
     timestamp_format: str | None = None,
     columns: Mapping[str, str] | None = None,
     console: Any = None,
+    profile: str | None = None,
 ) -> BacktestResult:
     """:func:`riskguard.app.backtest.run_backtest` with the configuration loaded from
-    ``config`` (default ``riskguard.toml`` if it exists, and ``RG_*`` variables) and the
-    prices file's column names in ``columns`` (by field: ``{"price": "bid"}``).
+    ``config`` (default ``riskguard.toml`` if it exists, and ``RG_*`` variables), its
+    ``profile`` replaced by ``profile`` when given, and the prices file's column names in
+    ``columns`` (by field: ``{"price": "bid"}``).
 
     Raises ConfigError, DataError, RiskError: as ``run_backtest`` and ``Config.load``.
     """
@@ -226,7 +228,7 @@ def run_backtest(
         prices,
         signals=signals,
         strategy=strategy,
-        config=Config.load(config),
+        config=Config.load(config) if profile is None else Config.load(config, profile=profile),
         journal=journal,
         out=out,
         symbol=symbol,

@@ -405,6 +405,8 @@ setting_getters!(PyLimits:
     trail_start_r,
     trail_atr,
     max_hours_no_progress,
+    max_bars_no_progress,
+    high_vol_atr_ratio,
     sizing,
     consensus_methods,
     consensus_mode,

@@ -38,6 +38,14 @@ def backtest(
             metavar="FILE", help="Configuration TOML; default riskguard.toml if it exists, + RG_*."
         ),
     ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="A named profile under the configuration's [limits]: conservative, intraday, "
+            "swing or vol-target (default: the configuration's own `profile`).",
+        ),
+    ] = None,
     journal: Annotated[
         str | None,
         typer.Option(
@@ -91,6 +99,7 @@ def backtest(
 
         riskguard backtest --prices bars.csv --signals signals.csv --out ./bt
         riskguard backtest --prices bars.csv --strategy NAME --config risk.toml
+        riskguard backtest --prices daily.csv --strategy ema-cross --profile swing
         riskguard backtest --prices ticks.csv --price-col bid --symbol USDJPY \\
             --strategy NAME --journal sqlite:///bt.db
     """
@@ -120,6 +129,7 @@ def backtest(
         timestamp_format=timestamp_format,
         columns={k: v for k, v in given.items() if v is not None},
         console=_console(),
+        profile=profile,
     )
 
 

@@ -77,8 +77,8 @@ def config_show(
 ) -> None:
     """Show the effective configuration, each setting with its source.
 
-    The source is default, file (the TOML file) or env (the RG_* variable, named). A
-    switched-off setting shows as "off".
+    The source is default, profile (the profile named by `profile`), file (the TOML file)
+    or env (the RG_* variable, named). A switched-off setting shows as "off".
 
     Examples:
 
@@ -100,17 +100,18 @@ def config_show(
     console = _console()
     found = "" if view.found else " (not found)"
     console.print(
-        f"Sources, lowest first: defaults, file {_text(view.file)}{found}, RG_* variables",
+        f"Sources, lowest first: defaults, the profile, file {_text(view.file)}{found}, "
+        "RG_* variables",
         soft_wrap=True,
     )
     table = Table()
     table.add_column("setting", overflow="fold")
     table.add_column("value", overflow="fold")
     table.add_column("source", overflow="fold")
-    colour = {"default": "dim", "file": "cyan", "env": "magenta"}
+    colour = {"default": "dim", "profile": "green", "file": "cyan", "env": "magenta"}
     for path, s in view.settings.items():
-        # The file is named above; a variable here.
-        source = f"env ({s.origin})" if s.source == "env" else s.source
+        # The file is named above; a variable or a profile here.
+        source = f"{s.source} ({s.origin})" if s.source in ("env", "profile") else s.source
         table.add_row(
             _text(path),
             escape(printable(_shown(s.value))),

@@ -108,6 +108,7 @@ class LimitsConfig(Section):
     min_confidence: float | None = _D["min_confidence"]
     high_vol_confidence: float | None = _D["high_vol_confidence"]
     max_atr_ratio: float | None = _D["max_atr_ratio"]
+    high_vol_atr_ratio: float | None = _D["high_vol_atr_ratio"]
     allowed_consensus: tuple[str, ...] | None = tuple(_D["allowed_consensus"])
     require_trend: bool = _D["require_trend"]
     min_volume_24h: float | None = _D["min_volume_24h"]
@@ -128,6 +129,7 @@ class LimitsConfig(Section):
     trail_start_r: float | None = _D["trail_start_r"]
     trail_atr: float | None = _D["trail_atr"]
     max_hours_no_progress: float | None = _D["max_hours_no_progress"]
+    max_bars_no_progress: int | None = _D["max_bars_no_progress"]
 
     @model_validator(mode="before")
     @classmethod

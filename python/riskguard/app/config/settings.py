@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -17,6 +17,7 @@ from riskguard._core import Limits, RiskError
 from riskguard.app.config import checks
 from riskguard.app.config.checks import SESSION_KEYS, located, problems_of, settings_problem
 from riskguard.app.config.limits import LimitsConfig
+from riskguard.app.config.profiles import PROFILES, profile_limits
 from riskguard.app.config.schema import (
     AlertsConfig,
     BatchLimits,
@@ -50,6 +51,11 @@ class Config(BaseSettings):
     ``cooldown_s``, ``latched``, ``fraction``). ``reset_time`` and ``utc_offset`` belong
     under ``sessions``, not here.
 
+    ``profile``: a named set of ``[limits]`` (:data:`~riskguard.app.config.profiles.PROFILES`:
+    ``conservative``, ``intraday``, ``swing``, ``vol-target``), or None (the default) for the
+    engine's defaults alone. The ``[limits]`` given apply over the profile's, key by key, and a
+    breaker given as a number keeps the profile's other fields for it.
+
     ``sessions`` (:class:`SessionsConfig`), ``broker`` (:class:`BrokerConfig`), ``journal``
     (:class:`JournalConfig`), ``alerts`` (:class:`AlertsConfig`), ``guard``
     (:class:`GuardConfig`) and ``batch`` (:class:`BatchLimits`): the other sections, each
@@ -72,6 +78,7 @@ class Config(BaseSettings):
         frozen=True,
     )
 
+    profile: str | None = None
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     sessions: SessionsConfig = Field(default_factory=SessionsConfig)
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
@@ -79,6 +86,47 @@ class Config(BaseSettings):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     guard: GuardConfig = Field(default_factory=GuardConfig)
     batch: BatchLimits = Field(default_factory=BatchLimits)
+
+    @field_validator("profile", mode="before")
+    @classmethod
+    def _known_profile(cls, value: Any) -> Any:
+        if value is None or checks.is_off(value):
+            return None
+        if not isinstance(value, str) or value not in PROFILES:
+            raise ValueError(f"unknown profile {value!r}; known: {', '.join(PROFILES)}")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_under_limits(cls, data: Any) -> Any:
+        """The profile's ``[limits]`` under those given, key by key (an unknown profile is
+        left for its field to report)."""
+        if not isinstance(data, dict):
+            return data
+        name = data.get("profile")
+        if not isinstance(name, str) or name not in PROFILES:
+            return data
+        given = data.get("limits")
+        if isinstance(given, LimitsConfig):
+            given = given.given()
+        if given is None:
+            given = {}
+        if not isinstance(given, dict):
+            return data  # the field reports it
+        merged = profile_limits(name)
+        for key, value in checks.plain(given).items():
+            base = merged.get(key)
+            if isinstance(base, dict) and isinstance(value, dict):
+                merged[key] = {**base, **value}
+            elif (
+                isinstance(base, dict)
+                and isinstance(value, int | float)
+                and not (isinstance(value, bool))
+            ):
+                merged[key] = {**base, "threshold": value}
+            else:
+                merged[key] = value
+        return {**data, "limits": merged}
 
     def __init__(self, **values: Any) -> None:
         token = checks._nested.set(True)

@@ -66,11 +66,11 @@ class EnvSource(EnvSettingsSource):
 
 class Setting(NamedTuple):
     """One effective setting from :meth:`Config.sources`: its ``value``; its ``source``,
-    ``"default"``, ``"file"`` or ``"env"``; and its ``origin``, the file's path or the
-    variable's name (``""`` for a default)."""
+    ``"default"``, ``"profile"``, ``"file"`` or ``"env"``; and its ``origin``, the file's
+    path, the variable's name or the profile's name (``""`` for a default)."""
 
     value: Any
-    source: Literal["default", "file", "env"]
+    source: Literal["default", "profile", "file", "env"]
     origin: str
 
 
@@ -89,7 +89,7 @@ def provenance(cls: type[Config], path: str | Path | None = None) -> dict[str, S
     limits = config.to_limits().to_dict()
     for key in SESSION_KEYS:
         del limits[key]
-    effective: dict[str, Any] = {"limits": limits}
+    effective: dict[str, Any] = {"profile": config.profile, "limits": limits}
     for name in SECTIONS:
         effective[name] = getattr(config, name).model_dump()
     journal = effective["journal"]
@@ -106,6 +106,11 @@ def provenance(cls: type[Config], path: str | Path | None = None) -> dict[str, S
                 for k, v in given.items()
             }
     from_env, from_file = list(leaves(env)), list(leaves(toml))
+    from_profile = []
+    if config.profile is not None:
+        from riskguard.app.config.profiles import profile_limits
+
+        from_profile = list(leaves({"limits": profile_limits(config.profile)}))
     names = {name.upper(): name for name in os.environ}
     out = {}
     for leaf, value in leaves(effective).items():
@@ -116,6 +121,8 @@ def provenance(cls: type[Config], path: str | Path | None = None) -> dict[str, S
             setting = Setting(value, "env", ", ".join(variables))
         elif any(p[: len(leaf)] == leaf[: len(p)] for p in from_file):
             setting = Setting(value, "file", str(file))
+        elif any(p[: len(leaf)] == leaf[: len(p)] for p in from_profile):
+            setting = Setting(value, "profile", str(config.profile))
         else:
             setting = Setting(value, "default", "")
         out[".".join(leaf)] = setting

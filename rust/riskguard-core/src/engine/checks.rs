@@ -173,14 +173,31 @@ impl RiskEngine {
                 Some(_) => {}
             }
         }
+        // The volatility gate: ATR / entry above max_atr_ratio is refused; above the lower
+        // high_vol_atr_ratio, the confidence floor rises to high_vol_confidence.
         let mut floor = pol.get(Knob::MinConfidence);
-        if let (Some(high), Some(max_ratio)) =
-            (pol.get(Knob::HighVolConfidence), pol.get(Knob::MaxAtrRatio))
-        {
+        let max_ratio = pol.get(Knob::MaxAtrRatio);
+        let high = pol
+            .get(Knob::HighVolConfidence)
+            .zip(pol.get(Knob::HighVolAtrRatio));
+        if max_ratio.is_some() || high.is_some() {
             match atr {
                 None => r.missing("atr"),
-                Some(a) if exceeds(a / entry, max_ratio) => floor = Some(high),
-                Some(_) => {}
+                Some(a) => {
+                    let ratio = a / entry;
+                    if let Some(m) = max_ratio
+                        && exceeds(ratio, m)
+                    {
+                        r.add(Code::VolatilityTooHigh, ratio, m, || {
+                            format!("ATR / entry {ratio:.4} is above max_atr_ratio {m}")
+                        });
+                    }
+                    if let Some((confidence, m)) = high
+                        && exceeds(ratio, m)
+                    {
+                        floor = Some(confidence);
+                    }
+                }
             }
         }
         if let Some(floor) = floor {

@@ -113,7 +113,9 @@ impl Exit {
         (exit, plan)
     }
 
-    /// A managed trade opened at `price` with the decision's stop, target and ATR.
+    /// A managed trade opened at `price` with the decision's stop, target and ATR; `bar_ns`
+    /// is the symbol's bar length, when known, which `max_bars_no_progress` counts in.
+    #[allow(clippy::too_many_arguments)]
     pub fn managed(
         side: f64,
         price: f64,
@@ -121,6 +123,7 @@ impl Exit {
         target: f64,
         atr: f64,
         ts: i64,
+        bar_ns: Option<i64>,
         p: &Policy,
     ) -> (Self, Plan) {
         let entry_f = side * price;
@@ -130,10 +133,16 @@ impl Exit {
             _ => f64::INFINITY,
         };
         let trail_dist = p.get(Knob::TrailAtr).map_or(f64::NAN, |k| k * atr);
-        // At least 1 ns, so that a tick making progress never times out.
-        let window = p
+        // At least 1 ns, so that a tick making progress never times out. Bars are counted as
+        // their length in time; without a known bar length only the hours apply.
+        let hours = p
             .get(Knob::MaxHoursNoProgress)
             .map_or(i64::MAX, |h| ((h * 3.6e12).round() as i64).max(1));
+        let bars = match (p.get(Knob::MaxBarsNoProgress), bar_ns) {
+            (Some(n), Some(len)) => (n as i64).saturating_mul(len).max(1),
+            _ => i64::MAX,
+        };
+        let window = hours.min(bars);
         let plan = Plan {
             entry_f,
             r,
@@ -313,7 +322,7 @@ mod tests {
             let (entry, atr) = (100.0, 2.0);
             let stop = entry - side * 1.5 * atr;
             let target = entry + side * 3.75 * atr;
-            let (mut exit, mut plan) = Exit::managed(side, entry, stop, target, atr, 0, &policy);
+            let (mut exit, mut plan) = Exit::managed(side, entry, stop, target, atr, 0, None, &policy);
             let mut qty = side * 8.0;
             let mut price = entry;
             let mut out = Vec::new();

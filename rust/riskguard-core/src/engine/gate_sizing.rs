@@ -178,7 +178,11 @@ impl RiskEngine {
             }
             Method::RegimeBased => {
                 let trend = ema.is_some_and(|e| s * (entry - e) > 0.0);
-                let vol = match (atr, pol.get(Knob::MaxAtrRatio)) {
+                // High volatility starts where the gate raises the confidence floor.
+                let high = pol
+                    .get(Knob::HighVolAtrRatio)
+                    .or(pol.get(Knob::MaxAtrRatio));
+                let vol = match (atr, high) {
                     (Some(a), Some(m)) if a / entry > m => sizing::VolRegime::High,
                     (Some(a), Some(m)) if a / entry < m / 2.0 => sizing::VolRegime::Low,
                     _ => sizing::VolRegime::Normal,

@@ -49,9 +49,14 @@ pub enum Knob {
     TrailStartR,
     TrailAtr,
     MaxHoursNoProgress,
+    // Added in snapshot format 4: a format-3 image has no value for them (see `Policy::upgrade`).
+    MaxBarsNoProgress,
+    HighVolAtrRatio,
 }
 
-const N: usize = 36;
+const N: usize = 38;
+/// The knobs of snapshot format 3, the first `N3` of [`Knob::ALL`].
+pub const N3: usize = 36;
 
 /// The valid values of a knob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +149,8 @@ impl Knob {
         Knob::TrailStartR,
         Knob::TrailAtr,
         Knob::MaxHoursNoProgress,
+        Knob::MaxBarsNoProgress,
+        Knob::HighVolAtrRatio,
     ];
 
     /// The stable snake_case name used in limits and configs.
@@ -185,6 +192,8 @@ impl Knob {
             Self::TrailStartR => "trail_start_r",
             Self::TrailAtr => "trail_atr",
             Self::MaxHoursNoProgress => "max_hours_no_progress",
+            Self::MaxBarsNoProgress => "max_bars_no_progress",
+            Self::HighVolAtrRatio => "high_vol_atr_ratio",
         }
     }
 
@@ -226,7 +235,11 @@ impl Knob {
             Self::PartialTpFraction => 0.5,
             Self::TrailStartR => 2.0,
             Self::TrailAtr => 1.0,
-            Self::MaxHoursNoProgress => 24.0,
+            // Counted in bars, so that a daily trade is not closed after one bar; an hours
+            // window (the intraday profile's 24 h) is for whoever asks for one.
+            Self::MaxHoursNoProgress => return None,
+            Self::MaxBarsNoProgress => 24.0,
+            Self::HighVolAtrRatio => 0.03,
         })
     }
 
@@ -243,7 +256,8 @@ impl Knob {
             | Self::MaxPositions
             | Self::MaxOrdersPerSecond
             | Self::AtrPeriod
-            | Self::EmaPeriod => Domain::Whole(1),
+            | Self::EmaPeriod
+            | Self::MaxBarsNoProgress => Domain::Whole(1),
             Self::CorrelationWindow | Self::CorrelationMinObs => Domain::Whole(2),
             Self::MinVolume24h | Self::MaxSpreadBps => Domain::NonNegative,
             Self::MaxHoursNoProgress => Domain::Hours,
@@ -448,6 +462,29 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// A policy read from a format-3 snapshot, made to answer as it did then: the knobs added
+    /// since are off (no bar-counted time exit), and the one ATR ratio of format 3, which only
+    /// raised the confidence floor, becomes `high_vol_atr_ratio` (the floor), with no ratio
+    /// refused outright. A policy of the current format is left as it is.
+    pub(crate) fn upgrade_from_3(&mut self) {
+        if self.knobs.len() != N3 {
+            return;
+        }
+        let ratio = self.knobs[Knob::MaxAtrRatio as usize];
+        self.knobs.resize(N, None);
+        self.knobs[Knob::MaxAtrRatio as usize] = None;
+        self.knobs[Knob::HighVolAtrRatio as usize] = ratio;
+    }
+
+    /// The policy as format 3 stored it (the inverse of [`Policy::upgrade_from_3`]), for the
+    /// tests of reading old images.
+    #[cfg(test)]
+    pub(crate) fn downgrade_to_3(&mut self) {
+        let floor = self.knobs[Knob::HighVolAtrRatio as usize];
+        self.knobs.truncate(N3);
+        self.knobs[Knob::MaxAtrRatio as usize] = floor;
+    }
+
     /// The knob's value, `None` when off.
     #[inline]
     pub fn get(&self, k: Knob) -> Option<f64> {

@@ -90,7 +90,9 @@ pub struct BreakerStatus {
 }
 
 const MAGIC: &[u8; 8] = b"RGENGINE";
-const VERSION: u16 = 3;
+/// Format 4 added `max_bars_no_progress` and `high_vol_atr_ratio`; a format-3 image is still
+/// read (`Policy::upgrade_from_3`).
+const VERSION: u16 = 4;
 const HEADER: usize = MAGIC.len() + 2;
 
 impl RiskEngine {
@@ -175,6 +177,19 @@ impl RiskEngine {
         out
     }
 
+    /// An image of format 3, as the previous build wrote it, for the tests of reading it.
+    #[cfg(test)]
+    pub(crate) fn to_bytes_of_format_3(&self) -> Vec<u8> {
+        let mut old = self.clone();
+        old.limits.policy.downgrade_to_3();
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&3u16.to_le_bytes());
+        let mut out = postcard::to_extend(&old, out).expect("serialising to a Vec cannot fail");
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
     /// Restores an engine from [`RiskEngine::to_bytes`]. It answers every later call exactly as
     /// the original would.
     ///
@@ -189,9 +204,9 @@ impl RiskEngine {
             return Err(corrupt("not a riskguard engine snapshot".into()));
         }
         let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-        if version != VERSION {
+        if version != VERSION && version != 3 {
             return Err(corrupt(format!(
-                "format version {version}, this build reads {VERSION}"
+                "format version {version}, this build reads 3 and {VERSION}"
             )));
         }
         let (body, tail) = bytes.split_at(bytes.len() - 4);
@@ -203,6 +218,10 @@ impl RiskEngine {
             .map_err(|e| corrupt(format!("undecodable state ({e})")))?;
         if !rest.is_empty() {
             return Err(corrupt(format!("{} trailing bytes", rest.len())));
+        }
+        if version == 3 {
+            // Format 4 only added knobs at the end of the policy's list.
+            engine.limits.policy.upgrade_from_3();
         }
         engine.limits = engine
             .limits

@@ -67,6 +67,18 @@ impl Market {
             approval: None,
         }
     }
+
+    /// The symbol's bar length in ns: the shortest interval between consecutive bars of the
+    /// return window (a gap, a weekend or a halt, is longer, never shorter); None before three
+    /// bars.
+    pub fn bar_ns(&self) -> Option<i64> {
+        let ts = self.returns.iter().map(|&(t, _)| t);
+        ts.clone()
+            .zip(ts.skip(1))
+            .map(|(a, b)| b - a)
+            .filter(|&d| d > 0)
+            .min()
+    }
 }
 
 /// How a decision's quantity was chosen.

@@ -500,3 +500,134 @@ proptest! {
         prop_assert_eq!(a.to_bytes(), b.to_bytes());
     }
 }
+
+/// A managed long on "D" filled at 100 after `bars` daily bars, with the given limits.
+fn daily_trade(limits: Limits, bars: i64) -> (RiskEngine, i64) {
+    let mut e = RiskEngine::new(limits, 1e6, 0).unwrap();
+    for i in 0..bars {
+        let p = 100.0 + (i % 3) as f64 * 0.5;
+        e.on_bar(SymbolRef::Name("D"), p, p + 1.0, p - 1.0, p, 1e6, i * DAY)
+            .unwrap();
+    }
+    let ts = bars * DAY;
+    let sig = Signal {
+        stop: Some(95.0),
+        target: Some(200.0),
+        quantity: Some(1.0),
+        ..Signal::new("D", Side::Long, 100.0)
+    };
+    let d = e.evaluate_signal(&sig, ts).unwrap();
+    assert!(d.approved, "{:?}", d.reasons);
+    fill(&mut e, "D", 1.0, 100.0, ts);
+    (e, ts)
+}
+
+fn time_exits(events: &[Event]) -> usize {
+    events
+        .iter()
+        .filter(|e| {
+            e.kind.name() == "exit_signal" && e.reason.map(ExitReason::name) == Some("time")
+        })
+        .count()
+}
+
+#[test]
+fn a_daily_trade_is_not_timed_out_after_one_bar_but_after_its_bars() {
+    let limits = Limits::build([
+        ("signal_filters", LimitValue::Bool(false)),
+        ("require_trend", LimitValue::Bool(false)),
+        ("max_correlation", LimitValue::Off),
+        ("max_bars_no_progress", LimitValue::Number(5.0)),
+    ])
+    .unwrap();
+    let (mut e, t0) = daily_trade(limits, 30);
+    // No progress at all: four days later nothing, the fifth day the time exit.
+    for day in 1..5 {
+        assert_eq!(
+            time_exits(&tick(&mut e, "D", 99.5, t0 + day * DAY)),
+            0,
+            "day {day}"
+        );
+    }
+    assert_eq!(time_exits(&tick(&mut e, "D", 99.5, t0 + 5 * DAY)), 1);
+}
+
+#[test]
+fn hours_and_bars_together_the_shorter_window_applies_and_without_bars_only_hours() {
+    let both = Limits::build([
+        ("signal_filters", LimitValue::Bool(false)),
+        ("require_trend", LimitValue::Bool(false)),
+        ("max_correlation", LimitValue::Off),
+        ("max_bars_no_progress", LimitValue::Number(5.0)),
+        ("max_hours_no_progress", LimitValue::Number(48.0)),
+    ])
+    .unwrap();
+    let (mut e, t0) = daily_trade(both.clone(), 30);
+    assert_eq!(time_exits(&tick(&mut e, "D", 99.5, t0 + DAY)), 0);
+    assert_eq!(time_exits(&tick(&mut e, "D", 99.5, t0 + 2 * DAY)), 1);
+    // Two bars only: no bar length is known yet, so the 48 hours alone apply.
+    let (mut e, t0) = daily_trade(both, 2);
+    assert_eq!(time_exits(&tick(&mut e, "D", 99.5, t0 + 47 * HOUR)), 0);
+    assert_eq!(time_exits(&tick(&mut e, "D", 99.5, t0 + 48 * HOUR)), 1);
+}
+
+#[test]
+fn the_default_time_exit_counts_bars() {
+    let limits = Limits::default();
+    assert_eq!(limits.policy.get(Knob::MaxHoursNoProgress), None);
+    assert_eq!(limits.policy.get(Knob::MaxBarsNoProgress), Some(24.0));
+}
+
+fn vol_codes(atr: f64, confidence: f64) -> Vec<Code> {
+    let limits = Limits::build([
+        ("require_trend", LimitValue::Bool(false)),
+        ("max_correlation", LimitValue::Off),
+        ("allowed_consensus", LimitValue::Off),
+        ("min_volume_24h", LimitValue::Off),
+        ("max_spread_bps", LimitValue::Off),
+    ])
+    .unwrap();
+    let mut e = RiskEngine::new(limits, 1e6, 0).unwrap();
+    let sig = Signal {
+        stop: Some(90.0),
+        target: Some(130.0),
+        quantity: Some(1.0),
+        atr: Some(atr),
+        confidence: Some(confidence),
+        ..Signal::new("V", Side::Long, 100.0)
+    };
+    let d = e.evaluate_signal(&sig, 0).unwrap();
+    d.reasons.iter().map(|r| r.code).collect()
+}
+
+#[test]
+fn the_volatility_gate_refuses_above_max_atr_ratio_and_raises_the_floor_above_the_lower_one() {
+    // Defaults: max_atr_ratio 0.05, high_vol_atr_ratio 0.03, high_vol_confidence 0.80,
+    // min_confidence 0.70.
+    assert_eq!(vol_codes(2.0, 0.75), vec![]);
+    assert_eq!(vol_codes(4.0, 0.75), vec![Code::ConfidenceTooLow]);
+    assert_eq!(vol_codes(4.0, 0.85), vec![]);
+    // A chaotic market is refused at any confidence.
+    assert_eq!(vol_codes(6.0, 0.99), vec![Code::VolatilityTooHigh]);
+}
+
+#[test]
+fn a_format_3_image_is_read_and_answers_as_it_did() {
+    // A format-3 engine with the defaults of then: one ATR ratio of 0.05, a 24-hour exit.
+    let limits = Limits::build([
+        ("max_hours_no_progress", LimitValue::Number(24.0)),
+        ("high_vol_atr_ratio", LimitValue::Number(0.05)),
+    ])
+    .unwrap();
+    let e = RiskEngine::new(limits, 1e6, 0).unwrap();
+    let restored = RiskEngine::from_bytes(&e.to_bytes_of_format_3()).unwrap();
+    let p = &restored.limits().policy;
+    // Format 3 had one ATR ratio, which only raised the confidence floor.
+    assert_eq!(p.get(Knob::MaxAtrRatio), None);
+    assert_eq!(p.get(Knob::HighVolAtrRatio), Some(0.05));
+    assert_eq!(p.get(Knob::MaxBarsNoProgress), None);
+    assert_eq!(p.get(Knob::MaxHoursNoProgress), Some(24.0));
+    // Written again, it is an image of the current format, read back the same.
+    let again = RiskEngine::from_bytes(&restored.to_bytes()).unwrap();
+    assert_eq!(again.to_bytes(), restored.to_bytes());
+}

@@ -116,6 +116,7 @@ impl RiskEngine {
                     a.target,
                     a.atr,
                     ts,
+                    self.markets[i].bar_ns(),
                     &self.limits.policy,
                 ),
                 None => Exit::unmanaged(side, price),
