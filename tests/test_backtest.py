@@ -18,10 +18,10 @@ import pytest
 import riskguard as rg
 from data_files import BTC_CSV as BTC
 from data_files import DATA
+from riskguard.app.backtest.runs import _round_trips
 from riskguard.backtest import (
     Columns,
     DataError,
-    _round_trips,
     read_prices,
     read_signals,
     run_backtest,

@@ -3,6 +3,7 @@ for the same seed."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,13 @@ SECTIONS = [
     "trades through riskguard",
     "final risk figures",
     "riskguard took the max drawdown from",
+    "what each rule did: the 4 rule groups that act most here",
+    "attribution: each run's figures (daily returns)",
+    "contribution: the full configuration minus the run",
+    "the naive run's worst stretch, the account lost",
+    "Over the whole run riskguard cut the max drawdown by",
+    "Scaled down to riskguard's volatility",
+    "The time exit cost",
 ]
 
 
@@ -25,7 +33,13 @@ def demo(out: Path, seed: int = 7) -> str:
         capture_output=True,
         text=True,
         timeout=300,
-        env={"COLUMNS": "140", "PATH": "/usr/bin:/bin", "HOME": str(out.parent)},
+        # PYTHONPATH passes on, so that a checkout runs its own package, not an installed one.
+        env={
+            "COLUMNS": "140",
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(out.parent),
+            **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
+        },
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -47,7 +61,7 @@ def test_the_demo_shows_every_section(outputs):
 
 def test_the_demo_writes_its_report_and_journal(outputs):
     _, _, out = outputs
-    for name in ("report.html", "equity.png", "drawdown.png", "journal.db"):
+    for name in ("report.html", "equity.png", "drawdown.png", "attribution.png", "journal.db"):
         assert (out / name).is_file()
 
 

@@ -520,6 +520,19 @@ def test_average_price_realized_pnl_and_flip():
     assert b.equity() == pytest.approx(10_200.0)
 
 
+def test_gross_exposure_counts_longs_and_shorts_at_their_last_price():
+    b = PaperBroker(10_000.0, allow_short=True)
+    assert b.gross_exposure() == 0.0
+    submit(b, "X", 10)
+    submit(b, "Y", -20)
+    b.on_tick("X", 100.0, T0)
+    b.on_tick("Y", 50.0, T0)
+    b.on_tick("X", 110.0, T0 + 1)
+    # |10 * 110| + |-20 * 50| = 1 100 + 1 000; equity nets them: 10 000 + 100 = 10 100.
+    assert b.gross_exposure() == pytest.approx(2_100.0)
+    assert b.equity() == pytest.approx(10_100.0)
+
+
 def test_insufficient_funds_at_submit_and_at_fill():
     b = PaperBroker(1_000.0)
     b.on_tick("X", 100.0, T0)

@@ -21,7 +21,7 @@ import datetime as dt
 import math
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,11 +212,17 @@ def run_backtest(
     columns: Mapping[str, str] | None = None,
     console: Any = None,
     profile: str | None = None,
+    attribution: bool = False,
+    walk_forward: int | None = None,
+    auto_reset_after: float | None = None,
+    groups: Sequence[str] | None = None,
 ) -> BacktestResult:
     """:func:`riskguard.app.backtest.run_backtest` with the configuration loaded from
     ``config`` (default ``riskguard.toml`` if it exists, and ``RG_*`` variables), its
     ``profile`` replaced by ``profile`` when given, and the prices file's column names in
     ``columns`` (by field: ``{"price": "bid"}``).
+    ``attribution``, ``walk_forward``, ``auto_reset_after`` and ``groups`` are passed on as
+    they are (:func:`riskguard.app.backtest.backtest_frames`).
 
     Raises ConfigError, DataError, RiskError: as ``run_backtest`` and ``Config.load``.
     """
@@ -235,6 +241,10 @@ def run_backtest(
         timestamp_format=timestamp_format,
         columns=Columns(**dict(columns or {})),
         console=console,
+        attribution=attribution,
+        walk_forward=walk_forward,
+        auto_reset_after=auto_reset_after,
+        groups=groups,
     )
 
 

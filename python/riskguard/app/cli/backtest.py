@@ -89,11 +89,47 @@ def backtest(
     price_col: Annotated[
         str | None, typer.Option(metavar="COL", help=_COLUMN.format("prices of a tick file"))
     ] = None,
+    attribution: Annotated[
+        bool,
+        typer.Option(
+            "--attribution",
+            help="Also rerun with each rule group switched off in turn, and show what each "
+            "contributes, with 95 % bootstrap intervals (a chart too, with --out).",
+        ),
+    ] = False,
+    walk_forward: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            help="Repeat the attribution on N consecutive windows of the bars (2 to 50) and "
+            "show how stable each contribution is; implies --attribution.",
+        ),
+    ] = None,
+    auto_reset_after: Annotated[
+        float | None,
+        typer.Option(
+            metavar="DAYS",
+            help="Reset a latched halt (max drawdown, say) DAYS of data time after it "
+            "tripped, so that the run goes on; every reset is listed. Default: never.",
+        ),
+    ] = None,
+    groups: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAMES",
+            help="The rule groups to attribute, comma-separated (sizing, time_exit, "
+            "max_drawdown, ...); default all.",
+        ),
+    ] = None,
 ) -> None:
     """Replay prices through a Guard and a paper broker, with signals or a strategy.
 
     The signals come from a file (--signals) or a built-in strategy (--strategy): give
     exactly one. The run is journaled (--journal) and reported (--out).
+
+    A latched halt (max drawdown, say) stops the riskguard run for good: the output says
+    when, and --auto-reset-after DAYS lets the run go on. --attribution shows what each rule
+    group costs or earns; --walk-forward N, whether that holds over time.
 
     Examples:
 
@@ -102,6 +138,9 @@ def backtest(
         riskguard backtest --prices daily.csv --strategy ema-cross --profile swing
         riskguard backtest --prices ticks.csv --price-col bid --symbol USDJPY \\
             --strategy NAME --journal sqlite:///bt.db
+        riskguard backtest --prices bars.csv --strategy NAME --attribution --walk-forward 4 \\
+            --out ./bt
+        riskguard backtest --prices bars.csv --strategy NAME --auto-reset-after 30
     """
     if (signals is None) == (strategy is None):
         raise typer.BadParameter(
@@ -130,6 +169,10 @@ def backtest(
         columns={k: v for k, v in given.items() if v is not None},
         console=_console(),
         profile=profile,
+        attribution=attribution,
+        walk_forward=walk_forward,
+        auto_reset_after=auto_reset_after,
+        groups=None if groups is None else [g.strip() for g in groups.split(",") if g.strip()],
     )
 
 

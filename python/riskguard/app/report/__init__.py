@@ -14,6 +14,10 @@ What it reads:
 - the curve *without* risk management: the ``"baseline_equity"`` series, when a backtest
   stored one (the same signals, unguarded);
 - breaker trips: the events of kind ``breaker_tripped`` and ``kill_switch``;
+- latched halts (:func:`riskguard.app.backtest.halts.latched_halts`): the trips of the latched
+  breakers that halt, as the newest snapshot's engine has them, each until the reset that
+  lifted it; the equity chart marks each (when the run stopped trading, and the equity then)
+  and its reset;
 - decisions, with their reason codes; trades.
 
 Conventions: times are UTC; returns are simple returns of the curve; drawdown and VaR are
@@ -31,7 +35,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -44,13 +47,14 @@ import numpy as np
 import sqlalchemy as sa
 from matplotlib import dates as mdates
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 from riskguard._core import RiskEngine, RiskError
 from riskguard.analytics import rolling_var
+from riskguard.app.backtest.halts import Halt, halting_breakers, latched_halts
 from riskguard.app.bootstrap import open_journal_readonly
+from riskguard.app.report.figures import HEIGHT, WIDTH, canvas, literal, png
 from riskguard.journal import Journal, JournalError
 from riskguard.performance import KEYS, summary
 from riskguard.redact import printable, redact, safe_url, url_secrets
@@ -61,7 +65,6 @@ CHARTS = ("equity.png", "drawdown.png", "rolling_var.png", "decisions.png", "r_m
 """The chart files :func:`write_report` writes, in the order it returns them."""
 
 VAR_CONFIDENCE = 0.95
-WIDTH, HEIGHT, DPI = 1200, 600, 100
 NS_PER_DAY = 86_400 * 1_000_000_000
 MIN_WINDOW = 20
 FALLBACK_WINDOW = 100
@@ -112,6 +115,7 @@ class _Contents:
     trips: list[dict[str, Any]]
     decisions: list[dict[str, Any]]
     trades: list[dict[str, Any]]
+    halts: list[Halt]
 
 
 # --- reading the journal -------------------------------------------------------------------
@@ -171,30 +175,22 @@ def _read(journal: Journal) -> _Contents:
     ts, values = journal.series("baseline_equity")
     if ts:
         curves.append(_checked(_BASELINE, ts, values, "series 'baseline_equity'"))
-    trips = [e for e in journal.events() if e["kind"] in ("breaker_tripped", "kill_switch")]
-    return _Contents(curves, trips, journal.decisions(), journal.trades())
+    events = journal.events()
+    trips = [e for e in events if e["kind"] in ("breaker_tripped", "kill_switch")]
+    engine = journal.restore()
+    halting = frozenset() if engine is None else halting_breakers(engine.breakers())
+    halts = latched_halts(events, halting, managed.ts, managed.equity)
+    return _Contents(curves, trips, journal.decisions(), journal.trades(), halts)
 
 
 # --- figures -------------------------------------------------------------------------------
 
 
-def _mathtext_safe(text: str) -> str:
-    """matplotlib reads ``$...$`` as mathtext: keep journal text literal."""
-    return text.replace("$", r"\$")
-
-
 def _figure(title: str) -> tuple[Figure, Axes]:
-    fig = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = canvas()
     ax = fig.add_subplot()
     ax.set_title(title)
     return fig, ax
-
-
-def _png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
-    return buf.getvalue()
 
 
 def _no_data(ax: Axes, why: str) -> None:
@@ -243,14 +239,56 @@ def _equity_chart(contents: _Contents) -> tuple[bytes, str]:
             linestyles="solid" if kill else "dashed",
             linewidth=1.5 if kill else 0.8,
             alpha=0.9 if kill else 0.6,
-            label=_mathtext_safe(f"{b} trip ({len(when)})"),
+            label=literal(f"{b} trip ({len(when)})"),
         )
+    _mark_halts(ax, contents.halts)
     ax.set_ylabel("equity")
     _time_axis(ax)
     ax.legend(loc="best", fontsize=9)
     alt = "Equity " + " and ".join(c.label for c in contents.curves)
     alt += f", {len(contents.trips)} breaker trips marked" if contents.trips else ", no trips"
-    return _png(fig), alt
+    if contents.halts:
+        alt += f", {len(contents.halts)} latched halts marked"
+    return png(fig), alt
+
+
+def _mark_halts(ax: Axes, halts: list[Halt]) -> None:
+    """A black line where a latched halt stopped trading, labelled with the breaker and the
+    equity then, and a dotted one at its reset."""
+    for h in halts:
+        when = np.datetime64(h.ts, "ns")
+        ax.vlines(
+            [when], 0.0, 1.0, transform=ax.get_xaxis_transform(), colors="black", linewidth=1.6
+        )
+        ax.annotate(
+            literal(f"{h.breaker}: stopped trading\nequity {h.equity:,.0f}"),
+            (when, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(4, -4),
+            textcoords="offset points",
+            va="top",
+            fontsize=9,
+            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+        )
+        if h.reset_ts is not None:
+            reset = np.datetime64(h.reset_ts, "ns")
+            ax.vlines(
+                [reset],
+                0.0,
+                1.0,
+                transform=ax.get_xaxis_transform(),
+                colors="black",
+                linewidth=1.0,
+                linestyles="dotted",
+            )
+            ax.annotate(
+                literal(f"{h.breaker} reset"),
+                (reset, 0.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(4, 4),
+                textcoords="offset points",
+                fontsize=9,
+            )
 
 
 def _drawdown(equity: np.ndarray) -> np.ndarray:
@@ -268,7 +306,7 @@ def _drawdown_chart(contents: _Contents) -> tuple[bytes, str]:
     ax.set_ylim(bottom=0.0)
     _time_axis(ax)
     ax.legend(loc="best")
-    return _png(fig), "Drawdown " + " and ".join(c.label for c in contents.curves)
+    return png(fig), "Drawdown " + " and ".join(c.label for c in contents.curves)
 
 
 def var_window(ts: Sequence[int] | np.ndarray) -> int | None:
@@ -304,12 +342,12 @@ def _rolling_var_chart(contents: _Contents) -> tuple[bytes, str]:
         drawn.append(curve.label)
     if not drawn:
         _no_data(ax, f"fewer than {MIN_WINDOW} returns")
-        return _png(fig), "Rolling VaR: no data"
+        return png(fig), "Rolling VaR: no data"
     ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
     ax.set_ylabel("VaR per period (positive loss)")
     _time_axis(ax)
     ax.legend(loc="best")
-    return _png(fig), "Rolling VaR " + " and ".join(drawn)
+    return png(fig), "Rolling VaR " + " and ".join(drawn)
 
 
 def _decision_counts(decisions: list[dict[str, Any]]) -> list[tuple[str, int]]:
@@ -330,16 +368,16 @@ def _decisions_chart(contents: _Contents) -> tuple[bytes, str]:
     fig, ax = _figure("Decisions by reason code")
     if not contents.decisions:
         _no_data(ax, "no decisions in the journal")
-        return _png(fig), "Decisions by reason code: no data"
+        return png(fig), "Decisions by reason code: no data"
     counts = _decision_counts(contents.decisions)
-    names = [_mathtext_safe(name) for name, _ in counts]
+    names = [literal(name) for name, _ in counts]
     colors = ["#2ca02c"] + ["#d62728"] * (len(counts) - 1)
     bars = ax.bar(range(len(counts)), [n for _, n in counts], color=colors)
     ax.bar_label(bars)
     ax.set_xticks(range(len(counts)), names, rotation=20, ha="right")
     ax.set_ylabel("decisions")
     ax.grid(True, axis="y", alpha=0.3)
-    return _png(fig), "Decisions by reason code"
+    return png(fig), "Decisions by reason code"
 
 
 def _closed(trades: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -359,7 +397,7 @@ def _r_chart(contents: _Contents) -> tuple[bytes, str]:
     r = _r_values(_closed(contents.trades))
     if r.size == 0:
         _no_data(ax, "no closed trades with an R-multiple")
-        return _png(fig), "R-multiples: no data"
+        return png(fig), "R-multiples: no data"
     bins = int(min(40, max(5, math.ceil(math.sqrt(r.size)))))
     ax.hist(r, bins=bins, color="#1f77b4", edgecolor="white")
     ax.axvline(0.0, color="black", linewidth=0.8)
@@ -373,7 +411,7 @@ def _r_chart(contents: _Contents) -> tuple[bytes, str]:
     ax.set_ylabel("trades")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(loc="best")
-    return _png(fig), "R-multiples"
+    return png(fig), "R-multiples"
 
 
 # --- HTML ----------------------------------------------------------------------------------
@@ -575,6 +613,25 @@ def _html(title: str, contents: _Contents, charts: dict[str, tuple[bytes, str]])
             "counts under each.</p>"
             if total
             else '<p class="note">No decisions in the journal.</p>'
+        ),
+        "<h2>Latched halts</h2>",
+        (
+            _table(
+                ["Stopped trading (UTC)", "Breaker", "Equity then", "Reset (UTC)", "Equity then"],
+                [
+                    [
+                        _iso(h.ts),
+                        h.breaker,
+                        _price(h.equity),
+                        _iso(h.reset_ts),
+                        _price(h.reset_equity),
+                    ]
+                    for h in contents.halts
+                ],
+                numeric=(2, 4),
+            )
+            if contents.halts
+            else '<p class="note">No latched halt: trading was never stopped for good.</p>'
         ),
         "<h2>Breaker trips</h2>",
         (

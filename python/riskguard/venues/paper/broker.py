@@ -350,6 +350,11 @@ class PaperBroker:
         """Cash plus every position at its last price (its average price before any data)."""
         return self._cash + sum(q * self._mark(s) for s, q in self._qty.items())
 
+    def gross_exposure(self) -> float:
+        """Every position's absolute value at its last price (its average price before any
+        data), summed: longs and shorts alike, in quote currency."""
+        return sum(abs(q) * self._mark(s) for s, q in self._qty.items())
+
     # -- data ----------------------------------------------------------------------------------
 
     def on_tick(self, symbol: str, price: float, ts: int, volume: float | None = None) -> None:
