@@ -23,7 +23,9 @@ SECTIONS = [
     "the naive run's worst stretch, the account lost",
     "Over the whole run riskguard cut the max drawdown by",
     "Scaled down to riskguard's volatility",
-    "The time exit cost",
+    "The time exit ",
+    "the same signals through each profile",
+    "profile keeps the most of the strategy's Sharpe",
 ]
 
 
