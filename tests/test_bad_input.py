@@ -69,6 +69,8 @@ RETURNS_TAKERS: dict[str, Callable[[Any], Any]] = {
     "var_historical": lambda x: rg.var_historical(x),
     "var_historical[overlapping]": lambda x: rg.var_historical(x, 0.95, 2, scaling="overlapping"),
     "cvar_historical": lambda x: rg.cvar_historical(x),
+    "tail_risk": lambda x: rg.tail_risk(x),
+    "tail_risk[overlapping]": lambda x: rg.tail_risk(x, 0.95, 2, scaling="overlapping"),
     "var_parametric": lambda x: rg.var_parametric(x),
     "var_parametric[cornish_fisher]": lambda x: rg.var_parametric(x, method="cornish_fisher"),
     "cvar_parametric": lambda x: rg.cvar_parametric(x),
@@ -167,6 +169,7 @@ def test_bad_benchmark(value, needles, annualize: bool) -> None:
 CONFIDENCE_TAKERS: dict[str, Callable[[Any], Any]] = {
     "var_historical": lambda c: rg.var_historical(R2, confidence=c),
     "cvar_historical": lambda c: rg.cvar_historical(R2, confidence=c),
+    "tail_risk": lambda c: rg.tail_risk(R2, confidence=c),
     "var_parametric": lambda c: rg.var_parametric(R2, confidence=c),
     "cvar_parametric": lambda c: rg.cvar_parametric(R2, confidence=c),
     "var_monte_carlo": lambda c: rg.var_monte_carlo(R2, W, confidence=c, n_paths=64),
@@ -196,6 +199,8 @@ HORIZON_TAKERS: dict[str, Callable[[Any], Any]] = {
         R2, horizon=h, scaling="overlapping"
     ),
     "cvar_historical": lambda h: rg.cvar_historical(R2, horizon=h),
+    "tail_risk": lambda h: rg.tail_risk(R2, horizon=h),
+    "tail_risk[overlapping]": lambda h: rg.tail_risk(R2, horizon=h, scaling="overlapping"),
     "var_parametric": lambda h: rg.var_parametric(R2, horizon=h),
     "cvar_parametric": lambda h: rg.cvar_parametric(R2, horizon=h),
     "var_monte_carlo": lambda h: rg.var_monte_carlo(R2, W, horizon=h, n_paths=64),
@@ -237,10 +242,12 @@ HALFLIFE_TAKERS: dict[str, Callable[[Any], Any]] = {
 STRING_OPTIONS: list[tuple[str, str, Callable[[Any], Any]]] = [
     ("var_historical", "interpolation", lambda s: rg.var_historical(R2, interpolation=s)),
     ("cvar_historical", "interpolation", lambda s: rg.cvar_historical(R2, interpolation=s)),
+    ("tail_risk", "interpolation", lambda s: rg.tail_risk(R2, interpolation=s)),
     ("rolling_var", "interpolation", lambda s: rg.rolling_var(R2, 10, interpolation=s)),
     ("rolling_cvar", "interpolation", lambda s: rg.rolling_cvar(R2, 10, interpolation=s)),
     ("var_historical", "scaling", lambda s: rg.var_historical(R2, horizon=2, scaling=s)),
     ("cvar_historical", "scaling", lambda s: rg.cvar_historical(R2, horizon=2, scaling=s)),
+    ("tail_risk", "scaling", lambda s: rg.tail_risk(R2, horizon=2, scaling=s)),
     ("var_parametric", "method", lambda s: rg.var_parametric(R2, method=s)),
     ("var_monte_carlo", "method", lambda s: rg.var_monte_carlo(R2, W, n_paths=64, method=s)),
     ("covariance", "method", lambda s: rg.covariance(R2, method=s)),
@@ -261,7 +268,7 @@ def _scalar_cases() -> list:
     for fn, call in HORIZON_TAKERS.items():
         for value, shown in BAD_INTEGER:
             add(fn, f"horizon={value!r}", lambda c=call, v=value: c(v), ["horizon", shown])
-    for fn in ("var_historical", "cvar_historical"):
+    for fn in ("var_historical", "cvar_historical", "tail_risk"):
         f = getattr(rg, fn)
         add(
             fn,

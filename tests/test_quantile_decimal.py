@@ -55,6 +55,8 @@ def test_historical_var_and_cvar_take_the_decimal_position(n, confidence, interp
     assert got == pytest.approx(-q, rel=1e-12, abs=1e-15)
     cvar = rg.cvar_historical(x, confidence, interpolation=interpolation)
     assert cvar == pytest.approx(-tail_mean(x, q), rel=1e-12, abs=1e-15)
+    both = rg.tail_risk(x, confidence, interpolation=interpolation)
+    assert (both.var, both.cvar) == (got, cvar)
     # numpy, given the decimal itself: the same order statistic (its own position may carry
     # one rounding, hence the tolerance on the interpolated value only).
     decimal_q = round(1.0 - confidence, 12)

@@ -48,6 +48,20 @@ class HistoricalVaR:
         rg.cvar_historical(self.x, 0.95, interpolation=interpolation)
 
 
+class TailRisk:
+    """``tail_risk``: VaR and CVaR per column from one pass, the pair ``HistoricalVaR`` times
+    as two calls; row-major (numpy's default) and column-major (pandas' usual) input."""
+
+    params = ([100, 2000, 10000], ["C", "F"])
+    param_names = ["n_assets", "order"]
+
+    def setup(self, n, order):
+        self.x = np.asarray(make_returns(T, n), order=order)
+
+    def time_tail_risk(self, n, order):
+        rg.tail_risk(self.x, 0.95)
+
+
 class HistoricalVaRHorizon:
     """Multi-period historical VaR: sqrt scaling vs overlapping compounded windows."""
 
@@ -75,6 +89,9 @@ class HistoricalVaRMissing:
 
     def time_cvar_historical_nan(self):
         rg.cvar_historical(self.x)
+
+    def time_tail_risk_nan(self):
+        rg.tail_risk(self.x)
 
 
 class ParametricVaR:

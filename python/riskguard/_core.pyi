@@ -25,6 +25,7 @@ __all__ = [
     "_sizing",
     "var_historical",
     "cvar_historical",
+    "tail_risk",
     "var_parametric",
     "cvar_parametric",
     "var_monte_carlo",
@@ -75,6 +76,9 @@ def var_historical(
 def cvar_historical(
     returns: _Arr2, confidence: float, horizon: int, interpolation: str, scaling: str
 ) -> _Arr1: ...
+def tail_risk(
+    returns: _Arr2, confidence: float, horizon: int, interpolation: str, scaling: str
+) -> tuple[_Arr1, _Arr1]: ...
 def var_parametric(returns: _Arr2, confidence: float, horizon: int, method: str) -> _Arr1: ...
 def cvar_parametric(returns: _Arr2, confidence: float, horizon: int) -> _Arr1: ...
 def var_monte_carlo(

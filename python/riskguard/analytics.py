@@ -19,7 +19,7 @@ import numbers
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -40,6 +40,7 @@ __all__ = [
     "DrawdownPeriod",
     "RiskContributions",
     "StressWindow",
+    "TailRisk",
     "annual_volatility",
     "cagr",
     "calmar_ratio",
@@ -60,6 +61,7 @@ __all__ = [
     "sharpe_ratio",
     "sortino_ratio",
     "stress_test",
+    "tail_risk",
     "var_historical",
     "var_monte_carlo",
     "var_parametric",
@@ -155,6 +157,45 @@ def cvar_historical(
         _choice(scaling, "scaling"),
     )
     return per_column(out, shape)
+
+
+class TailRisk(NamedTuple):
+    """Historical VaR and CVaR of the same returns, as :func:`tail_risk` gives them; a pair,
+    so ``var, cvar = rg.tail_risk(r)`` unpacks it.
+
+    Each field is what :func:`var_historical` and :func:`cvar_historical` return for those
+    returns: a float for a 1-D series, else one positive loss per column (a float64 array, a
+    pandas Series labelled by column, or a one-row polars DataFrame).
+    """
+
+    var: Any
+    cvar: Any
+
+
+def tail_risk(
+    returns: Any,
+    confidence: float = 0.95,
+    horizon: int = 1,
+    interpolation: Literal["linear", "lower"] = "linear",
+    scaling: Literal["sqrt", "overlapping"] = "sqrt",
+) -> TailRisk:
+    """Historical VaR and CVaR together: the values of :func:`var_historical` and
+    :func:`cvar_historical` with the same arguments, from one pass over each column instead
+    of two (one gather of its finite values, one selection, and the tail mean from the
+    selected part), as a :class:`TailRisk` pair. Where a column has NaN its CVaR may differ
+    from :func:`cvar_historical`'s in the last bits: the same tail, summed in another order.
+
+    Same conventions and NaN rule; raises RiskError as :func:`var_historical` does.
+    """
+    x, shape = as_matrix(returns)
+    var, cvar = _core.tail_risk(
+        x,
+        _real(confidence, "confidence"),
+        _integer(horizon, "horizon"),
+        _choice(interpolation, "interpolation"),
+        _choice(scaling, "scaling"),
+    )
+    return TailRisk(per_column(var, shape), per_column(cvar, shape))
 
 
 def var_parametric(

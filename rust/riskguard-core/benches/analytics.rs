@@ -1,7 +1,9 @@
 //! Core kernels without Python in the way: `cargo bench -p riskguard-core`.
 
 use ndarray::Array2;
-use riskguard_core::analytics::{correlation, drawdown, montecarlo, quantile, ratios, rolling};
+use riskguard_core::analytics::{
+    correlation, drawdown, montecarlo, quantile, ratios, rolling, tail,
+};
 
 fn main() {
     divan::main();
@@ -23,6 +25,13 @@ fn var_historical_2520(bencher: divan::Bencher, cols: usize) {
     let x = returns(2520, cols);
     let spec = quantile::TailSpec::new(0.95, 1, "linear", "sqrt").unwrap();
     bencher.bench(|| quantile::var_historical(divan::black_box(x.view()), &spec).unwrap());
+}
+
+#[divan::bench(args = [100, 1000])]
+fn tail_risk_2520(bencher: divan::Bencher, cols: usize) {
+    let x = returns(2520, cols);
+    let spec = quantile::TailSpec::new(0.95, 1, "linear", "sqrt").unwrap();
+    bencher.bench(|| tail::tail_risk(divan::black_box(x.view()), &spec).unwrap());
 }
 
 #[divan::bench(args = [100, 1000])]

@@ -5,7 +5,7 @@ use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray1, PyReado
 use pyo3::prelude::*;
 use riskguard_core::analytics::{
     contributions, correlation as corr, drawdown, montecarlo, parametric, quantile, ratios,
-    rolling, stress,
+    rolling, stress, tail,
 };
 
 use crate::call;
@@ -54,6 +54,27 @@ fn cvar_historical<'py>(
         )
     })?;
     Ok(vec1(py, out))
+}
+
+#[pyfunction]
+#[pyo3(signature = (returns, confidence, horizon, interpolation, scaling))]
+fn tail_risk<'py>(
+    py: Python<'py>,
+    returns: PyReadonlyArray2<'py, f64>,
+    confidence: f64,
+    horizon: i64,
+    interpolation: &str,
+    scaling: &str,
+) -> PyResult<(Arr1<'py>, Arr1<'py>)> {
+    let x = returns.as_array();
+    let out = call(py, x.len(), || {
+        tail::tail_risk(
+            x,
+            &quantile::TailSpec::new(confidence, horizon, interpolation, scaling)?,
+        )
+    })?;
+    let (var, cvar) = out.into_iter().unzip();
+    Ok((vec1(py, var), vec1(py, cvar)))
 }
 
 #[pyfunction]
@@ -414,6 +435,7 @@ fn rolling_correlation<'py>(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(var_historical, m)?)?;
     m.add_function(wrap_pyfunction!(cvar_historical, m)?)?;
+    m.add_function(wrap_pyfunction!(tail_risk, m)?)?;
     m.add_function(wrap_pyfunction!(var_parametric, m)?)?;
     m.add_function(wrap_pyfunction!(cvar_parametric, m)?)?;
     m.add_function(wrap_pyfunction!(var_monte_carlo, m)?)?;

@@ -50,7 +50,7 @@ where
 /// [`PARALLEL_MIN`], and concatenates the results in block order. Each worker reuses one
 /// scratch buffer of `scratch_len` values: fresh large allocations would be mapped and faulted
 /// in page by page on every block.
-fn over_blocks<T, F>(size: usize, blocks: usize, scratch_len: usize, run: F) -> Result<Vec<T>>
+pub fn over_blocks<T, F>(size: usize, blocks: usize, scratch_len: usize, run: F) -> Result<Vec<T>>
 where
     T: Send,
     F: Fn(&mut Vec<f64>, usize) -> Result<Vec<T>> + Sync,

@@ -120,9 +120,19 @@ fn mirror_upper(out: &mut Array2<f64>) {
 /// The columns of `x` as one column-major buffer, and whether any value is NaN.
 fn column_major(arg: &'static str, x: ArrayView2<'_, f64>) -> Result<(Vec<f64>, bool)> {
     let buf = to_column_major(x);
-    let (nan, inf) = buf.iter().fold((false, false), |(nan, inf), v| {
-        (nan | v.is_nan(), inf | v.is_infinite())
-    });
+    let scan = |part: &[f64]| {
+        part.iter().fold((false, false), |(nan, inf), v| {
+            (nan | v.is_nan(), inf | v.is_infinite())
+        })
+    };
+    let either = |a: (bool, bool), b: (bool, bool)| (a.0 | b.0, a.1 | b.1);
+    let (nan, inf) = if buf.len() >= PARALLEL_MIN {
+        buf.par_chunks(PARALLEL_MIN)
+            .map(scan)
+            .reduce(|| (false, false), either)
+    } else {
+        scan(&buf)
+    };
     if inf {
         reject_infinite(arg, x)?;
     }
@@ -159,10 +169,25 @@ fn sample_stats(mut buf: Vec<f64>, t: usize, n: usize) -> PairStats {
     } else {
         1.0 / (t - 1) as f64
     };
-    cov.mapv_inplace(|v| v * scale);
+    for_rows(&mut cov, |_, row| row.iter_mut().for_each(|v| *v *= scale));
     PairStats {
         cov,
         pairwise_var: None,
+    }
+}
+
+/// Applies `f(i, row)` to every row of a new (standard-layout) square array, in parallel when
+/// it is large: these passes over the whole `(N, N)` result would otherwise run on one core
+/// after the product ran on all.
+fn for_rows(m: &mut Array2<f64>, f: impl Fn(usize, &mut [f64]) + Sync) {
+    let n = m.ncols().max(1);
+    let m = m.as_slice_mut().expect("a new array is contiguous");
+    if m.len() >= PARALLEL_MIN {
+        m.par_chunks_mut(n)
+            .enumerate()
+            .for_each(|(i, row)| f(i, row));
+    } else {
+        m.chunks_mut(n).enumerate().for_each(|(i, row)| f(i, row));
     }
 }
 
@@ -257,20 +282,21 @@ pub fn correlation(returns: ArrayView2<'_, f64>, method: CovMethod) -> Result<Ar
     } = stats(returns, method)?;
     let n = cov.nrows();
     let sd: Vec<f64> = (0..n).map(|i| cov[(i, i)].sqrt()).collect();
-    let normalise = |(i, j): (usize, usize), c: &mut f64| {
-        let den = match &pairwise_var {
-            Some(var) => (var[(i, j)] * var[(j, i)]).sqrt(),
-            None => sd[i] * sd[j],
-        };
-        *c = if !(den > 0.0) {
-            f64::NAN
-        } else if i == j {
-            1.0
-        } else {
-            (*c / den).clamp(-1.0, 1.0)
-        };
-    };
-    cov.indexed_iter_mut().for_each(|(ij, c)| normalise(ij, c));
+    for_rows(&mut cov, |i, row| {
+        for (j, c) in row.iter_mut().enumerate() {
+            let den = match &pairwise_var {
+                Some(var) => (var[(i, j)] * var[(j, i)]).sqrt(),
+                None => sd[i] * sd[j],
+            };
+            *c = if !(den > 0.0) {
+                f64::NAN
+            } else if i == j {
+                1.0
+            } else {
+                (*c / den).clamp(-1.0, 1.0)
+            };
+        }
+    });
     Ok(cov)
 }
 
@@ -330,6 +356,41 @@ mod tests {
                 .to_string()
                 .contains("halflife")
         );
+    }
+
+    #[test]
+    fn wide_inputs_match_the_definition() {
+        // 140 columns: the result is normalised row by row in parallel; NaN in one column
+        // takes the pairwise path for the whole matrix.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut x = Array2::from_shape_fn((150, 140), |_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        });
+        for with_nan in [false, true] {
+            if with_nan {
+                x[(7, 3)] = f64::NAN;
+            }
+            let cov = covariance(x.view(), CovMethod::Sample).unwrap();
+            let corr = correlation(x.view(), CovMethod::Sample).unwrap();
+            for i in 0..140 {
+                for j in 0..140 {
+                    let want = naive_pairwise_cov(&x, i, j);
+                    assert!(
+                        (cov[(i, j)] - want).abs() < 1e-14,
+                        "{} vs {want}",
+                        cov[(i, j)]
+                    );
+                    if !with_nan {
+                        let r = want / (cov[(i, i)] * cov[(j, j)]).sqrt();
+                        let r = if i == j { 1.0 } else { r };
+                        assert!((corr[(i, j)] - r).abs() < 1e-12, "{} vs {r}", corr[(i, j)]);
+                    }
+                }
+            }
+        }
     }
 
     proptest! {

@@ -15,3 +15,4 @@ pub mod quantile;
 pub mod ratios;
 pub mod rolling;
 pub mod stress;
+pub mod tail;

@@ -95,7 +95,7 @@ pub fn quantile_in_place(a: &mut [f64], p: f64, interpolation: Interpolation) ->
 
 /// The `p` quantile of a sample of `n` values, of which `a` holds at least the smallest
 /// `floor((n-1)p) + 2` (or all). Reorders `a`.
-fn select_quantile(a: &mut [f64], n: usize, p: f64, interpolation: Interpolation) -> f64 {
+pub fn select_quantile(a: &mut [f64], n: usize, p: f64, interpolation: Interpolation) -> f64 {
     debug_assert!(n > 0 && !a.is_empty());
     let (k, gamma) = quantile_position(n, p);
     let (_, &mut lo, upper) = a.select_nth_unstable_by(k, f64::total_cmp);
@@ -225,7 +225,8 @@ pub fn tail_losses(buf: &mut [f64], column: usize, spec: &TailSpec) -> Result<(f
     Ok((0.0 - q * scale, 0.0 - tail * scale))
 }
 
-fn check_horizon(returns: &ArrayView2<'_, f64>, spec: &TailSpec) -> Result<()> {
+/// Refuses an overlapping horizon longer than the series.
+pub fn check_horizon(returns: &ArrayView2<'_, f64>, spec: &TailSpec) -> Result<()> {
     if spec.scaling == Scaling::Overlapping && spec.horizon > returns.nrows() {
         return Err(RiskError::invalid(
             "horizon",
