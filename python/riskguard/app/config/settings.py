@@ -116,13 +116,10 @@ class Config(BaseSettings):
         merged = profile_limits(name)
         for key, value in checks.plain(given).items():
             base = merged.get(key)
+            number = isinstance(value, int | float) and not isinstance(value, bool)
             if isinstance(base, dict) and isinstance(value, dict):
                 merged[key] = {**base, **value}
-            elif (
-                isinstance(base, dict)
-                and isinstance(value, int | float)
-                and not (isinstance(value, bool))
-            ):
+            elif isinstance(base, dict) and number:  # a breaker's threshold alone
                 merged[key] = {**base, "threshold": value}
             else:
                 merged[key] = value
