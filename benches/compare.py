@@ -67,6 +67,7 @@ import riskguard as rg
 # stream is its per-symbol random walk
 from benchmarks import gate as asv_gate
 from benchmarks import guard as asv_guard
+from benchmarks import replay as asv_replay
 from benchmarks.engine import random_walk
 
 try:
@@ -832,6 +833,89 @@ def backtest_sane(result: Any, _peer: Any, _data: Any) -> str:
     )
 
 
+# The replay rows: one replay of minute bars on one core, and a sweep on every core.
+REPLAY_BARS = 1_000_000
+REPLAY_CHECKED = 20_000  # bars of the prefix checked against the Guard's backtest
+SWEEP = (1_000, 20, 8_000)  # settings, instruments, daily bars each
+
+
+def replay_data() -> tuple[Any, None, Any]:
+    """The synthetic minute bars' instrument and the default limits (no spread check: bars
+    carry no spread), and the bars and signals for the check."""
+    from riskguard.app.backtest.replay import instruments
+
+    bars, signals = asv_replay.minute_bars(REPLAY_BARS)
+    (instrument,) = instruments(bars, signals)
+    return (instrument, rg.Limits(max_spread_bps=None)), None, (bars, signals)
+
+
+def replay_one(data: tuple[Any, Any]) -> Any:
+    instrument, limits = data
+    return rg._core.replay(instrument, limits)
+
+
+def replay_is_the_backtest(ours: Any, _peer: Any, data: tuple[Any, Any]) -> str:
+    """The replay of the first bars equals the Guard's backtest of them (equity after every
+    bar and closed trades, to 1e-9); the full run traded."""
+    import tempfile
+
+    from riskguard.app.backtest.replay import replay_frames
+    from riskguard.backtest import backtest_frames
+
+    bars, signals = data
+    assert len(ours["equity"]) == bars.height and len(ours["trades"]) > 0
+    head = bars.head(REPLAY_CHECKED)
+    sig = signals.filter(signals["ts"] <= head["ts"][-1])
+    config = rg.Config()
+    guarded = backtest_frames(head, sig, config=config, out=tempfile.mkdtemp()).guarded
+    run, _, _ = replay_frames(head, sig, config=config)
+    np.testing.assert_allclose(run.equity, guarded.equity, rtol=1e-9, atol=0)
+    assert [(t["exit_ts"], round(t["pnl"], 6)) for t in run.trades] == [
+        (t["exit_ts"], round(t["pnl"], 6)) for t in guarded.trades
+    ]
+    return (
+        f"the first {REPLAY_CHECKED:,} bars equal the Guard's backtest ({len(run.trades)} "
+        f"trades); {len(ours['trades']):,} trades in {bars.height:,} bars"
+    )
+
+
+def sweep_data() -> tuple[Any, None, Any]:
+    n_settings, n_instruments, n_bars = SWEEP
+    data = (
+        asv_replay.daily_instruments(n_instruments, n_bars),
+        asv_replay.sweep_limits(n_settings),
+    )
+    return data, None, data
+
+
+def sweep_all(data: tuple[Any, Any]) -> Any:
+    insts, limits = data
+    return rg._core.replay_sweep(insts, limits)
+
+
+def sweep_is_its_replays(ours: Any, _peer: Any, data: tuple[Any, Any]) -> str:
+    """Cells of the sweep equal single replays scored by ``performance.summary``."""
+    from riskguard.performance import summary
+
+    insts, limits = data
+    n_settings, n_instruments, n_bars = SWEEP
+    ts = asv_replay.T0 + np.arange(n_bars, dtype=np.int64) * asv_replay.DAY
+    cells = [(0, 0), (n_settings - 1, n_instruments - 1), (n_settings // 2, n_instruments // 3)]
+    for lim, inst in cells:
+        out = rg._core.replay(insts[inst], limits[lim])
+        closed = [t.to_dict() for t in out["trades"] if t.exit_ts is not None]
+        want = summary(ts, out["equity"], closed)
+        for key in ("total_return", "max_drawdown", "sharpe", "trades"):
+            got = ours[key][lim, inst, 0]
+            assert math.isclose(got, want[key], rel_tol=1e-9) or (
+                math.isnan(got) and math.isnan(want[key])
+            ), (key, lim, inst, got, want[key])
+    return (
+        f"{len(cells)} cells equal single replays; mean {np.nanmean(ours['trades']):.0f} "
+        "trades a replay"
+    )
+
+
 def guard_row(name: str, broker: str, simulated: bool) -> Row:
     """Guard.on_tick against the bare engine on the same quiet ticks: the Guard's overhead."""
     return Row(
@@ -1378,6 +1462,35 @@ def rows() -> list[Row]:
             unit="bar",
             max_per_unit=30.0 / 1_000_000,
             max_repeats=0,
+        ),
+        Row(
+            "replay-bars",
+            "replay, ema-cross, engine + paper fills, one core",
+            f"synthetic 1m bars, {REPLAY_BARS:,}",
+            "none (absolute target)",
+            0.0,
+            "≥ 2M bars/s",
+            make=replay_data,
+            ours=replay_one,
+            peer=None,
+            check=replay_is_the_backtest,
+            units=REPLAY_BARS,
+            unit="bar",
+            max_per_unit=1 / 2e6,
+        ),
+        Row(
+            "replay-sweep",
+            "replay_sweep, swing profile, scored",
+            f"{SWEEP[0]:,} settings × {SWEEP[1]} instruments × {SWEEP[2]:,} daily bars",
+            "none (absolute target)",
+            0.0,
+            "≤ 60 s",
+            make=sweep_data,
+            ours=sweep_all,
+            peer=None,
+            check=sweep_is_its_replays,
+            max_per_unit=60.0,
+            max_repeats=1,
         ),
         Row(
             "journal-decisions",

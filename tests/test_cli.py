@@ -34,6 +34,7 @@ BREAKERS = [b.name for b in rg.RiskEngine().breakers()]
 COMMANDS = [
     ["demo"],
     ["backtest"],
+    ["optimize"],
     ["report"],
     ["status"],
     ["kill"],
@@ -146,7 +147,8 @@ def test_every_command_has_help_with_an_example(command):
 def test_the_top_level_help_lists_every_command_and_the_exit_codes():
     out = run("--help")
     assert out.returncode == 0, out.stderr
-    for name in ("demo", "backtest", "report", "status", "kill", "pause", "resume", "reset"):
+    names = ("demo", "backtest", "optimize", "report", "status", "kill", "pause", "resume", "reset")
+    for name in names:
         assert f"│ {name} " in out.stdout
     assert "│ config " in out.stdout
     assert "--debug" in out.stdout and "Exit codes" in out.stdout

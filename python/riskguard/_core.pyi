@@ -2,6 +2,7 @@
 ``riskguard._input``; their public, documented API is ``riskguard.analytics``. The engine
 classes are public as they are; their docstrings live in the extension."""
 
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal, TypeAlias, final
 
 import numpy as np
@@ -15,6 +16,7 @@ __all__ = [
     "Limits",
     "PositionSnapshot",
     "Reason",
+    "ReplayInstrument",
     "RiskEngine",
     "RiskError",
     "Signal",
@@ -49,6 +51,8 @@ __all__ = [
     "rolling_cvar",
     "rolling_correlation",
     "portfolio_risk",
+    "replay",
+    "replay_sweep",
 ]
 
 __version__: str
@@ -678,6 +682,72 @@ class Trade:
     @property
     def holding_ns(self) -> int: ...
     def to_dict(self) -> dict[str, Any]: ...
+
+@final
+class ReplayInstrument:
+    def __new__(
+        cls,
+        symbol: str,
+        ts: npt.NDArray[np.int64],
+        open: _Arr1,
+        high: _Arr1,
+        low: _Arr1,
+        close: _Arr1,
+        volume: _Arr1,
+        signal_bar: npt.NDArray[np.int64],
+        signal_side: npt.NDArray[np.int8],
+        *,
+        stop: _Arr1 | None = None,
+        target: _Arr1 | None = None,
+        confidence: _Arr1 | None = None,
+        consensus: Sequence[str | None] | None = None,
+        atr: _Arr1 | None = None,
+        ema: _Arr1 | None = None,
+        volume_24h: _Arr1 | None = None,
+        spread_bps: _Arr1 | None = None,
+        quantity: _Arr1 | None = None,
+    ) -> ReplayInstrument: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def signals(self) -> int: ...
+    def __len__(self) -> int: ...
+
+_Commission: TypeAlias = Literal["none", "percent_of_notional", "maker_taker", "per_share"]
+
+def replay(
+    instrument: ReplayInstrument,
+    limits: Limits,
+    *,
+    cash: float | None = None,
+    equity: float | None = None,
+    slippage_bps: float | None = None,
+    commission: _Commission | None = None,
+    commission_rate: float | None = None,
+    maker: float | None = None,
+    taker: float | None = None,
+    minimum: float | None = None,
+    allow_short: bool | None = None,
+    fractional: bool | None = None,
+    max_leverage: float | None = None,
+) -> dict[str, Any]: ...
+def replay_sweep(
+    instruments: list[ReplayInstrument],
+    limits: list[Limits],
+    segments: npt.NDArray[np.int64] | None = None,
+    *,
+    cash: float | None = None,
+    equity: float | None = None,
+    slippage_bps: float | None = None,
+    commission: _Commission | None = None,
+    commission_rate: float | None = None,
+    maker: float | None = None,
+    taker: float | None = None,
+    minimum: float | None = None,
+    allow_short: bool | None = None,
+    fractional: bool | None = None,
+    max_leverage: float | None = None,
+) -> dict[str, _Arr3]: ...
 
 class _SizingModule:
     @staticmethod

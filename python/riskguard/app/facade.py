@@ -3,7 +3,7 @@ API call these functions and nothing else of the package, and present what they 
 
 - the journal: :func:`status` (read-only), :func:`record_control` (kill, pause, resume,
   reset), :func:`check_journal`, :func:`prune_journal`;
-- runs: :func:`run_backtest`, :func:`write_report`, :func:`run_demo`;
+- runs: :func:`run_backtest`, :func:`run_optimize`, :func:`write_report`, :func:`run_demo`;
 - the configuration: :func:`validate_config`, :func:`show_config`, :func:`config_variables`;
 - :func:`breaker_names`, :func:`check_breaker`, :func:`jsonable`, :func:`version`.
 
@@ -34,6 +34,7 @@ from riskguard.redact import safe_url
 if TYPE_CHECKING:
     from riskguard.app.backtest import BacktestResult
     from riskguard.app.config import Setting
+    from riskguard.app.optimize import OptimizeResult
     from riskguard.journal import Journal
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "prune_journal",
     "record_control",
     "run_backtest",
+    "run_optimize",
     "run_demo",
     "show_config",
     "status",
@@ -245,6 +247,54 @@ def run_backtest(
         walk_forward=walk_forward,
         auto_reset_after=auto_reset_after,
         groups=groups,
+    )
+
+
+def run_optimize(
+    prices: str | Path,
+    grid: str | Path,
+    *,
+    signals: str | Path | None = None,
+    strategy: str | None = None,
+    config: str | Path | None = None,
+    profile: str | None = None,
+    objective: str | None = None,
+    drawdown_cap: float | None = None,
+    windows: int | None = None,
+    train: float | None = None,
+    out: str | Path | None = "optimized.toml",
+    symbol: str | None = None,
+    timestamp_format: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    console: Any = None,
+) -> OptimizeResult:
+    """:func:`riskguard.app.optimize.run_optimize` with the configuration loaded from
+    ``config`` (default ``riskguard.toml`` if it exists, and ``RG_*`` variables), on
+    ``profile`` when given (else the grid file's, else the configuration's own), and the
+    prices file's column names in ``columns``.
+
+    Raises ConfigError, DataError, RiskError: as ``run_optimize`` and ``Config.load``.
+    """
+    from riskguard.app.backtest import Columns
+    from riskguard.app.config import Config
+    from riskguard.app.optimize import run_optimize as run
+
+    return run(
+        prices,
+        grid,
+        signals=signals,
+        strategy=strategy,
+        config=Config.load(config),
+        profile=profile,
+        objective=objective,
+        drawdown_cap=drawdown_cap,
+        windows=windows,
+        train=train,
+        out=out,
+        symbol=symbol,
+        timestamp_format=timestamp_format,
+        columns=Columns(**dict(columns or {})),
+        console=console,
     )
 
 

@@ -8,6 +8,7 @@ pub mod analytics;
 pub mod batch;
 pub mod engine;
 pub mod error;
+pub mod replay;
 pub mod stream;
 
 pub use error::{Result, RiskError};

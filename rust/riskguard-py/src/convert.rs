@@ -1,6 +1,9 @@
 //! Argument conversion shared by the bindings: each refuses a wrong type with a `RiskError`
 //! naming the argument.
 
+use std::borrow::Cow;
+
+use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
 use riskguard_core::engine::SymbolRef;
@@ -85,4 +88,34 @@ pub(crate) fn symbol<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<SymbolRef<'a>> {
         "symbol must be a str or an interned id (int), got {}",
         describe_value(obj)
     )))
+}
+
+/// A contiguous slice of a 1-D array of `T`, or a `RiskError` naming the expected dtype.
+pub(crate) fn slice<'a, T: numpy::Element + Clone>(
+    arr: &'a Option<PyReadonlyArray1<'_, T>>,
+    obj: &Bound<'_, PyAny>,
+    name: &str,
+    dtype: &str,
+) -> PyResult<Cow<'a, [T]>> {
+    let arr = arr.as_ref().ok_or_else(|| {
+        let got = obj
+            .getattr("dtype")
+            .and_then(|d| d.str())
+            .map_or_else(|_| kind(obj), |d| format!("dtype {d}"));
+        let ndim = obj
+            .getattr("ndim")
+            .ok()
+            .and_then(|n| n.extract::<usize>().ok());
+        let shape = match ndim {
+            Some(n) if n != 1 => format!(" with {n} dimensions"),
+            _ => String::new(),
+        };
+        RiskError::new_err(format!(
+            "{name} must be a 1-D numpy array of {dtype}, got {got}{shape}"
+        ))
+    })?;
+    Ok(match arr.as_slice() {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => Cow::Owned(arr.as_array().to_vec()),
+    })
 }

@@ -1,16 +1,13 @@
 //! Bindings of `riskguard_core::engine`: the risk engine, its limits, events and snapshots.
 //! Conversion only; every rule lives in the core.
 
-use std::borrow::Cow;
-
-use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 use riskguard_core::engine::{
     self as core, Breaker, LimitValue, PartialSpec, RiskEngine as CoreEngine, SettingValue,
 };
 
-use crate::convert::{describe_value, flag, int64, kind, real, symbol, text};
+use crate::convert::{describe_value, flag, int64, kind, real, slice, symbol, text};
 use crate::macros::{PyRepr, getters, py_repr, setting_getters};
 use crate::{RiskError, call};
 
@@ -715,36 +712,6 @@ impl PyRiskEngine {
             })
             .collect()
     }
-}
-
-/// A contiguous slice of a 1-D array of `T`, or a `RiskError` naming the expected dtype.
-fn slice<'a, T: numpy::Element + Clone>(
-    arr: &'a Option<PyReadonlyArray1<'_, T>>,
-    obj: &Bound<'_, PyAny>,
-    name: &str,
-    dtype: &str,
-) -> PyResult<Cow<'a, [T]>> {
-    let arr = arr.as_ref().ok_or_else(|| {
-        let got = obj
-            .getattr("dtype")
-            .and_then(|d| d.str())
-            .map_or_else(|_| kind(obj), |d| format!("dtype {d}"));
-        let ndim = obj
-            .getattr("ndim")
-            .ok()
-            .and_then(|n| n.extract::<usize>().ok());
-        let shape = match ndim {
-            Some(n) if n != 1 => format!(" with {n} dimensions"),
-            _ => String::new(),
-        };
-        RiskError::new_err(format!(
-            "{name} must be a 1-D numpy array of {dtype}, got {got}{shape}"
-        ))
-    })?;
-    Ok(match arr.as_slice() {
-        Ok(s) => Cow::Borrowed(s),
-        Err(_) => Cow::Owned(arr.as_array().to_vec()),
-    })
 }
 
 #[pymethods]

@@ -13,6 +13,7 @@ mod convert;
 mod engine;
 mod gate;
 mod macros;
+mod replay;
 mod sizing;
 
 create_exception!(
@@ -65,5 +66,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     batch::register(m)?;
     engine::register(m)?;
     gate::register(m)?;
+    replay::register(m)?;
     sizing::register(m)
 }

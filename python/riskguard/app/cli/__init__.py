@@ -16,18 +16,19 @@ What is printed is fit for a terminal and for the people around it (DESIGN.md, p
   markup escaped, so that ``[bold]`` or ``[/]`` print as they are.
 
 The commands, by group: :mod:`~riskguard.app.cli.main` (the root's options and ``demo``),
-:mod:`~riskguard.app.cli.backtest` (``backtest``, ``report``),
-:mod:`~riskguard.app.cli.journal` (``status``, ``kill``, ``pause``, ``resume``, ``reset``,
-``journal check``, ``journal prune``) and :mod:`~riskguard.app.cli.config` (``config validate``,
-``config show``), on the application and error printer of :mod:`~riskguard.app.cli.base`.
-Every command does its work through :mod:`riskguard.app.facade` and only presents the result.
+:mod:`~riskguard.app.cli.backtest` (``backtest``, ``report``), :mod:`~riskguard.app.cli.optimize`
+(``optimize``), :mod:`~riskguard.app.cli.journal` (``status``, ``kill``, ``pause``, ``resume``,
+``reset``, ``journal check``, ``journal prune``) and :mod:`~riskguard.app.cli.config`
+(``config validate``, ``config show``), on the application and error printer of
+:mod:`~riskguard.app.cli.base`. Every command does its work through
+:mod:`riskguard.app.facade` and only presents the result.
 
 ``riskguard.cli`` is the old path of this package, and the same module object.
 """
 
 from __future__ import annotations
 
-from riskguard.app.cli import backtest, config, journal, main
+from riskguard.app.cli import backtest, config, journal, main, optimize
 from riskguard.app.cli.base import _error_lines, _traceback_lines, app, config_app, journal_app
 
 __all__ = ["_error_lines", "_traceback_lines", "app"]
@@ -37,6 +38,7 @@ __all__ = ["_error_lines", "_traceback_lines", "app"]
 app.callback()(main.main)
 app.command()(main.demo)
 app.command()(backtest.backtest)
+app.command()(optimize.optimize)
 app.command()(backtest.report)
 app.command()(journal.status)
 app.command()(journal.kill)

@@ -31,14 +31,15 @@ def main(
 ) -> None:
     """riskguard: the risk layer between a trading strategy and the market.
 
-    A demo, backtests and their reports from the command line, and control of a running
-    Guard through its journal: see its state, engage the kill switch, pause, resume, re-arm a
-    breaker, check and show the configuration.
+    A demo, backtests and their reports, risk settings chosen out of sample, and control of a
+    running Guard through its journal: see its state, engage the kill switch, pause, resume,
+    re-arm a breaker, check and show the configuration.
 
     Examples:
 
         riskguard demo
         riskguard backtest --prices bars.csv --strategy NAME --out ./bt
+        riskguard optimize --prices daily.csv --strategy NAME --grid grid.toml
         riskguard status --journal sqlite:///riskguard.db
         riskguard kill --journal sqlite:///riskguard.db --reason "runaway"
         riskguard config show --config riskguard.toml

@@ -45,7 +45,8 @@ pub use snapshot::{BreakerStatus, PositionSnapshot, Snapshot, Status};
 pub use state::RiskEngine;
 pub use trades::{Trade, TradeState};
 pub use vocab::{
-    Action, Breaker, Code, EventKind, LimitValue, PartialSpec, SymbolRef, TradingState,
+    Action, Breaker, Code, EventKind, LimitValue, MAX_AMOUNT, MAX_PRICE, MAX_QTY, MIN_PRICE,
+    PartialSpec, SymbolRef, TradingState,
 };
 
 /// The pre-trade gate's types at their old path (`engine::gate::Signal`): the gate is now
