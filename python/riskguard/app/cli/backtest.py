@@ -8,7 +8,17 @@ from typing import Annotated
 import typer
 
 from riskguard.app import facade
-from riskguard.app.cli.base import JournalUrl, _console, _remember_url
+from riskguard.app.cli.base import (
+    ConfigFile,
+    JournalUrl,
+    SignalsFile,
+    StrategyName,
+    SymbolOption,
+    TimestampFormat,
+    _console,
+    _remember_url,
+    one_source,
+)
 from riskguard.redact import printable
 
 _COLUMN = "Column of the prices file holding the {}; default the backtest's."
@@ -21,23 +31,9 @@ def backtest(
             metavar="FILE", help="Price bars (or ticks) to replay: a CSV or Parquet file."
         ),
     ],
-    signals: Annotated[
-        Path | None,
-        typer.Option(metavar="FILE", help="Signals to submit, a file (or give --strategy)."),
-    ] = None,
-    strategy: Annotated[
-        str | None,
-        typer.Option(
-            metavar="NAME",
-            help="A built-in strategy that makes the signals from the prices: ema-cross.",
-        ),
-    ] = None,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="FILE", help="Configuration TOML; default riskguard.toml if it exists, + RG_*."
-        ),
-    ] = None,
+    signals: SignalsFile = None,
+    strategy: StrategyName = None,
+    config: ConfigFile = None,
     profile: Annotated[
         str | None,
         typer.Option(
@@ -57,16 +53,8 @@ def backtest(
     out: Annotated[
         Path | None, typer.Option(metavar="DIR", help="Directory for the report files.")
     ] = None,
-    symbol: Annotated[
-        str | None,
-        typer.Option(metavar="SYMBOL", help="Symbol of a prices file that has no symbol column."),
-    ] = None,
-    timestamp_format: Annotated[
-        str | None,
-        typer.Option(
-            metavar="FMT", help="strftime format of the timestamps, e.g. '%Y-%m-%d %H:%M:%S'."
-        ),
-    ] = None,
+    symbol: SymbolOption = None,
+    timestamp_format: TimestampFormat = None,
     timestamp_col: Annotated[
         str | None, typer.Option(metavar="COL", help=_COLUMN.format("timestamps"))
     ] = None,
@@ -142,11 +130,7 @@ def backtest(
             --out ./bt
         riskguard backtest --prices bars.csv --strategy NAME --auto-reset-after 30
     """
-    if (signals is None) == (strategy is None):
-        raise typer.BadParameter(
-            "give exactly one of --signals FILE and --strategy NAME",
-            param_hint="'--signals' / '--strategy'",
-        )
+    one_source(signals, strategy)
     given = {
         "timestamp": timestamp_col,
         "symbol": symbol_col,

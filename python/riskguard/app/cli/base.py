@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import sys
 import traceback
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -107,6 +108,44 @@ JournalUrl = Annotated[
     str, typer.Option("--journal", metavar="URL", help=_JOURNAL_HELP, callback=_remember_url)
 ]
 Reason = Annotated[str, typer.Option(help="Why: kept in the journal and sent with the alert.")]
+
+# The options the commands that run a strategy over a prices file share.
+SignalsFile = Annotated[
+    Path | None,
+    typer.Option(metavar="FILE", help="Signals to submit, a file (or give --strategy)."),
+]
+StrategyName = Annotated[
+    str | None,
+    typer.Option(
+        metavar="NAME",
+        help="A built-in strategy that makes the signals from the prices: ema-cross.",
+    ),
+]
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE", help="Configuration TOML; default riskguard.toml if it exists, + RG_*."
+    ),
+]
+SymbolOption = Annotated[
+    str | None,
+    typer.Option(metavar="SYMBOL", help="Symbol of a prices file that has no symbol column."),
+]
+TimestampFormat = Annotated[
+    str | None,
+    typer.Option(
+        metavar="FMT", help="strftime format of the timestamps, e.g. '%Y-%m-%d %H:%M:%S'."
+    ),
+]
+
+
+def one_source(signals: Path | None, strategy: str | None) -> None:
+    """Refuses neither or both of ``--signals`` and ``--strategy``."""
+    if (signals is None) == (strategy is None):
+        raise typer.BadParameter(
+            "give exactly one of --signals FILE and --strategy NAME",
+            param_hint="'--signals' / '--strategy'",
+        )
 
 
 def _num(x: float | None, fmt: str = ",.2f") -> str:

@@ -10,7 +10,14 @@ from typing import Annotated
 import typer
 
 from riskguard.app import facade
-from riskguard.app.cli.base import _console
+from riskguard.app.cli.base import (
+    SignalsFile,
+    StrategyName,
+    SymbolOption,
+    TimestampFormat,
+    _console,
+    one_source,
+)
 
 
 class Objective(str, Enum):
@@ -32,17 +39,8 @@ def optimize(
             "or [ranges] with samples = N.",
         ),
     ],
-    strategy: Annotated[
-        str | None,
-        typer.Option(
-            metavar="NAME",
-            help="A built-in strategy that makes the signals from the prices: ema-cross.",
-        ),
-    ] = None,
-    signals: Annotated[
-        Path | None,
-        typer.Option(metavar="FILE", help="Signals to submit, a file (or give --strategy)."),
-    ] = None,
+    strategy: StrategyName = None,
+    signals: SignalsFile = None,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -87,16 +85,8 @@ def optimize(
         Path,
         typer.Option(metavar="FILE", help="Where to write the chosen settings as a profile."),
     ] = Path("optimized.toml"),
-    symbol: Annotated[
-        str | None,
-        typer.Option(metavar="SYMBOL", help="Symbol of a prices file that has no symbol column."),
-    ] = None,
-    timestamp_format: Annotated[
-        str | None,
-        typer.Option(
-            metavar="FMT", help="strftime format of the timestamps, e.g. '%Y-%m-%d %H:%M:%S'."
-        ),
-    ] = None,
+    symbol: SymbolOption = None,
+    timestamp_format: TimestampFormat = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object instead of the table.")
     ] = False,
@@ -115,11 +105,7 @@ def optimize(
         riskguard optimize --prices bars.csv --strategy ema-cross --grid grid.toml \\
             --profile swing --objective return_at_dd --drawdown-cap 0.2 --out swing.toml
     """
-    if (signals is None) == (strategy is None):
-        raise typer.BadParameter(
-            "give exactly one of --signals FILE and --strategy NAME",
-            param_hint="'--signals' / '--strategy'",
-        )
+    one_source(signals, strategy)
     result = facade.run_optimize(
         prices,
         grid,
