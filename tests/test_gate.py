@@ -1056,7 +1056,7 @@ def gate_kwargs(draw) -> dict[str, Any]:
     kw["signal_filters"] = draw(st.sampled_from([True, True, True, False]))
     maybe(draw, "min_confidence", [0.5, 0.7], kw)
     maybe(draw, "high_vol_confidence", [0.8, 0.9], kw)
-    maybe(draw, "max_atr_ratio", [None, 0.01, 0.05], kw)
+    maybe(draw, "max_atr_ratio", [None, 0.04, 0.05], kw)
     maybe(draw, "high_vol_atr_ratio", [None, 0.005, 0.03], kw)
     maybe(
         draw,

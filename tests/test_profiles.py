@@ -126,3 +126,29 @@ def test_the_volatility_gate(atr, confidence, codes):
         "V", "long", 100.0, stop=90.0, target=130.0, quantity=1.0, atr=atr, confidence=confidence
     )
     assert engine.evaluate_signal(signal, 0).codes == codes
+
+
+def test_the_volatility_gates_ratios_are_held_in_order():
+    with pytest.raises(rg.RiskError, match="high_vol_atr_ratio: must be below max_atr_ratio"):
+        rg.Limits(high_vol_atr_ratio=0.05, max_atr_ratio=0.05)
+    with pytest.raises(rg.ConfigError, match="high_vol_atr_ratio"):
+        rg.Config(limits={"max_atr_ratio": 0.02})  # the default 0.03 floor would never act
+    assert rg.Limits(max_atr_ratio=0.02, high_vol_atr_ratio=None).max_atr_ratio == 0.02
+
+
+def test_a_profile_that_sets_nothing_is_the_source_of_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RG_PROFILE", "conservative")
+    sources = rg.Config.sources()
+    assert sources["profile"].source == "env"
+    assert all(s.source != "profile" for s in sources.values())
+
+
+def test_a_rule_that_needs_two_settings_is_off_when_one_is():
+    from riskguard.app.backtest.groups import group, switched_off
+
+    swing = rg.Config(profile="swing")  # partial_tp_r stays 2.0, its fraction is off
+    assert swing.limits.partial_tp_r == 2.0 and swing.limits.partial_tp_fraction is None
+    assert switched_off(swing, group("partial_take_profit")) is None
+    assert switched_off(rg.Config(profile="vol-target"), group("trailing_stop")) is None
+    assert switched_off(rg.Config(), group("partial_take_profit")) is not None

@@ -284,7 +284,8 @@ def run_optimize(
         grid,
         signals=signals,
         strategy=strategy,
-        config=Config.load(config),
+        # The profile under the file's own [limits], as `backtest --profile` loads it.
+        config=Config.load(config) if profile is None else Config.load(config, profile=profile),
         profile=profile,
         objective=objective,
         drawdown_cap=drawdown_cap,

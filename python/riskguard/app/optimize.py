@@ -56,6 +56,7 @@ import datetime as dt
 import itertools
 import math
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -520,13 +521,27 @@ def optimize_frames(
             segments[i, 2 * k] = (a, b)
             segments[i, 2 * k + 1] = (b, c)
     figures = replay_sweep(insts, limits, segments, **broker_settings(config))
-    with np.errstate(invalid="ignore"):
-        # A setting's score in a part: the mean over instruments (NaN and -inf carry).
-        scores = objective_scores(figures, objective, cap).mean(axis=1)
+    per_instrument = objective_scores(figures, objective, cap)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a part no instrument scores: NaN
+        # A setting's score in a part: the mean over the instruments it has a score on (an
+        # instrument that never trades in the part has none); a breached cap's -inf carries.
+        scores = np.nanmean(per_instrument, axis=1)
+    if len(symbols) > 1:
+        notes.append(
+            f"{len(symbols)} instruments, each replayed on an account of its own and scored by "
+            "the mean: a backtest of the chosen profile trades them on one account, so its "
+            "figures differ"
+        )
     in_sample, out_of_sample = scores[:, 0::2], scores[:, 1::2]
     results = []
     for k, w in enumerate(wins):
         ranked = np.where(np.isnan(in_sample[:, k]), -np.inf, in_sample[:, k])
+        if np.isnan(in_sample[:, k]).all():
+            notes.append(
+                f"window {w.index}: no setting has a score in its training part (no trade); "
+                "the first setting stands"
+            )
         best = int(np.argmax(ranked))
         oos = out_of_sample[:, k]
         results.append(
@@ -556,7 +571,10 @@ def optimize_frames(
 
 def _with_profile(config: Config, profile: str) -> Config:
     """``config`` on another profile: the ``[limits]`` it gives beyond its own profile, over
-    the new profile's (merged as a configuration's sources merge).
+    the new profile's (merged as a configuration's sources merge). Once merged, a value the
+    configuration gives that equals its old profile's cannot be told from the profile's, and
+    is taken as the profile's; ``--profile`` on the command line loads the file on the new
+    profile instead, which keeps it.
 
     Raises ConfigError: an unknown profile, or limits the engine refuses on it.
     """

@@ -440,7 +440,13 @@ fn replay_sweep<'py>(
         max_leverage,
     }
     .settings()?;
-    let work: usize = segments.iter().flatten().map(|(a, b)| b - a).sum::<usize>() * limits.len();
+    // Saturating: the core refuses a range that runs backwards; this is only a size hint.
+    let work: usize = segments
+        .iter()
+        .flatten()
+        .map(|(a, b)| b.saturating_sub(*a))
+        .sum::<usize>()
+        .saturating_mul(limits.len());
     let out = call(py, work, || {
         core::sweep(&insts, &limits, &settings, &segments)
     })?;

@@ -67,6 +67,9 @@ class RuleGroup:
     title: str
     off: Mapping[str, Any]
     words: Callable[[dict[str, Any]], str]
+    # For a rule that needs all of its settings (the engine runs it only when each is on):
+    # off as soon as one of them is.
+    needs_all: bool = False
 
     def describe(self, limits: Mapping[str, Any]) -> str:
         """What the group does under ``limits`` (``LimitsConfig.to_dict()``), one line; for a
@@ -80,7 +83,10 @@ class RuleGroup:
         return {k: v(limits.get(k)) if callable(v) else v for k, v in self.off.items()}
 
     def is_off(self, limits: Mapping[str, Any]) -> bool:
-        """Whether switching the group off changes no setting of ``limits``."""
+        """Whether the group does nothing under ``limits``: switching it off changes no
+        setting, or (a rule that needs all its settings) one of them is off already."""
+        if self.needs_all and any(limits.get(k) is None for k in self.off):
+            return True
         return all(limits.get(k) == v for k, v in self.overrides(limits).items())
 
 
@@ -206,6 +212,7 @@ RULE_GROUPS: tuple[RuleGroup, ...] = (
         "the partial take-profit",
         {"partial_tp_r": None, "partial_tp_fraction": None},
         lambda d: f"takes {_pct(d['partial_tp_fraction'])} off at {_g(d['partial_tp_r'])} R",
+        needs_all=True,
     ),
     RuleGroup(
         "trailing_stop",
@@ -216,6 +223,7 @@ RULE_GROUPS: tuple[RuleGroup, ...] = (
             f"trails the stop {_g(d['trail_atr'])} ATR behind the best price from "
             f"{_g(d['trail_start_r'])} R up"
         ),
+        needs_all=True,
     ),
     RuleGroup(
         "time_exit",

@@ -54,7 +54,8 @@ class Config(BaseSettings):
     ``profile``: a named set of ``[limits]`` (:data:`~riskguard.app.config.profiles.PROFILES`:
     ``conservative``, ``intraday``, ``swing``, ``vol-target``), or None (the default) for the
     engine's defaults alone. The ``[limits]`` given apply over the profile's, key by key, and a
-    breaker given as a number keeps the profile's other fields for it.
+    breaker given as a number (or a table of some of its fields) keeps the profile's other
+    fields for it; a ``LimitsConfig`` passed in code is complete, and replaces them.
 
     ``sessions`` (:class:`SessionsConfig`), ``broker`` (:class:`BrokerConfig`), ``journal``
     (:class:`JournalConfig`), ``alerts`` (:class:`AlertsConfig`), ``guard``

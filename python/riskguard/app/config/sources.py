@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from pydantic_settings import EnvSettingsSource, TomlConfigSettingsSource
 
 from riskguard.app.config.checks import SESSION_KEYS
+from riskguard.app.config.profiles import profile_limits
 from riskguard.app.config.registry import REGISTRY
 from riskguard.redact import safe_url
 
@@ -107,10 +108,10 @@ def provenance(cls: type[Config], path: str | Path | None = None) -> dict[str, S
             }
     from_env, from_file = list(leaves(env)), list(leaves(toml))
     from_profile = []
-    if config.profile is not None:
-        from riskguard.app.config.profiles import profile_limits
-
-        from_profile = list(leaves({"limits": profile_limits(config.profile)}))
+    # A profile that sets nothing (conservative) is the source of no setting.
+    given = profile_limits(config.profile) if config.profile is not None else {}
+    if given:
+        from_profile = list(leaves({"limits": given}))
     names = {name.upper(): name for name in os.environ}
     out = {}
     for leaf, value in leaves(effective).items():

@@ -610,6 +610,16 @@ impl Policy {
                 "consensus_methods: must list at least one method other than consensus".into(),
             );
         }
+        // The gate's two ATR ratios: the floor rises below the one that refuses, or never acts.
+        if let (Some(high), Some(max)) =
+            (self.get(Knob::HighVolAtrRatio), self.get(Knob::MaxAtrRatio))
+            && high >= max
+        {
+            errors.push(format!(
+                "high_vol_atr_ratio: must be below max_atr_ratio ({max}), got {high}; above \
+                 max_atr_ratio a signal is refused, so the confidence floor would never rise"
+            ));
+        }
         if let (Some(lo), Some(n)) = (
             self.get(Knob::CorrelationMinObs),
             self.get(Knob::CorrelationWindow),
