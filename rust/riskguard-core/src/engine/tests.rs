@@ -617,6 +617,7 @@ fn a_format_3_image_is_read_and_answers_as_it_did() {
     let limits = Limits::build([
         ("max_hours_no_progress", LimitValue::Number(24.0)),
         ("high_vol_atr_ratio", LimitValue::Number(0.05)),
+        ("max_atr_ratio", LimitValue::Off),
     ])
     .unwrap();
     let e = RiskEngine::new(limits, 1e6, 0).unwrap();
