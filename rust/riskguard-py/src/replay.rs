@@ -216,42 +216,26 @@ fn boolean(x: Option<&Bound<'_, PyAny>>, name: &str, default: bool) -> PyResult<
 
 impl BrokerArgs<'_, '_> {
     fn settings(&self) -> PyResult<ReplaySettings> {
-        let rate = number(self.commission_rate, "commission_rate", 0.0)?;
         let model = match given(self.commission) {
             Some(c) => text(c, "commission")?,
             None => "none",
         };
-        let commission = match model {
-            "none" => Commission::None,
-            "percent_of_notional" => Commission::Percent(rate),
-            "maker_taker" => Commission::MakerTaker {
-                maker: number(self.maker, "maker", 0.0)?,
-                taker: number(self.taker, "taker", 0.0)?,
-            },
-            "per_share" => Commission::PerShare {
-                rate,
-                minimum: number(self.minimum, "minimum", 0.0)?,
-            },
-            other => {
-                return Err(RiskError::new_err(format!(
-                    "commission must be one of none, percent_of_notional, maker_taker, \
-                     per_share, got {other:?}"
-                )));
-            }
-        };
-        let bps = number(self.slippage_bps, "slippage_bps", 0.0)?;
+        let commission = Commission::named(
+            model,
+            number(self.commission_rate, "commission_rate", 0.0)?,
+            number(self.maker, "maker", 0.0)?,
+            number(self.taker, "taker", 0.0)?,
+            number(self.minimum, "minimum", 0.0)?,
+        )
+        .map_err(|e| RiskError::new_err(e.to_string()))?;
+        let default = AccountSettings::default();
         let account = AccountSettings {
-            cash: number(self.cash, "cash", 100_000.0)?,
-            // No slippage and 0 bps fill at the same price; NaN or a negative is refused.
-            slippage: if bps == 0.0 {
-                Slippage::None
-            } else {
-                Slippage::FixedBps(bps)
-            },
+            cash: number(self.cash, "cash", default.cash)?,
+            slippage: Slippage::from_bps(number(self.slippage_bps, "slippage_bps", 0.0)?),
             commission,
-            allow_short: boolean(self.allow_short, "allow_short", false)?,
-            fractional: boolean(self.fractional, "fractional", true)?,
-            max_leverage: number(self.max_leverage, "max_leverage", 1.0)?,
+            allow_short: boolean(self.allow_short, "allow_short", default.allow_short)?,
+            fractional: boolean(self.fractional, "fractional", default.fractional)?,
+            max_leverage: number(self.max_leverage, "max_leverage", default.max_leverage)?,
         }
         .validate()
         .map_err(|e| RiskError::new_err(e.to_string()))?;

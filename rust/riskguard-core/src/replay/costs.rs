@@ -29,6 +29,15 @@ pub enum Slippage {
 }
 
 impl Slippage {
+    /// Fixed basis points; 0 is no slippage (both fill at the same price).
+    pub fn from_bps(bps: f64) -> Self {
+        if bps == 0.0 {
+            Self::None
+        } else {
+            Self::FixedBps(bps)
+        }
+    }
+
     /// The adverse fraction of the reference price.
     #[inline]
     pub fn fraction(self) -> f64 {
@@ -67,6 +76,29 @@ pub enum Commission {
 }
 
 impl Commission {
+    /// The model named as the paper venue's configuration names it (`"none"`,
+    /// `"percent_of_notional"` with `rate`, `"maker_taker"` with `maker` and `taker`,
+    /// `"per_share"` with `rate` and `minimum`); the values are checked by [`Self::validate`].
+    ///
+    /// Errors: an unknown name.
+    pub fn named(name: &str, rate: f64, maker: f64, taker: f64, minimum: f64) -> Result<Self> {
+        Ok(match name {
+            "none" => Self::None,
+            "percent_of_notional" => Self::Percent(rate),
+            "maker_taker" => Self::MakerTaker { maker, taker },
+            "per_share" => Self::PerShare { rate, minimum },
+            other => {
+                return Err(RiskError::invalid(
+                    "commission",
+                    format!(
+                        "must be one of none, percent_of_notional, maker_taker, per_share, \
+                         got {other:?}"
+                    ),
+                ));
+            }
+        })
+    }
+
     /// The fee of a fill of signed `qty` at `price`; the products are taken in the order the
     /// Python models take them, so that fees agree to the last bit.
     #[inline]
