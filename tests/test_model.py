@@ -37,9 +37,9 @@ def test_round_price_goes_toward_less_risk(price: float, tick: float):
     buy, sell = inst.round_price(price, side="buy"), inst.round_price(price, side="sell")
     assert buy <= price + 1e-12 * price and sell >= price - 1e-12 * price
     assert Fraction(repr(sell)) - Fraction(repr(buy)) <= Fraction(repr(tick))  # on the grid
-    # a protective stop sits closer to the market: a sell stop up, a buy stop down
-    assert inst.round_price(price, side="sell", stop=True) == inst.round_price(price, side="buy")
-    assert inst.round_price(price, side="buy", stop=True) == inst.round_price(price, side="sell")
+    # a protective stop sits closer to the market: a sell stop (below it) up, a buy stop down
+    assert inst.round_price(price, side="sell", stop=True) == sell
+    assert inst.round_price(price, side="buy", stop=True) == buy
 
 
 def test_instrument_examples() -> None:

@@ -360,7 +360,8 @@ class NoMetrics:
 class GuardParts:
     """What a Guard is composed of (``riskguard.Config.compose`` builds it): its settings, its
     venue, store and alert sink, the :class:`Driver` between its data and its venue, and whether
-    it closes the store and the alert sink it was given (those it was not given, it created)."""
+    it closes the store, the alert sink and the venue it was given (those it was not given, it
+    created; a venue is closed when it has ``aclose``)."""
 
     settings: GuardSettings
     venue: Venue
@@ -369,3 +370,4 @@ class GuardParts:
     driver: Driver
     owns_store: bool
     owns_alerts: bool
+    owns_venue: bool = False

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from riskguard.guard import Guard
     from riskguard.journal import Journal
     from riskguard.model import GuardSettings
+    from riskguard.model.venue import VenueSettings
     from riskguard.ports import GuardParts
 
 __all__ = [
@@ -41,9 +42,11 @@ __all__ = [
     "build_sink",
     "compose_guard",
     "guard_settings",
+    "live_venue",
     "open_journal",
     "open_journal_readonly",
     "paper_broker",
+    "venue_settings",
 ]
 
 
@@ -84,6 +87,79 @@ def paper_broker(section: BrokerConfig) -> PaperBroker:
         symbols=section.symbols,
         atr_period=section.atr_period,
     )
+
+
+def venue_settings(section: BrokerConfig, *, call_timeout_s: float = 10.0) -> VenueSettings:
+    """The connection settings of a live ``[broker]``: its credentials from the section (the
+    environment, or the file with ``secrets_in_config``), else from ``secrets_file`` (a TOML
+    file with ``api_key``, ``secret``, ``password``).
+
+    Raises ConfigError: a secrets file that cannot be read, or that holds other keys.
+    """
+    from riskguard.model.venue import VenueSettings
+
+    secrets = {
+        name: value.get_secret_value()
+        for name in ("api_key", "secret", "password")
+        if (value := getattr(section, name)) is not None
+    }
+    if section.secrets_file is not None:
+        secrets = {**_secrets_file(section.secrets_file), **secrets}
+    return VenueSettings(
+        type=section.type,
+        testnet=section.testnet,
+        symbols=tuple(section.symbols or ()),
+        base_url=section.base_url,
+        ws_url=section.ws_url,
+        call_timeout_s=call_timeout_s,
+        stale_feed_s=section.stale_feed_s,
+        bar_timeframe=section.bar_timeframe,
+        dead_man_s=section.dead_man_s,
+        **secrets,
+    )
+
+
+def _secrets_file(path: str) -> dict[str, str]:
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except (OSError, ValueError) as e:
+        # The reason names the file and the problem, never its content.
+        raise ConfigError(
+            [("broker.secrets_file", f"cannot read {path}: {type(e).__name__}")]
+        ) from None
+    unknown = sorted(set(data) - {"api_key", "secret", "password"})
+    if unknown or not all(isinstance(v, str) for v in data.values()):
+        raise ConfigError(
+            [("broker.secrets_file", f"{path} may hold api_key, secret and password strings only")]
+        )
+    return data
+
+
+def live_venue(section: BrokerConfig, *, call_timeout_s: float = 10.0, alerts: Any = None) -> Any:
+    """The live venue of ``[broker]`` (``binance``, ``binanceusdm``, ``kucoinfutures``,
+    ``bingx``, ``alpaca``), not yet connected: it loads its markets and starts its streams on
+    first use (or ``await venue.start()``). ``alerts`` hears its alerts (``(kind, severity,
+    title, detail)``).
+
+    Raises ConfigError: the venue's client library is not installed (``riskguard[ccxt]``,
+    ``riskguard[alpaca]``), or a credential file that cannot be read.
+    """
+    import importlib
+
+    from riskguard.app.config.schema import LIVE_VENUES
+
+    module, _, name = LIVE_VENUES[section.type].partition(":")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except ImportError as e:
+        extra = "alpaca" if section.type == "alpaca" else "ccxt"
+        raise ConfigError(
+            [("broker.type", f"{section.type} needs riskguard[{extra}] installed ({e.name})")]
+        ) from None
+    return cls(venue_settings(section, call_timeout_s=call_timeout_s), alerts=alerts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,6 +291,7 @@ def guard_settings(config: Config) -> GuardSettings:
         max_clock_skew_s=g.max_clock_skew_s,
         snapshot_interval_ns=config.journal.snapshot_interval_ns,
         symbols=None if symbols is None else frozenset(symbols),
+        stale_feed_s=config.broker.stale_feed_s if config.broker.live else None,
     )
 
 
@@ -238,7 +315,6 @@ def compose_guard(
 
     config = config.check()
     settings = guard_settings(config)
-    venue = broker if broker is not None else config.broker.build()
     store = journal if journal is not None else config.journal.open()
     try:
         alerts = alerter if alerter is not None else config.alerts.build()
@@ -246,6 +322,14 @@ def compose_guard(
         if journal is None:
             store.close()
         raise
+    if broker is not None:
+        venue = broker
+    elif config.broker.live:
+        venue = live_venue(
+            config.broker, call_timeout_s=settings.call_timeout_s, alerts=_alert_hook(alerts)
+        )
+    else:
+        venue = config.broker.build()
     driver = Simulation(venue) if isinstance(venue, SimulatedVenue) else LIVE
     return GuardParts(
         settings=settings,
@@ -255,7 +339,18 @@ def compose_guard(
         driver=driver,
         owns_store=journal is None,
         owns_alerts=alerter is None,
+        owns_venue=broker is None,
     )
+
+
+def _alert_hook(alerts: Any) -> Any:
+    """A venue's alerts (``(kind, severity, title, detail)``) into the Guard's alert sink."""
+    from riskguard.model.alerts import Alert
+
+    def notify(kind: str, severity: str, title: str, detail: str) -> None:
+        alerts.notify(Alert(kind=kind, severity=severity, title=title, message=detail))
+
+    return notify
 
 
 def build_guard(

@@ -173,7 +173,7 @@ class ActionsMixin:
                 self._escalations.pop(symbol, None)
                 return
             sent = self.book.sent[cid] = _Sent(action, qty)
-        order = Order(symbol, qty, client_order_id=cid)
+        order = Order(symbol, qty, client_order_id=cid, reduce_only=True)
         try:
             answer = None
             if action.attempt > 0 and not sent.acked and self.gateway.lookup_order is not None:

@@ -123,3 +123,5 @@ class ControlsMixin:
                 # Without the lock: the sweep only asks the broker and records what it says,
                 # and a broker slow to answer must not hold up the tick path or a kill.
                 await self._sweep()
+            if not self._replay:
+                await self._confirm_flat()

@@ -15,6 +15,7 @@ from riskguard.errors import GuardError, JournalError
 from riskguard.guard.actions import ActionsMixin
 from riskguard.guard.alerting import AlertingMixin, _utc
 from riskguard.guard.controls import ControlsMixin
+from riskguard.guard.feed import FeedMixin
 from riskguard.guard.intake import IntakeMixin, _check_parts
 from riskguard.guard.planner import PlannerMixin, _new_id
 from riskguard.guard.recovery import RecoveryMixin
@@ -33,6 +34,7 @@ GuardStatus = RiskStatus
 
 
 class Guard(
+    FeedMixin,
     IntakeMixin,
     PlannerMixin,
     ActionsMixin,
@@ -90,6 +92,7 @@ class Guard(
         self._replay = parts.driver.replay
         self._owns_journal = parts.owns_store
         self._owns_alerter = parts.owns_alerts
+        self._owns_venue = parts.owns_venue
         try:
             # The journal was checked on open; restoring here makes a snapshot the engine
             # refuses fail now, before anything trades.
@@ -124,6 +127,7 @@ class Guard(
         self._init_recovery()
         self._symbols: set[str] = set()
         self._escalations: dict[str, str] = {}
+        self._init_feed()
 
     def __repr__(self) -> str:
         if self._engine is None:
@@ -178,6 +182,9 @@ class Guard(
         self._closed = True
         await self._stop_actions(timeout)
         await self._close_journal()
+        close = getattr(self.broker, "aclose", None)
+        if self._owns_venue and close is not None:
+            await close()  # a live venue it composed: its streams and connections
 
     async def __aenter__(self) -> Guard:
         return await self.start()
@@ -381,6 +388,7 @@ class Guard(
 
         Raises RiskError: ``reason`` or ``actor`` not a str. GuardError: the guard is closed.
         """
+        self._operator_control("pause", actor)
         return await self._manual("pause", None, reason, actor)
 
     async def resume(self, reason: str = "", *, actor: str = "api") -> list[Event]:
@@ -388,6 +396,7 @@ class Guard(
 
         Raises RiskError: ``reason`` or ``actor`` not a str. GuardError: the guard is closed.
         """
+        self._operator_control("resume", actor)
         return await self._manual("resume", None, reason, actor)
 
     async def reset(

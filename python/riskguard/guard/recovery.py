@@ -10,6 +10,7 @@ import json
 import math
 import os
 import socket
+import time
 from typing import Any
 
 from riskguard._core import RiskEngine
@@ -18,6 +19,9 @@ from riskguard.guard.planner import _REDUCING, _new_id
 from riskguard.model.orders import Fill, Liquidity, Order
 from riskguard.model.rows import fill_row
 from riskguard.oms.book import _EPS, _Action, _fill_key, _fill_problem, _row_key, _Sent, _Step
+
+# How often a Guard that must be flat reads a live venue's own positions.
+_FLAT_CHECK_S = 2.0
 
 __all__ = ["RecoveryMixin"]
 
@@ -363,6 +367,41 @@ class RecoveryMixin:
         self._commit(step)
         await self._enqueue(step.actions)
 
+    async def _confirm_flat(self) -> None:
+        """While the kill switch or a close-all breaker holds and no close is in flight (a live
+        venue), reads the venue's own positions every few seconds: a position still held (a
+        fill that came late, an order placed by hand, a close the venue refused) is reconciled
+        into the engine and closed again, until the venue says flat. Best effort: a failure is
+        alerted, and the next poll tries again."""
+        if not self._must_be_flat() or self.book.sent:
+            self._flat_confirmed = None
+            return
+        now = time.monotonic()
+        if now < self._next_flat_check:
+            return
+        self._next_flat_check = now + _FLAT_CHECK_S
+        try:
+            held = await self.gateway.call(self.broker.positions)
+            if not held:
+                if not self._flat_confirmed:
+                    self._flat_confirmed = True
+                    self._alert("flat", "info", "flat on the venue", "its own positions say so")
+                return
+            self._flat_confirmed = False
+            self._alert(
+                "flat",
+                "warning",
+                "the venue still holds positions",
+                ", ".join(f"{s} {p.qty:g}" for s, p in sorted(held.items())) + ": closing again",
+            )
+            await self._reconcile_live()
+            async with self._lock:
+                await self._reflatten()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            self._alert("flat", "warning", "confirming flat on the venue failed", str(e))
+
     def _init_recovery(self) -> None:
         """No lease yet, no reconciliation under way."""
         self._reconcile_lock = asyncio.Lock()
@@ -375,3 +414,5 @@ class RecoveryMixin:
         self._fenced: str | None = None
         self._leased = False  # the lease was taken at start: keep it for the Guard's life
         self._lease_epoch: int | None = None
+        self._next_flat_check = 0.0
+        self._flat_confirmed: bool | None = None

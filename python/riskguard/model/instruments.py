@@ -86,8 +86,11 @@ class Instrument:
         """
         if side not in ("buy", "sell"):
             raise RiskError(f"side must be 'buy' or 'sell', got {side!r}")
-        up = (side == "sell") != stop
-        return _step(price, self.tick_size, up=up)
+        # A limit buys lower and sells higher; a stop sits nearer the market, which is the
+        # same direction: a sell stop (below the market) higher, a buy stop lower. ``stop``
+        # names the order's kind for the reader; both round alike.
+        del stop
+        return _step(price, self.tick_size, up=side == "sell")
 
     def refusal(self, qty: float, price: float) -> str | None:
         """Why the venue would refuse an order of ``qty`` (signed, after rounding) near

@@ -144,6 +144,7 @@ class Order:
     avg_fill_price: float | None = None
     reason: str = ""
     submitted_ts: int | None = field(default=None, compare=False)
+    reduce_only: bool = False
 
     def __post_init__(self) -> None:
         put = object.__setattr__
@@ -182,6 +183,8 @@ class Order:
             text(self.client_order_id, "client_order_id")
         if self.oco_group is not None:
             text(self.oco_group, "oco_group")
+        if not isinstance(self.reduce_only, bool):
+            raise RiskError(f"reduce_only must be a bool, got {self.reduce_only!r}")
 
     @property
     def side(self) -> str:

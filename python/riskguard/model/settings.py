@@ -24,7 +24,9 @@ class GuardSettings:
     - ``control_poll_s``: seconds between polls for control actions;
     - ``max_clock_skew_s``: how far ahead of the wall clock a live tick may be stamped, or None;
     - ``snapshot_interval_ns``: data time between checkpoints of the marks, or None for none;
-    - ``symbols``: the only symbols accepted, or None for any.
+    - ``symbols``: the only symbols accepted, or None for any;
+    - ``stale_feed_s``: seconds without market data before :meth:`Guard.run` pauses new risk,
+      or None (a simulated venue: its data has no wall-clock pace).
 
     The values were checked where they were read (``Config.check``); this record checks none.
     """
@@ -40,3 +42,4 @@ class GuardSettings:
     max_clock_skew_s: float | None = 300.0
     snapshot_interval_ns: int | None = None
     symbols: frozenset[str] | None = None
+    stale_feed_s: float | None = None

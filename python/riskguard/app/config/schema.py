@@ -24,7 +24,14 @@ from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from riskguard._core import Limits, RiskError
 from riskguard.app.config.checks import (
@@ -217,6 +224,34 @@ def _model_table(value: Any) -> Any:
     return value
 
 
+def _endpoint(value: Any) -> str | None:
+    if is_off(value):
+        return None
+    if not isinstance(value, str) or urlsplit(value).scheme not in ("http", "https", "ws", "wss"):
+        raise ValueError(f"must be an http(s):// or ws(s):// URL, got {shown(value)}")
+    return value.rstrip("/")
+
+
+def _timeframe(value: Any) -> str | None:
+    if is_off(value):
+        return None
+    if not isinstance(value, str) or not value[:-1].isdigit() or value[-1] not in "mhd":
+        raise ValueError(
+            f'must be a bar length such as "1m", "5m", "1h" or "off", got {shown(value)}'
+        )
+    return value
+
+
+LIVE_VENUES = {
+    "binance": "riskguard.venues.ccxt:Binance",
+    "binanceusdm": "riskguard.venues.ccxt:BinanceUsdm",
+    "kucoinfutures": "riskguard.venues.ccxt:KucoinFutures",
+    "bingx": "riskguard.venues.ccxt:Bingx",
+    "alpaca": "riskguard.venues.alpaca:AlpacaVenue",
+}
+"""The live venues by ``[broker] type``, each the import path of its class."""
+
+
 def _symbol(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"must be a non-empty string, got {shown(value)}")
@@ -240,7 +275,26 @@ class BrokerConfig(Section):
       ``minimum``), ``"percent_of_notional"`` (``rate``) or ``"maker_taker"`` (``maker``,
       ``taker``).
 
-    A bare model name stands for its table (``slippage = "none"``). Raises :class:`ConfigError`.
+    A bare model name stands for its table (``slippage = "none"``).
+
+    A live venue (``type`` = ``"binance"``, ``"binanceusdm"``, ``"kucoinfutures"``, ``"bingx"``,
+    ``"alpaca"``; ``riskguard[ccxt]`` or ``riskguard[alpaca]`` installed) reads:
+
+    - ``symbols``: what the Guard trades and subscribes to (required), in ccxt's unified form
+      (``"BTC/USDT:USDT"``) or Alpaca's (``"AAPL"``);
+    - ``testnet``: the venue's sandbox (true, the default); ``false`` trades real money;
+    - ``api_key``, ``secret``, ``password`` (KuCoin's passphrase): from the environment
+      (``RG_BROKER__API_KEY``, ``RG_BROKER__SECRET``, ``RG_BROKER__PASSWORD``) or from the
+      TOML file named by ``secrets_file`` (keys ``api_key``, ``secret``, ``password``); in
+      the configuration file itself only with ``secrets_in_config = true``. Never printed;
+    - ``base_url``, ``ws_url``: replace the scheme and host of every REST and WebSocket
+      endpoint the client calls, keeping their paths (tests, private gateways);
+    - ``stale_feed_s``: seconds without market data before new risk pauses, in (0, 3600] (30);
+    - ``bar_timeframe``: the bars the market stream follows (``"1m"``), or ``"off"``;
+    - ``dead_man_s``: the venue-side countdown that cancels every order when the Guard stops
+      re-arming it (Binance USD-M), in [10, 3600] seconds, or ``"off"`` (60).
+
+    Raises :class:`ConfigError`.
     """
 
     _path = "broker"
@@ -253,6 +307,22 @@ class BrokerConfig(Section):
     atr_period: Annotated[int, checked(integer, ge=1, le=MAX_PERIOD)] = 14
     slippage: SlippageConfig = Field(default_factory=NoSlippageConfig)
     commission: CommissionConfig = Field(default_factory=NoCommissionConfig)
+    testnet: Flag = True
+    api_key: SecretStr | None = None
+    secret: SecretStr | None = None
+    password: SecretStr | None = None
+    secrets_file: str | None = None
+    secrets_in_config: Flag = False
+    base_url: Annotated[str | None, BeforeValidator(_endpoint)] = None
+    ws_url: Annotated[str | None, BeforeValidator(_endpoint)] = None
+    stale_feed_s: Annotated[float, checked(real, gt=0.0, le=HOUR_S)] = 30.0
+    bar_timeframe: Annotated[str | None, BeforeValidator(_timeframe)] = "1m"
+    dead_man_s: Annotated[float | None, checked(real_or_off, ge=10.0, le=HOUR_S)] = 60.0
+
+    @property
+    def live(self) -> bool:
+        """True for a venue with a market of its own (not the paper broker)."""
+        return self.type in LIVE_VENUES
 
     @field_validator("type", mode="before")
     @classmethod
@@ -278,6 +348,15 @@ class BrokerConfig(Section):
     def _model_name(cls, value: Any) -> Any:
         return _model_table(value)
 
+    @model_validator(mode="after")
+    def _live_needs_symbols(self) -> BrokerConfig:
+        if self.type in LIVE_VENUES and not self.symbols:
+            raise ValueError(
+                f"a live venue ({self.type}) needs broker.symbols, the symbols it trades: "
+                'symbols = ["BTC/USDT:USDT"]'
+            )
+        return self
+
     def build(self) -> PaperBroker:
         """A fresh broker of ``type`` with these settings (:func:`riskguard.app.bootstrap.
         build_broker`): a :class:`riskguard.brokers.PaperBroker` with the slippage and
@@ -297,6 +376,14 @@ REGISTRY.register(
     schema=BrokerConfig,
     summary="the deterministic paper broker (riskguard.brokers.PaperBroker)",
 )
+for _name, _target in LIVE_VENUES.items():
+    REGISTRY.register(
+        "broker",
+        _name,
+        "riskguard.app.bootstrap:live_venue",
+        schema=BrokerConfig,
+        summary=f"{_name} through {'alpaca-py' if _name == 'alpaca' else 'ccxt'} ({_target})",
+    )
 BROKER_TYPES = REGISTRY.names("broker")
 """The brokers a configuration can build, as registered when it was imported."""
 
@@ -587,7 +674,9 @@ class GuardConfig(Section):
     - ``call_timeout_s``: the longest a venue call may take, in (0, 3600] seconds (10). A call
       that times out is an ambiguous outcome, never a refusal;
     - ``max_clock_skew_s``: how far ahead of the wall clock a live tick may be stamped, in
-      (0, 86400] seconds, or ``"off"`` (None) for no check (300). Backtests never check it.
+      (0, 86400] seconds, or ``"off"`` (None) for no check (300). Backtests never check it;
+    - ``flatten_on_exit``: ``riskguard run`` closes every position when it stops (false: the
+      positions and their protective orders stay).
 
     Raises :class:`ConfigError`.
     """
@@ -601,6 +690,7 @@ class GuardConfig(Section):
     control_poll_s: Annotated[float, checked(real, gt=0.0, le=1.0)] = 0.5
     call_timeout_s: Annotated[float, checked(real, gt=0.0, le=HOUR_S)] = 10.0
     max_clock_skew_s: Annotated[float | None, checked(real_or_off, gt=0.0, le=DAY_S)] = 300.0
+    flatten_on_exit: Flag = False
 
     @field_validator("retry_max_backoff_s")
     @classmethod

@@ -1,0 +1,1 @@
+"""Each venue's REST and WebSocket subset over the fake exchange, one module per venue."""
