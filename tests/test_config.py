@@ -303,7 +303,31 @@ FIELDS = [
     ("guard.control_poll_s", 0.5, ("1.0", 1.0), ("0.25", 0.25), (0.1, 0.1)),
     ("guard.call_timeout_s", 10.0, ("2.5", 2.5), ("30", 30.0), (60, 60.0)),
     ("guard.max_clock_skew_s", 300.0, ('"off"', None), ("60", 60.0), (5, 5.0)),
+    ("guard.flatten_on_exit", False, ("true", True), ("true", True), (True, True)),
+    ("broker.testnet", True, ("false", False), ("false", False), (False, False)),
+    ("broker.secrets_file", None, ('"keys.toml"', "keys.toml"), ("k.toml", "k.toml"), ("x", "x")),
+    ("broker.secrets_in_config", False, ("true", True), ("true", True), (True, True)),
+    (
+        "broker.base_url",
+        None,
+        ('"http://127.0.0.1:9/b"', "http://127.0.0.1:9/b"),
+        ("https://gw.example/x", "https://gw.example/x"),
+        ("http://h:1/", "http://h:1"),
+    ),
+    (
+        "broker.ws_url",
+        None,
+        ('"ws://127.0.0.1:9/b-ws"', "ws://127.0.0.1:9/b-ws"),
+        ("wss://gw.example/ws", "wss://gw.example/ws"),
+        ("ws://h:1", "ws://h:1"),
+    ),
+    ("broker.stale_feed_s", 30.0, ("5", 5.0), ("10", 10.0), (2.5, 2.5)),
+    ("broker.bar_timeframe", "1m", ('"5m"', "5m"), ("1h", "1h"), ("off", None)),
+    ("broker.dead_man_s", 60.0, ('"off"', None), ("30", 30.0), (120, 120.0)),
 ]
+
+# The credentials have sources of their own (test_credentials_never_come_from_the_file_unasked).
+CREDENTIALS = {"broker.api_key", "broker.secret", "broker.password"}
 
 
 @pytest.mark.parametrize(
@@ -314,7 +338,7 @@ def test_every_field_has_its_default_and_is_read_from_each_source(
 ):
     section, key = path.split(".")
     assert value_at(rg.Config(), path) == default
-    if path != "broker.type":  # the only broker type there is
+    if path != "broker.type":  # the paper broker in every source: the others need symbols
         assert toml[1] != default and env[1] != default and kwargs[1] != default
     f = write(tmp_path / "c.toml", f"[{section}]\n{key} = {toml[0]}\n")
     assert value_at(rg.Config.load(f), path) == toml[1]
@@ -327,7 +351,7 @@ def test_every_field_has_its_default_and_is_read_from_each_source(
 
 
 def test_the_fields_table_covers_every_field():
-    covered = {f[0] for f in FIELDS}
+    covered = {f[0] for f in FIELDS} | CREDENTIALS
     for name, model in [
         ("broker", BrokerConfig),
         ("journal", JournalConfig),
@@ -336,6 +360,44 @@ def test_the_fields_table_covers_every_field():
         ("guard", GuardConfig),
     ]:
         assert {f"{name}.{key}" for key in model.model_fields} <= covered
+
+
+def test_credentials_never_come_from_the_file_unasked(tmp_path, monkeypatch):
+    from riskguard.app.bootstrap import venue_settings
+
+    live = '[broker]\ntype = "binanceusdm"\nsymbols = ["BTC/USDT:USDT"]\n'
+    f = write(tmp_path / "c.toml", live + 'api_key = "k-in-file"\nsecret = "s-in-file"\n')
+    with pytest.raises(rg.ConfigError) as e:
+        rg.Config.load(f)
+    assert {p for p, _ in e.value.problems} == {"broker.api_key", "broker.secret"}
+    assert "k-in-file" not in str(e.value) and "s-in-file" not in str(e.value)
+    # The user insists: taken, and never shown.
+    g = write(tmp_path / "g.toml", f.read_text() + "secrets_in_config = true\n")
+    cfg = rg.Config.load(g)
+    assert venue_settings(cfg.broker).api_key == "k-in-file"
+    assert "k-in-file" not in repr(cfg) and "s-in-file" not in repr(cfg.broker)
+    # The environment, then a secrets file, fill in what the other does not give.
+    keys = write(tmp_path / "keys.toml", 'api_key = "k-file"\nsecret = "s-file"\npassword = "p"\n')
+    h = write(tmp_path / "h.toml", live + f'secrets_file = "{keys}"\n')
+    monkeypatch.setenv("RG_BROKER__API_KEY", "k-env")
+    s = venue_settings(rg.Config.load(h).broker)
+    assert (s.api_key, s.secret, s.password) == ("k-env", "s-file", "p")
+    assert "k-env" not in repr(s) and "s-file" not in repr(s)
+    bad = write(tmp_path / "bad.toml", 'api_key = "k"\ntoken = "t"\n')
+    with pytest.raises(rg.ConfigError, match="broker.secrets_file") as e:
+        rg.Config.load(write(tmp_path / "i.toml", live + f'secrets_file = "{bad}"\n'))
+    assert '"k"' not in str(e.value) and "t" not in str(e.value).split("only")[-1]
+
+
+def test_a_live_venue_needs_its_symbols_and_a_known_timeframe():
+    with pytest.raises(rg.ConfigError, match="broker.symbols"):
+        rg.Config(broker={"type": "bingx"})
+    with pytest.raises(rg.ConfigError, match="bar length"):
+        rg.Config(broker={"bar_timeframe": "weekly"})
+    with pytest.raises(rg.ConfigError, match="ws"):
+        rg.Config(broker={"ws_url": "ftp://x"})
+    cfg = rg.Config(broker={"type": "bingx", "symbols": ["BTC/USDT:USDT"]})
+    assert cfg.broker.live and not rg.Config().broker.live
 
 
 def test_defaults_are_those_of_the_code_they_configure():
@@ -943,6 +1005,8 @@ def test_secrets_stay_out_of_the_repr():
 # engine refusing the broker's cash as its equity, an absurd queue or retry count.
 EXTREME = [
     ("broker.cash", 1e300),
+    ("broker.stale_feed_s", 1e300),
+    ("broker.dead_man_s", 1e300),
     ("broker.max_leverage", 1e300),
     ("broker.atr_period", 10**30),
     ("broker.slippage.bps", {"model": "fixed_bps", "bps": 1e300}),

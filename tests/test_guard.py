@@ -4,6 +4,7 @@ the paper broker, a SQLite journal and a recording alert sink."""
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import sqlite3
 import time
@@ -71,6 +72,8 @@ class Wrapped:
     """A broker that delegates to a paper broker, counting calls, optionally failing or
     blocking them. ``simulated`` keeps the paper broker's market-data interface (the Guard
     then drives the market); without it, the test drives ``paper`` and fills are streamed."""
+
+    name = "wrapped-paper"
 
     def __init__(self, paper: PaperBroker) -> None:
         self.paper = paper
@@ -519,7 +522,13 @@ def test_an_entry_that_keeps_failing_is_given_up_journaled_and_alerted(tmp_path)
             decision = await guard.submit(LONG)
             assert decision.approved
             assert len(broker.submitted()) == 3  # one try and two retries
-            assert [o["status"] for o in guard.journal.orders()] == ["pending", "failed"]
+            rows = guard.journal.orders()
+            # Every attempt is journaled, with its retries, venue, asked price and error.
+            assert [o["status"] for o in rows] == ["pending", "failed", "failed", "failed"]
+            attempts = [json.loads(o["details"]) for o in rows[1:]]
+            assert [a["retries"] for a in attempts] == [0, 1, 2]
+            assert all(a["venue"] == "wrapped-paper" and a["requested_price"] == 100.0 for a in attempts)
+            assert all(a["error"] and a["latency_ms"] >= 0.0 for a in attempts)
             await heard(recorder, "order_failed")
         await alerts.aclose()
 

@@ -20,7 +20,7 @@ from riskguard.app.config import (
 from riskguard.app.config.registry import KINDS
 
 BUILT_IN = {
-    "broker": ("paper",),
+    "broker": ("paper", "binance", "binanceusdm", "kucoinfutures", "bingx", "alpaca"),
     "sink": ("log", "webhook", "telegram"),
     "slippage": ("none", "fixed_bps", "volume_linear", "volatility_atr"),
     "commission": ("none", "per_share", "percent_of_notional", "maker_taker"),
@@ -104,7 +104,8 @@ def test_a_broker_registered_later_is_configurable_and_built_through_the_registr
     with pytest.raises(rg.ConfigError) as info:
         rg.Config(broker={"type": "paper-twin"})
     [(path, message)] = info.value.problems
-    assert (path, message) == ("broker.type", "unknown broker type 'paper-twin'; known: paper")
+    known = "paper, binance, binanceusdm, kucoinfutures, bingx, alpaca"
+    assert (path, message) == ("broker.type", f"unknown broker type 'paper-twin'; known: {known}")
 
 
 def test_a_sink_registered_later_is_accepted_by_the_configuration():

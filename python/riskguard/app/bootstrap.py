@@ -120,11 +120,10 @@ def venue_settings(section: BrokerConfig, *, call_timeout_s: float = 10.0) -> Ve
 
 
 def _secrets_file(path: str) -> dict[str, str]:
-    import tomllib
+    from riskguard.app.config.sources import read_toml
 
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
+        data = read_toml(path)
     except (OSError, ValueError) as e:
         # The reason names the file and the problem, never its content.
         raise ConfigError(

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from riskguard._core import RiskError
-from riskguard.errors import JournalError
+from riskguard.errors import ConfigError, JournalError
 from riskguard.redact import safe_url
 
 if TYPE_CHECKING:
@@ -307,11 +307,45 @@ def write_report(journal: str, out: str | Path) -> list[Path]:
     return write(journal, out)
 
 
-def run_demo(*, seed: int = 7, out: str | Path | None = None, console: Any = None) -> Any:
-    """:func:`riskguard.app.demo.run_demo`: the demo, printed on ``console``."""
+def run_demo(
+    *, seed: int = 7, out: str | Path | None = None, console: Any = None, venue: str = "paper"
+) -> Any:
+    """The demo, printed on ``console``: :func:`riskguard.app.demo.run_demo` (``venue``
+    ``"paper"``), or :func:`riskguard.app.live_demo.run_live_demo` (``"fake"``: the live stack
+    against the fake venue on 127.0.0.1).
+
+    Raises ConfigError: an unknown ``venue``.
+    """
+    if venue == "fake":
+        from riskguard.app.live_demo import run_live_demo
+
+        return run_live_demo(seed=seed, out=out, console=console)
+    if venue != "paper":
+        raise ConfigError([("--venue", f"must be paper or fake, got {venue!r}")])
     from riskguard.app.demo import run_demo as run
 
     return run(seed=seed, out=out, console=console)
+
+
+def run_live(
+    config: str | Path | None, strategy: str, *, say: Any = print, status_s: float = 60.0
+) -> Any:
+    """:func:`riskguard.app.live.run_live` on the configuration at ``config`` (default
+    ``riskguard.toml`` and ``RG_*``) with the strategy named ``strategy``
+    (:func:`riskguard.app.live.load_strategy`), until SIGINT or SIGTERM.
+
+    Raises ConfigError: an invalid configuration, or one without a live venue. RiskError: a
+    strategy that cannot be loaded. Whatever starting the Guard raises.
+    """
+    import asyncio
+
+    from riskguard.app.config import Config
+    from riskguard.app.live import load_strategy
+    from riskguard.app.live import run_live as run
+
+    loaded = Config.load(config)
+    chosen = load_strategy(strategy)
+    return asyncio.run(run(loaded, chosen, say=say, status_s=status_s))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -166,7 +166,10 @@ async def run_live(
                 left = await venue.flatten()
                 if left:
                     say(f"still held after flattening: {left}")
-                await asyncio.sleep(1.0)  # the closing fills reach the journal through the stream
+                # The closing fills reach the engine and the journal through the user stream.
+                deadline = time.monotonic() + 10.0
+                while guard.status().positions and time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
             final = status_line(guard, started)
             say(f"stopped: {final}")
             return {"status": guard.status(), "feed": dict(guard.feed_stats)}

@@ -5,6 +5,7 @@ entries back, cancelling and sweeping working orders, retries after a venue ende
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable
 from typing import Any
 
@@ -16,21 +17,29 @@ from riskguard.oms.gateway import _is_unknown_order
 
 __all__ = ["ActionsMixin"]
 
+# A venue's refusal of an order below its smallest (riskguard.model.instruments reason codes):
+# no retry of the same intent can pass it.
+_TOO_SMALL = ("BELOW_MIN_QTY", "BELOW_MIN_NOTIONAL")
+
 
 class ActionsMixin:
     """The actions part of the Guard (a mixin: it works on the Guard's own state)."""
 
-    async def _send_entry(self, order: Order) -> None:
+    async def _send_entry(self, order: Order, requested: float | None = None) -> None:
         """Sends an approved entry with bounded retries, unless new risk was refused since;
         takes it back if that happens while it is on its way, or if its answers were lost. A
-        submission that times out is not sent again: it is settled in the background."""
+        submission that times out is not sent again: it is settled in the background. Each
+        attempt is journaled with its execution details (``requested`` is the signal's entry
+        price: :mod:`riskguard.oms.tca`)."""
         details = {"purpose": "entry", "intent": order.client_order_id}
         units = self._tradable(order.qty)
         if units == 0.0:
             reason = "below one unit: the broker takes whole units only"
             self._record_order(order, "rejected", reason=reason, **details)
             return
-        order = Order(order.symbol, units, client_order_id=order.client_order_id)
+        cid = order.client_order_id or ""
+        order = Order(order.symbol, units, client_order_id=cid)
+        self.executions.sending(cid, requested)
         attempt = 0
         while True:
             refused = self._new_risk_refused()
@@ -38,15 +47,18 @@ class ActionsMixin:
                 self._record_order(order, "cancelled", reason=f"not sent: {refused}", **details)
                 await self._take_back(order, details)
                 return
+            began = time.perf_counter()
             try:
                 answer = await self.gateway.timed(self.broker.submit(order), "submit")
                 break
             except AmbiguousOutcome as e:
-                self._in_doubt(order, details, str(e))
+                took = self.executions.attempt(cid, time.perf_counter() - began, attempt, str(e))
+                self._in_doubt(order, details, str(e), took)
                 return
             except Exception as e:
+                took = self.executions.attempt(cid, time.perf_counter() - began, attempt, str(e))
+                self._record_order(order, "failed", reason=str(e), **details, **took)
                 if attempt >= self.gateway.retries:
-                    self._record_order(order, "failed", reason=str(e), **details)
                     self._alert(
                         "order_failed", "warning", f"entry of {order.symbol} not sent", str(e)
                     )
@@ -55,7 +67,8 @@ class ActionsMixin:
                     return
                 await asyncio.sleep(self.gateway.delay(attempt))
                 attempt += 1
-        self._record_order(order, answer.status.value, reason=answer.reason, **details)
+        took = self.executions.attempt(cid, time.perf_counter() - began, attempt)
+        self._record_order(order, answer.status.value, reason=answer.reason, **details, **took)
         if answer.status is OrderStatus.REJECTED:
             self._alert(
                 "order_rejected", "warning", f"entry of {order.symbol} refused", answer.reason
@@ -174,6 +187,8 @@ class ActionsMixin:
                 return
             sent = self.book.sent[cid] = _Sent(action, qty)
         order = Order(symbol, qty, client_order_id=cid, reduce_only=True)
+        self.executions.sending(cid, self._mark(symbol))
+        began = time.perf_counter()
         try:
             answer = None
             if action.attempt > 0 and not sent.acked and self.gateway.lookup_order is not None:
@@ -184,21 +199,35 @@ class ActionsMixin:
         except AmbiguousOutcome as e:
             # No answer in time: in flight, never refused. Asked for again later (looked up
             # by its id first, then sent under the same id, which the broker deduplicates).
+            took = self.executions.attempt(cid, time.perf_counter() - began, action.attempt, str(e))
             action.attempt += 1
-            self._record(action, qty, "ambiguous", reason=str(e))
+            self._record(action, qty, "ambiguous", reason=str(e), **took)
             self._escalate(action, str(e))
             self._retry_later(action)
             return
         except Exception as e:
             # The answers were lost, maybe not the order: it stays in flight, and is asked
             # for again later under the same id.
+            error = f"{type(e).__name__}: {e}"
+            took = self.executions.attempt(cid, time.perf_counter() - began, action.attempt, error)
             action.attempt += 1
-            self._record(action, qty, "failed", reason=f"{type(e).__name__}: {e}")
-            self._escalate(action, f"{type(e).__name__}: {e}")
+            self._record(action, qty, "failed", reason=error, **took)
+            self._escalate(action, error)
             self._retry_later(action)
             return
         sent.acked = True
-        self._record(action, qty, answer.status.value, reason=answer.reason)
+        took = self.executions.attempt(cid, time.perf_counter() - began, action.attempt)
+        self._record(action, qty, answer.status.value, reason=answer.reason, **took)
+        if answer.status is OrderStatus.REJECTED and answer.reason.startswith(_TOO_SMALL):
+            # Less than the venue's smallest order (a reduction of a one-lot position): the
+            # same order would be refused again; what is left stays for the next close.
+            sent.cap = 0.0
+            self.book.settle(cid)
+            self._escalations.pop(symbol, None)
+            self._alert(
+                "order_too_small", "warning", f"{action.purpose} of {symbol}", answer.reason
+            )
+            return
         if answer.status in _ENDED:
             self._ended(action, sent, answer)
         else:

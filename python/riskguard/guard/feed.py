@@ -11,7 +11,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from riskguard._core import Signal
+from riskguard._core import RiskError, Signal
+from riskguard.errors import GuardError
 from riskguard.model.market import Bar, Tick
 
 __all__ = ["FeedMixin"]
@@ -25,7 +26,7 @@ class FeedMixin:
 
     def _init_feed(self) -> None:
         self._stale_paused = False  # this Guard paused new risk for a stale feed
-        self.feed_stats = {"ticks": 0, "bars": 0, "signals": 0, "stale": 0}
+        self.feed_stats = {"ticks": 0, "bars": 0, "signals": 0, "stale": 0, "refused": 0}
 
     async def run(
         self, feed: Any, *, strategy: Any = None, stale_feed_s: float | None = None
@@ -39,6 +40,10 @@ class FeedMixin:
         a live venue; none for a replay) without data, new risk is paused (``stale_feed``:
         journaled and alerted as a pause by the actor ``feed``) and resumed once data flows;
         a pause an operator made meanwhile is left for the operator to lift.
+
+        A record older than the engine's clock (a bar stamped at its close arrives after
+        later trades) is applied at the engine's time; a record the Guard refuses (a NaN
+        price, an unknown symbol) is alerted and skipped.
 
         Raises GuardError: the Guard is closed. Whatever the feed raises.
         """
@@ -61,7 +66,15 @@ class FeedMixin:
                     return
                 if self._stale_paused:
                     await self._feed_flows()
-                await self._feed_item(item, strategy)
+                try:
+                    await self._feed_item(item, strategy)
+                except GuardError:
+                    raise
+                except RiskError as e:
+                    # One bad record (a NaN price, an unknown symbol) is refused and said;
+                    # the Guard goes on with the next.
+                    self.feed_stats["refused"] += 1
+                    self._alert("feed", "warning", "a market record was refused", str(e))
         finally:
             if pending is not None:
                 pending.cancel()
@@ -69,14 +82,18 @@ class FeedMixin:
                     await pending
 
     async def _feed_item(self, item: Any, strategy: Any) -> None:
+        # A live feed interleaves streams: a bar stamped at its close arrives after trades
+        # stamped later, and trades of two streams cross by a few ms. A record older than the
+        # engine's clock is applied at the engine's time, when it became known.
+        ts = max(item.ts, self.engine.ts)
         if isinstance(item, Tick):
             self.feed_stats["ticks"] += 1
-            await self.on_tick(item.symbol, item.price, item.ts)
+            await self.on_tick(item.symbol, item.price, ts)
             hook = getattr(strategy, "on_tick", None)
         elif isinstance(item, Bar):
             self.feed_stats["bars"] += 1
             await self.on_bar(
-                item.symbol, item.open, item.high, item.low, item.close, item.volume, item.ts
+                item.symbol, item.open, item.high, item.low, item.close, item.volume, ts
             )
             hook = getattr(strategy, "on_bar", None)
         else:
@@ -85,7 +102,7 @@ class FeedMixin:
             return
         for signal in _signals(hook(item)):
             self.feed_stats["signals"] += 1
-            await self.submit(signal, item.ts)
+            await self.submit(signal, ts)
 
     async def _feed_stale(self, seconds: float) -> None:
         if self._stale_paused or self.engine.paused:

@@ -25,6 +25,7 @@ from riskguard.model.orders import Order
 from riskguard.model.rows import order_row
 from riskguard.oms.book import Book, BookMixin, _Step
 from riskguard.oms.gateway import Gateway, GatewayMixin
+from riskguard.oms.tca import Executions
 from riskguard.ports import AlertSink, GuardParts, Store, Venue
 
 __all__ = ["Guard", "GuardError", "GuardStatus"]
@@ -128,6 +129,8 @@ class Guard(
         self._symbols: set[str] = set()
         self._escalations: dict[str, str] = {}
         self._init_feed()
+        # What each order asked for and cost (riskguard.oms.tca), journaled with it.
+        self.executions = Executions(str(getattr(self.broker, "name", "") or "venue"))
 
     def __repr__(self) -> str:
         if self._engine is None:
@@ -244,7 +247,9 @@ class Guard(
                 self._fail(f"a decision could not be committed: {e}")
                 raise
         else:
-            await self._send_entry(Order(decision.symbol, qty, client_order_id=cid))
+            await self._send_entry(
+                Order(decision.symbol, qty, client_order_id=cid), requested=decision.entry
+            )
         return decision
 
     async def on_tick(self, symbol: str, price: float, ts: int) -> list[Event]:

@@ -229,6 +229,11 @@ class BookMixin:
     a part of the Guard (a mixin: it needs the engine, the venue's capabilities and the
     alerts)."""
 
+    def _mark(self, symbol: str) -> float | None:
+        """The engine's mark of a held ``symbol`` (None when it holds none)."""
+        positions = self.engine.snapshot().positions
+        return positions[symbol].mark if symbol in positions else None
+
     def _position(self, symbol: str) -> float:
         positions = self.engine.snapshot().positions
         return positions[symbol].qty if symbol in positions else 0.0
@@ -245,8 +250,14 @@ class BookMixin:
         assert engine is not None
         problem = _fill_problem(fill)
         if problem is None:
+            qty = fill.qty
+            held = self._position(fill.symbol)
+            if held and abs(held + qty) <= _EPS * max(abs(held), abs(qty)):
+                # Closes the position to within float dust (lots summed in binary: 0.421 +
+                # 0.421 + 0.001 - 0.843 is 4e-19): closed exactly, not left as a dust position.
+                qty = -held
             try:
-                events = engine.on_fill(fill.symbol, fill.qty, fill.price, engine.ts, fill.fee)
+                events = engine.on_fill(fill.symbol, qty, fill.price, engine.ts, fill.fee)
             except RiskError as e:  # out of the engine's bounds: it changed nothing
                 problem = f"refused by the engine: {e}"
         if problem is not None:
@@ -266,10 +277,10 @@ class BookMixin:
                 fill.fee,
                 liquidity=_liquidity(fill.liquidity),
                 fill_id=fill.fill_id,
-                **details,
+                **{**self.executions.fill(fill), **details},
             )
         )
-        self.book.qty[fill.symbol] = self.book.qty.get(fill.symbol, 0.0) + fill.qty
+        self.book.qty[fill.symbol] = self.book.qty.get(fill.symbol, 0.0) + qty
         cid = fill.client_order_id
         self.book.applied[cid] = self.book.applied.get(cid, 0.0) + fill.qty
         self.book.settle(cid)

@@ -164,11 +164,18 @@ class GatewayMixin:
     """Settling ambiguous outcomes, a part of the Guard (a mixin: it journals, alerts and takes
     entries back through the Guard, and asks the venue through its :class:`Gateway`)."""
 
-    def _in_doubt(self, order: Order, details: dict[str, Any], error: str) -> None:
+    def _in_doubt(
+        self,
+        order: Order,
+        details: dict[str, Any],
+        error: str,
+        attempt: dict[str, Any] | None = None,
+    ) -> None:
         """An entry whose submission (or cancel) got no answer: it may or may not be working.
-        Journaled ``ambiguous`` (in flight, never "rejected") and settled in the background,
-        so that neither the caller nor the Guard's lock waits for the broker."""
-        self._record_order(order, "ambiguous", reason=error, **details)
+        Journaled ``ambiguous`` (in flight, never "rejected"; with the ``attempt``'s execution
+        details when it was a submission) and settled in the background, so that neither the
+        caller nor the Guard's lock waits for the broker."""
+        self._record_order(order, "ambiguous", reason=error, **details, **(attempt or {}))
         self._alert(
             "order_ambiguous",
             "warning",

@@ -16,6 +16,7 @@ What is printed is fit for a terminal and for the people around it (DESIGN.md, p
   markup escaped, so that ``[bold]`` or ``[/]`` print as they are.
 
 The commands, by group: :mod:`~riskguard.app.cli.main` (the root's options and ``demo``),
+:mod:`~riskguard.app.cli.live` (``run``),
 :mod:`~riskguard.app.cli.backtest` (``backtest``, ``report``), :mod:`~riskguard.app.cli.optimize`
 (``optimize``), :mod:`~riskguard.app.cli.journal` (``status``, ``kill``, ``pause``, ``resume``,
 ``reset``, ``journal check``, ``journal prune``) and :mod:`~riskguard.app.cli.config`
@@ -28,7 +29,7 @@ The commands, by group: :mod:`~riskguard.app.cli.main` (the root's options and `
 
 from __future__ import annotations
 
-from riskguard.app.cli import backtest, config, journal, main, optimize
+from riskguard.app.cli import backtest, config, journal, live, main, optimize
 from riskguard.app.cli.base import _error_lines, _traceback_lines, app, config_app, journal_app
 
 __all__ = ["_error_lines", "_traceback_lines", "app"]
@@ -37,6 +38,7 @@ __all__ = ["_error_lines", "_traceback_lines", "app"]
 # registration): the root's callback and commands, then the groups.
 app.callback()(main.main)
 app.command()(main.demo)
+app.command()(live.run)
 app.command()(backtest.backtest)
 app.command()(optimize.optimize)
 app.command()(backtest.report)

@@ -38,6 +38,8 @@ def main(
     Examples:
 
         riskguard demo
+        riskguard demo --venue fake
+        riskguard run --config live.toml --strategy ema-cross
         riskguard backtest --prices bars.csv --strategy NAME --out ./bt
         riskguard optimize --prices daily.csv --strategy NAME --grid grid.toml
         riskguard status --journal sqlite:///riskguard.db
@@ -62,6 +64,14 @@ def demo(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(metavar="N", help="Seed of the synthetic market.")] = 7,
+    venue: Annotated[
+        str,
+        typer.Option(
+            metavar="paper|fake",
+            help="paper: the paper broker (the default); fake: the live stack (ccxt, "
+            "WebSockets) against the fake venue on 127.0.0.1.",
+        ),
+    ] = "paper",
 ) -> None:
     """A strategy trading a synthetic market through a crash, with and without riskguard.
 
@@ -69,9 +79,15 @@ def demo(
     once through a Guard; the runs are printed side by side with the breaker timeline, and
     the report and journal go to --out. The same seed always gives the same output.
 
+    With --venue fake, the live path runs end to end without keys: the fake venue of
+    riskguard.testing starts on 127.0.0.1, a binanceusdm broker (the real ccxt client) points
+    at it, and a replayed session trades through `riskguard run`'s loop; the journal is then
+    checked against the venue's own fills (needs riskguard[ccxt,testing]).
+
     Examples:
 
         riskguard demo
         riskguard demo --seed 11 --out ./demo-out
+        riskguard demo --venue fake
     """
-    facade.run_demo(seed=seed, out=out, console=_console())
+    facade.run_demo(seed=seed, out=out, console=_console(), venue=venue)

@@ -33,6 +33,7 @@ from riskguard.app.config.sources import (
     Setting,
     TomlSource,
     provenance,
+    read_toml,
     toml_file,
 )
 from riskguard.errors import ConfigError
@@ -219,17 +220,35 @@ class Config(BaseSettings):
         environment and ``overrides`` (keyword arguments by section: ``broker={"cash": 5e4}``,
         merged key by key over the other sources).
 
+        A venue's credentials (``broker.api_key``, ``secret``, ``password``) come from the
+        environment or ``broker.secrets_file``; the file itself may hold them only with
+        ``broker.secrets_in_config = true``, since configuration files are shared and
+        committed.
+
         Raises ConfigError: a file that is named but missing, or not valid TOML; any invalid
-        value.
+        value; credentials in the file without ``secrets_in_config``.
         """
         file = DEFAULT_FILE if path is None else Path(path)
         if path is not None and not file.is_file():
             raise ConfigError([(str(file), "no such file")])
         token = toml_file.set(file)
         try:
-            return cls(**overrides)
+            config = cls(**overrides)
         finally:
             toml_file.reset(token)
+        in_file = _secrets_in(file)
+        if in_file and not config.broker.secrets_in_config:
+            raise ConfigError(
+                [
+                    (
+                        f"broker.{name}",
+                        f"credentials do not belong in {file}: set RG_BROKER__{name.upper()} "
+                        "or broker.secrets_file (or broker.secrets_in_config = true)",
+                    )
+                    for name in in_file
+                ]
+            )
+        return config
 
     @classmethod
     def settings_customise_sources(
@@ -285,3 +304,14 @@ class Config(BaseSettings):
         Raises ConfigError: as :meth:`load`.
         """
         return provenance(cls, path)
+
+
+def _secrets_in(file: Path) -> list[str]:
+    """The credentials ``[broker]`` of the TOML ``file`` sets (none when there is no file)."""
+    try:
+        broker = read_toml(file).get("broker")
+    except (OSError, ValueError):
+        return []  # no file, or one the TOML source already refused
+    if not isinstance(broker, dict):
+        return []
+    return [name for name in ("api_key", "secret", "password") if name in broker]

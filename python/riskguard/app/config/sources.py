@@ -13,6 +13,7 @@ replaces the lower one whole.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
@@ -28,7 +29,7 @@ from riskguard.redact import safe_url
 if TYPE_CHECKING:
     from riskguard.app.config.settings import Config
 
-__all__ = ["DEFAULT_FILE", "Setting", "provenance"]
+__all__ = ["DEFAULT_FILE", "Setting", "provenance", "read_toml"]
 
 DEFAULT_FILE = Path("riskguard.toml")
 # The file the next Config reads; Config.load sets it for the duration of one construction.
@@ -150,3 +151,16 @@ def _variable(path: tuple[str, ...], names: Mapping[str, str]) -> str:
         if name in names:
             return names[name]
     return "RG_" + "__".join(path).upper()
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The TOML file at ``path``, parsed.
+
+    Raises OSError: it cannot be read. ValueError: it is not TOML.
+    """
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10 (tomli is a dependency there)
+        import tomli as tomllib  # type: ignore[import-not-found]
+    with open(path, "rb") as f:
+        return tomllib.load(f)

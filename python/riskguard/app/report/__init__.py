@@ -56,6 +56,7 @@ from riskguard.app.backtest.halts import Halt, halting_breakers, latched_halts
 from riskguard.app.bootstrap import open_journal_readonly
 from riskguard.app.report.figures import HEIGHT, WIDTH, canvas, literal, png
 from riskguard.journal import Journal, JournalError
+from riskguard.oms.tca import quality
 from riskguard.performance import KEYS, summary
 from riskguard.redact import printable, redact, safe_url, url_secrets
 
@@ -116,6 +117,7 @@ class _Contents:
     decisions: list[dict[str, Any]]
     trades: list[dict[str, Any]]
     halts: list[Halt]
+    executions: list[dict[str, Any]]  # riskguard.oms.tca.quality: by venue and symbol
 
 
 # --- reading the journal -------------------------------------------------------------------
@@ -180,7 +182,8 @@ def _read(journal: Journal) -> _Contents:
     engine = journal.restore()
     halting = frozenset() if engine is None else halting_breakers(engine.breakers())
     halts = latched_halts(events, halting, managed.ts, managed.equity)
-    return _Contents(curves, trips, journal.decisions(), journal.trades(), halts)
+    executions = quality(journal.orders(), journal.fills())
+    return _Contents(curves, trips, journal.decisions(), journal.trades(), halts, executions)
 
 
 # --- figures -------------------------------------------------------------------------------
@@ -487,6 +490,60 @@ def _table(
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
 
 
+def _ms(x: float) -> str:
+    return "–" if math.isnan(x) else f"{x:,.1f}"
+
+
+def _bps(x: float) -> str:
+    return "–" if math.isnan(x) else f"{x:+,.2f}"
+
+
+def _executions_table(rows: list[dict[str, Any]]) -> str:
+    """Slippage and latency by venue and symbol (:func:`riskguard.oms.tca.quality`)."""
+    if not rows:
+        return (
+            '<p class="note">No order attempt in the journal carries execution details '
+            "(journals of a Guard before execution logging, or a backtest's).</p>"
+        )
+    table = _table(
+        [
+            "Venue",
+            "Symbol",
+            "Attempts",
+            "Refused / failed / in doubt",
+            "Latency ms (median)",
+            "Latency ms (p95)",
+            "Fills",
+            "Fees",
+            "Slippage bps (median)",
+            "Slippage bps (p95)",
+            "Slippage bps (mean)",
+        ],
+        [
+            [
+                r["venue"],
+                r["symbol"],
+                str(r["attempts"]),
+                f"{r['rejected']} / {r['failed']} / {r['ambiguous']}",
+                _ms(r["latency_ms_median"]),
+                _ms(r["latency_ms_p95"]),
+                str(r["fills"]),
+                _price(r["fees"]),
+                _bps(r["slippage_bps_median"]),
+                _bps(r["slippage_bps_p95"]),
+                _bps(r["slippage_bps_mean"]),
+            ]
+            for r in rows
+        ],
+        numeric=tuple(range(2, 11)),
+    )
+    return table + (
+        '\n<p class="note">Latency is the wall time of each submission (ms). Slippage is '
+        "the fill's price against the price its order asked (the signal's entry, the mark "
+        "for a close, the limit), in basis points: positive is a cost.</p>"
+    )
+
+
 def _summary_table(contents: _Contents, trades: list[dict[str, Any]]) -> str:
     columns = []
     for i, curve in enumerate(contents.curves):
@@ -639,6 +696,8 @@ def _html(title: str, contents: _Contents, charts: dict[str, tuple[bytes, str]])
             if trip_rows
             else '<p class="note">No breaker tripped.</p>'
         ),
+        "<h2>Execution quality</h2>",
+        _executions_table(contents.executions),
         "<h2>Trades</h2>",
         img("r_multiples.png"),
         (

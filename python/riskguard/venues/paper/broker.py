@@ -141,6 +141,8 @@ class PaperBroker:
     The broker is single-threaded: use it from one thread and one event loop.
     """
 
+    name = "paper"
+
     def __init__(
         self,
         cash: float = 100_000.0,
