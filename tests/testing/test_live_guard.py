@@ -19,10 +19,11 @@ pytest.importorskip("ccxt")
 pytest.importorskip("aiohttp")
 
 import riskguard as rg  # noqa: E402
+from riskguard.testing.conformance import MARKETS  # noqa: E402
 from riskguard.testing.fake import FakeVenue, dialect, exchange_for  # noqa: E402
 
 SYMBOL = "BTC/USDT:USDT"
-KEY, SECRET = "live-guard-key-91b2", "live-guard-secret-77ac"
+KEY, SECRET, PASSWORD = "live-guard-key-91b2", "live-guard-secret-77ac", "live-guard-pass-3e"
 
 
 class Memory:
@@ -48,10 +49,10 @@ class Memory:
         return [a.kind for a in self.alerts]
 
 
-def signal(price: float) -> Any:
+def signal(price: float, symbol: str = SYMBOL) -> Any:
     """A long with a stop, a target and the market context the gate checks."""
     return rg.Signal(
-        SYMBOL,
+        symbol,
         "long",
         price,
         stop=price * 0.97,
@@ -75,25 +76,36 @@ class Once:
         if self.done:
             return None
         self.done = True
-        return signal(tick.price)
+        return signal(tick.price, tick.symbol)
 
 
 @asynccontextmanager
-async def live(tmp_path: Any, **broker: Any) -> AsyncIterator[tuple[Any, Any, Memory]]:
+async def live(
+    tmp_path: Any, venue: str = "binanceusdm", **broker: Any
+) -> AsyncIterator[tuple[Any, Any, Memory]]:
+    """A Guard composed from configuration on ``venue`` against a fresh fake venue."""
+    market = MARKETS[venue]
     exchange = exchange_for(
-        "BTCUSDT", "swap", tick=0.1, lot=0.001, min_notional=100.0, price=50_000.0
+        market.market_id,
+        market.kind,
+        tick=market.tick,
+        lot=market.lot,
+        min_notional=market.min_notional,
+        price=market.price,
+        contract_size=market.contract_size,
     )
-    fake_dialect = dialect("binanceusdm", exchange, api_key=KEY, secret=SECRET)
+    fake_dialect = dialect(venue, exchange, api_key=KEY, secret=SECRET, password=PASSWORD)
     with FakeVenue([fake_dialect]) as fake:
         config = rg.Config.load(
             None,
             broker={
-                "type": "binanceusdm",
-                "symbols": [SYMBOL],
-                "base_url": fake.base_url("binanceusdm"),
-                "ws_url": fake.ws_url("binanceusdm"),
+                "type": venue,
+                "symbols": [market.symbol],
+                "base_url": fake.base_url(venue),
+                "ws_url": fake.ws_url(venue),
                 "api_key": KEY,
                 "secret": SECRET,
+                "password": PASSWORD,
                 "dead_man_s": "off",
                 **broker,
             },
@@ -106,7 +118,6 @@ async def live(tmp_path: Any, **broker: Any) -> AsyncIterator[tuple[Any, Any, Me
             yield guard, fake, alerts
         finally:
             await guard.aclose()
-            assert guard.broker.client.session is None or guard.broker.client.session.closed
 
 
 async def until(what: Any, timeout: float = 10.0) -> None:
@@ -116,17 +127,60 @@ async def until(what: Any, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def prime(guard: Any, fake: Any) -> None:
+async def prime(guard: Any, fake: Any, venue: str = "binanceusdm") -> None:
     """Starts the venue and puts a first trade on its market stream."""
+    market = MARKETS[venue]
     await guard.start()
     await guard.broker.start()
-    exchange = fake.exchange("binanceusdm")
+    exchange = fake.exchange(venue)
 
     def priced() -> bool:
-        exchange.set_price("BTCUSDT", 50_000.0)
-        return guard.broker.last_price(SYMBOL) is not None
+        exchange.set_price(market.market_id, market.price)
+        return guard.broker.last_price(market.symbol) is not None
 
     await until(priced)
+
+
+def held(exchange: Any, venue: str) -> float:
+    """What the fake venue holds of the venue's market, in base units."""
+    market = MARKETS[venue]
+    if market.kind == "spot":
+        return exchange.assets.get(exchange.markets[market.market_id].base, 0.0)
+    return exchange.position(market.market_id).qty * market.contract_size
+
+
+@pytest.mark.parametrize("venue", sorted(MARKETS))
+def test_every_live_venue_enters_through_the_guard_and_a_kill_leaves_it_flat(tmp_path, venue):
+    market = MARKETS[venue]
+
+    async def main() -> None:
+        async with live(tmp_path, venue) as (guard, fake, alerts):
+            exchange = fake.exchange(venue)
+            await prime(guard, fake, venue)
+            runner = asyncio.create_task(guard.run(guard.broker.feed(), strategy=Once()))
+            await until(lambda: held(exchange, venue) > 0)
+            await until(lambda: market.symbol in guard.status().positions)
+            assert guard.status().positions[market.symbol]["qty"] == pytest.approx(
+                held(exchange, venue), rel=1e-9
+            )
+            await guard.kill("test", actor="test")
+            lot = market.lot * market.contract_size
+            await until(lambda: abs(held(exchange, venue)) < lot, timeout=20.0)
+            await until(lambda: "flat" in alerts.kinds(), timeout=20.0)
+            assert not exchange.open_orders()
+            await until(lambda: not guard.status().positions)
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+        rows = (
+            sqlite3.connect(tmp_path / "live.db")
+            .execute("SELECT qty, details FROM rg_fills")
+            .fetchall()
+        )
+        ids = [json.loads(d).get("fill_id") for _, d in rows]
+        assert len(ids) == len(set(ids)) >= 2, ids
+        assert sum(q for q, _ in rows) == pytest.approx(0.0, abs=1e-9)
+
+    asyncio.run(asyncio.wait_for(main(), 90.0))
 
 
 def test_an_entry_fills_once_and_a_kill_leaves_the_venue_flat(tmp_path) -> None:
@@ -239,5 +293,18 @@ def test_no_secret_reaches_the_journal_or_the_status(tmp_path) -> None:
         )
         assert text and KEY not in text and SECRET not in text
         assert all(KEY not in str(a) and SECRET not in str(a) for a in alerts.alerts)
+
+    asyncio.run(asyncio.wait_for(main(), 60.0))
+
+
+def test_the_dead_mans_switch_is_armed_while_running_and_disarmed_at_a_clean_stop(tmp_path):
+    async def main() -> None:
+        async with live(tmp_path, dead_man_s=10) as (guard, fake, alerts):
+            dialect = fake.dialects["binanceusdm"]
+            await prime(guard, fake)
+            await until(lambda: fake.faults.count("countdown") >= 1)
+            assert "BTCUSDT" in dialect._countdowns  # armed: a stopped Guard cancels all
+            await guard.aclose()
+            assert "BTCUSDT" not in dialect._countdowns  # disarmed: what is working stays
 
     asyncio.run(asyncio.wait_for(main(), 60.0))

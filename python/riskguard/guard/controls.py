@@ -13,7 +13,10 @@ from riskguard.guard.writeahead import _Control
 from riskguard.model.rows import control_row
 from riskguard.oms.book import _Step
 
-__all__ = ["ControlsMixin"]
+__all__ = ["RECONCILE_EVERY_S", "ControlsMixin"]
+
+RECONCILE_EVERY_S = 60.0
+"""Seconds between reconciliations of a live venue's positions while the Guard runs."""
 
 
 class ControlsMixin:
@@ -125,3 +128,8 @@ class ControlsMixin:
                 await self._sweep()
             if not self._replay:
                 await self._confirm_flat()
+                if time.monotonic() >= self._next_reconcile:
+                    # A live venue's positions, every minute: what its streams missed (a fill
+                    # while no Guard listened, a trade by hand) is reconciled and alerted.
+                    self._next_reconcile = time.monotonic() + RECONCILE_EVERY_S
+                    self._schedule_reconcile()

@@ -415,4 +415,5 @@ class RecoveryMixin:
         self._leased = False  # the lease was taken at start: keep it for the Guard's life
         self._lease_epoch: int | None = None
         self._next_flat_check = 0.0
+        self._next_reconcile = time.monotonic() + 60.0  # start() has just reconciled
         self._flat_confirmed: bool | None = None

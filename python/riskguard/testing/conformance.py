@@ -42,7 +42,7 @@ from typing import Any
 from riskguard.errors import AmbiguousOutcome, AuthFailed, RateLimited, VenueError
 from riskguard.model.orders import Order, OrderStatus
 
-__all__ = ["CASES", "FAULTED", "VENUES", "Harness", "check", "harness"]
+__all__ = ["CASES", "FAULTED", "MARKETS", "VENUES", "Harness", "Market", "check", "harness"]
 
 VENUES = ("paper", "binance", "binanceusdm", "kucoinfutures", "bingx", "alpaca")
 """Every venue riskguard ships, by ``[broker] type``."""
@@ -51,7 +51,7 @@ KEY, SECRET, PASSWORD = "rg-test-key-7f3a", "rg-test-secret-c91d0e", "rg-test-pa
 
 
 @dataclass(frozen=True)
-class _Setup:
+class Market:
     """One venue's fake market: its venue id, riskguard symbol, kind, steps and price."""
 
     market_id: str
@@ -64,14 +64,14 @@ class _Setup:
     contract_size: float = 1.0
 
 
-_SETUPS = {
-    "binance": _Setup("BTCUSDT", "BTC/USDT", "spot", 0.01, 0.00001, 5.0, 50_000.0),
-    "binanceusdm": _Setup("BTCUSDT", "BTC/USDT:USDT", "swap", 0.1, 0.001, 100.0, 50_000.0),
-    "kucoinfutures": _Setup(
+MARKETS = {  # each live venue's market in the fake venue
+    "binance": Market("BTCUSDT", "BTC/USDT", "spot", 0.01, 0.00001, 5.0, 50_000.0),
+    "binanceusdm": Market("BTCUSDT", "BTC/USDT:USDT", "swap", 0.1, 0.001, 100.0, 50_000.0),
+    "kucoinfutures": Market(
         "XBTUSDTM", "BTC/USDT:USDT", "swap", 0.1, 1.0, 0.0, 50_000.0, contract_size=0.001
     ),
-    "bingx": _Setup("BTC-USDT", "BTC/USDT:USDT", "swap", 0.1, 0.0001, 2.0, 50_000.0),
-    "alpaca": _Setup("AAPL", "AAPL", "spot", 0.01, 0.0001, 1.0, 200.0),
+    "bingx": Market("BTC-USDT", "BTC/USDT:USDT", "swap", 0.1, 0.0001, 2.0, 50_000.0),
+    "alpaca": Market("AAPL", "AAPL", "spot", 0.01, 0.0001, 1.0, 200.0),
 }
 
 
@@ -153,7 +153,7 @@ async def harness(
     from riskguard.model.venue import VenueSettings
     from riskguard.testing.fake import FakeVenue, dialect, exchange_for
 
-    setup = _SETUPS[name]
+    setup = MARKETS[name]
     exchange = exchange_for(
         setup.market_id,
         setup.kind,

@@ -147,18 +147,12 @@ class BinanceUsdm(Binance):
         # and in userTrades. The answer is kept as it is: a working order until told otherwise.
         return params
 
-    def dead_man_call(self) -> Callable[[], Any] | None:
-        if not self.settings.dead_man_s:
-            return None
-        countdown = int(self.settings.dead_man_s * 1000)
-
-        async def arm() -> None:
-            for symbol in self.settings.symbols:
-                market_id = self._markets[symbol]["id"]
-                await self._call(
-                    "order",
-                    self.client.fapiPrivatePostCountdownCancelAll,
-                    {"symbol": market_id, "countdownTime": countdown},
-                )
-
-        return arm
+    async def dead_man(self, seconds: float) -> bool:
+        # USD-M's countdown cancel-all, per symbol; 0 disarms it.
+        for symbol in self.settings.symbols:
+            await self._call(
+                "order",
+                self.client.fapiPrivatePostCountdownCancelAll,
+                {"symbol": self._markets[symbol]["id"], "countdownTime": int(seconds * 1000)},
+            )
+        return True

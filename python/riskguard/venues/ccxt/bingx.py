@@ -54,8 +54,10 @@ _CODES: dict[str, type[VenueError] | Callable[[str], type[VenueError]]] = {
 
 
 class Bingx(CcxtVenue):
-    """BingX swaps (one-way mode): long and short, reduce-only closes. Market and limit orders
-    only: BingX keeps no client order id on stop orders, so a stop could not be looked up."""
+    """BingX swaps (one-way mode): long and short, reduce-only closes, its cancel-all-after
+    armed as a dead-man's switch (``broker.dead_man_s``, held within BingX's 10 to 120 s).
+    Market and limit orders only: BingX keeps no client order id on stop orders, so a stop
+    could not be looked up."""
 
     name = "bingx"
     exchange_id = "bingx"
@@ -92,3 +94,9 @@ class Bingx(CcxtVenue):
         )
         rows = ((answer or {}).get("data") or {}).get("fill_orders") or []
         return self.client.parse_trades(rows, market)  # type: ignore[no-any-return]
+
+    async def dead_man(self, seconds: float) -> bool:
+        # BingX's cancel-all-after takes 10 to 120 s; 0 closes the timer.
+        ms = 0 if seconds <= 0 else int(min(max(seconds, 10.0), 120.0) * 1000)
+        await self._call("order", self.client.cancel_all_orders_after, ms)
+        return True

@@ -42,6 +42,7 @@ from riskguard.model.orders import (
     OrderStatus,
     OrderType,
     Position,
+    TimeInForce,
 )
 from riskguard.model.venue import VenueSettings
 from riskguard.redact import redact
@@ -160,7 +161,7 @@ class CcxtVenue:
         if reduce_only and self.market_type != "spot":
             params["reduceOnly"] = True
         if order.stop_price is not None:
-            params["stopPrice"] = order.stop_price
+            params["triggerPrice"] = order.stop_price
         return params
 
     def lookup_params(self, cid: str) -> dict[str, Any]:
@@ -188,9 +189,10 @@ class CcxtVenue:
         """The account's trades of ``symbol`` since ``since_ms``, as ccxt trades with ids."""
         return await self._call("rest", self.client.fetch_my_trades, symbol, since_ms)  # type: ignore[no-any-return]
 
-    def dead_man_call(self) -> Callable[[], Any] | None:
-        """The call that arms (re-arms) the venue's dead-man's switch, or None without one."""
-        return None
+    async def dead_man(self, seconds: float) -> bool:
+        """Arms the venue's dead-man's switch: every order cancelled unless re-armed within
+        ``seconds`` (0 disarms). False for a venue without one."""
+        return False
 
     # -- life ----------------------------------------------------------------------------------
 
@@ -303,7 +305,12 @@ class CcxtVenue:
         self._tasks.append(asyncio.create_task(self._fill_gaps(), name=f"{self.name}:gaps"))
 
     async def aclose(self) -> None:
-        """Stops the streams and timers and closes the client's connections."""
+        """Stops the streams and timers, disarms the dead-man's switch (so that the orders
+        left working, protective stops among them, stay) and closes the client's
+        connections."""
+        if self.settings.dead_man_s and self._started is not None and self._started.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.dead_man(0.0), self.settings.call_timeout_s)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -380,6 +387,8 @@ class CcxtVenue:
             reduce_only=reduce_only,
         )
         params = self.order_params(sent, cid, reduce_only)
+        if order.time_in_force is not TimeInForce.GTC:
+            params["timeInForce"] = order.time_in_force.value  # IOC, DAY: the venue's own
         amount = abs(qty) / inst.contract_size
         self._sent.add(cid)  # from here on, a resend looks the order up first
         try:
@@ -859,12 +868,12 @@ class CcxtVenue:
     async def _timers(self) -> None:
         """Reconciliation of the orders in flight every ``reconcile_orders_s``, the dead-man's
         switch re-armed, the feed's staleness checked."""
-        arm = self.dead_man_call()
+        dead_man = self.settings.dead_man_s
         next_resync = time.monotonic() + 60.0
         while True:
             with contextlib.suppress(VenueError):
-                if arm is not None:
-                    await arm()
+                if dead_man:
+                    await self.dead_man(dead_man)
                 for state in list(self.states.orders.values()):
                     if state.is_open and state.client_order_id in self._sent:
                         await self._lookup(state.client_order_id or "", state.symbol)
