@@ -36,6 +36,18 @@ call on a LocalCluster of two workers against the local engine and checks the fr
 identical; its ratio shows the overhead. ``polars_groupby_var`` times the ``risk`` expression
 namespace of the riskguard-polars plugin against ``map_groups`` with numpy.
 
+The live-venue rows (``venue-*``) run riskguard's Binance USD-M venue through the real ccxt.pro
+client against the fake venue of ``riskguard.testing.fake`` on 127.0.0.1 (``benchmarks/venues.py``
+builds both sides; each side has a fake venue of its own, served from a thread of this process,
+so its Python shares the GIL and is in every figure). ``venue-order-roundtrip`` times resting
+limit orders through ``Venue.submit`` against the bare client's ``create_order``; its target
+bounds riskguard's overhead per order. ``venue-stream-to-engine`` times public trades from the
+WebSocket into a running Guard (``guard.run(venue.feed())``, each tick's price kept by its
+strategy) against the bare client's ``watch_trades`` loop keeping each trade's price, in bursts
+of 1,000 (ccxt.pro's trade cache: a larger burst loses trades in both);
+``venue-stream-to-engine-guard-only`` puts the same ticks straight on the venue's feed queue,
+the Guard's share of that path.
+
 The environment is reported, never changed: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (which can
 slow numpy's OpenBLAS kernels) are printed if set, with numpy's BLAS as threadpoolctl (if
 installed) or numpy's build configuration sees it.
@@ -68,6 +80,7 @@ import riskguard as rg
 from benchmarks import gate as asv_gate
 from benchmarks import guard as asv_guard
 from benchmarks import replay as asv_replay
+from benchmarks import venues as asv_venues
 from benchmarks.engine import random_walk
 
 try:
@@ -1140,6 +1153,103 @@ def _have(module: str) -> Callable[[], str | None]:
     return lambda: None if importlib.util.find_spec(module) else f"{module} not installed"
 
 
+# --- live venues against the fake venue --------------------------------------------------------
+
+
+def venues_available() -> str | None:
+    return asv_venues.unavailable()
+
+
+@functools.cache
+def _live(kind: str) -> Any:
+    """One run object per kind for the whole script (its event loop, fake venues and clients
+    live across every run of the rows that use it), closed when the script exits."""
+    import atexit
+
+    run = asv_venues.OrderRun() if kind == "orders" else asv_venues.StreamRun()
+    atexit.register(run.close)
+    return run
+
+
+def venue_order_data() -> tuple[Any, Any, Any]:
+    run = _live("orders")
+    return run, run, run
+
+
+def venue_fresh(run: Any) -> Any:
+    return run.fresh()
+
+
+def venue_orders_ours(run: Any) -> list[Any]:
+    return run.ours()
+
+
+def venue_orders_peer(run: Any) -> list[Any]:
+    return run.peer()
+
+
+def venue_orders_agree(ours: list[Any], peer: list[Any], run: Any) -> str:
+    """Both sides placed every order once, as asked: riskguard's answers and the bare client's
+    say so, and each fake exchange holds exactly those orders at that price and quantity,
+    unfilled."""
+    n, qty, price = run.orders, asv_venues.ORDER_QTY, asv_venues.ORDER_PRICE
+    assert len(ours) == n and len(peer) == n, (len(ours), len(peer))
+    odd = [o for o in ours if (o.status.value, o.qty, o.limit_price) != ("new", qty, price)]
+    assert not odd, odd[:2]
+    assert [o.client_order_id for o in ours] == run.placed["ours"]
+    assert all(
+        p["status"] == "open" and float(p["amount"]) == qty and float(p["price"]) == price
+        for p in peer
+    ), peer[:2]
+    booked = {side: run.booked(side) for side in ("ours", "peer")}
+    for side, rows in booked.items():
+        assert [r[0] for r in rows] == run.placed[side], f"{side}: {len(rows)} of {n} booked"
+        for _cid, way, kind, q, p, filled in rows:
+            assert (way, kind, filled) == ("buy", "limit", 0.0), (side, way, kind, filled)
+            assert math.isclose(q, qty, rel_tol=1e-12), (side, q)
+            assert math.isclose(p, price, rel_tol=1e-12), (side, p)
+    return (
+        f"{n} resting buys each, booked once at {price:,.0f} × {qty} on its fake exchange, "
+        "none filled"
+    )
+
+
+def venue_stream_data() -> tuple[Any, Any, Any]:
+    run = _live("stream")
+    return run, run, run
+
+
+def venue_stream_ours(run: Any) -> int:
+    return run.ours()
+
+
+def venue_stream_peer(run: Any) -> int:
+    return run.peer()
+
+
+def venue_stream_guard_only(run: Any) -> int:
+    return run.guard_only()
+
+
+def venue_stream_agree(ours: int, peer: int | None, run: Any) -> str:
+    """Every trade reached the Guard (and the bare client) once, in order, at its price; the
+    venue's feed dropped none and the Guard refused none."""
+    n = asv_venues.TICKS
+    sent = run.sent
+    assert ours == n, f"the Guard saw {ours} of {n} trades"
+    assert run.ours_seen.prices[-n:] == sent, "the Guard's prices differ from those sent"
+    if peer is not None:
+        assert peer == n, f"the bare client saw {peer} of {n} trades"
+        assert run.peer_seen.prices[-n:] == sent, "the bare client's prices differ"
+    stats, dropped = run.guard.feed_stats, run.venue.feed().dropped
+    assert dropped == 0 and stats["refused"] == 0, (dropped, stats)
+    who = "the Guard and the bare client" if peer is not None else "the Guard"
+    return (
+        f"{who} saw {n:,} trades, in order at the prices sent ({min(sent):,.1f}-"
+        f"{max(sent):,.1f}); none dropped or refused in {stats['ticks']:,} ticks so far"
+    )
+
+
 # --- the polars plugin ---------------------------------------------------------------------------
 
 POLARS_GROUPS = 10_000
@@ -1520,6 +1630,58 @@ def rows() -> list[Row]:
             units=asv_guard.DECISIONS,
             unit="commit",
             max_per_unit=10e-3,
+        ),
+        Row(
+            "venue-order-roundtrip",
+            "Venue.submit, resting limit (USD-M)",
+            f"fake venue, {asv_venues.ORDERS} orders/run",
+            "ccxt create_order",
+            0.0,
+            "overhead ≤ 1 ms/order",
+            make=venue_order_data,
+            ours=venue_orders_ours,
+            peer=venue_orders_peer,
+            check=venue_orders_agree,
+            available=venues_available,
+            fresh=venue_fresh,
+            units=asv_venues.ORDERS,
+            unit="order",
+            max_per_unit=1e-3,
+            overhead=True,
+        ),
+        Row(
+            "venue-stream-to-engine",
+            "WebSocket trades → running Guard",
+            f"fake venue, {asv_venues.BURSTS}×{asv_venues.BURST:,} trades/run",
+            "ccxt watch_trades",
+            0.0,
+            "≥ 50k ticks/s",
+            make=venue_stream_data,
+            ours=venue_stream_ours,
+            peer=venue_stream_peer,
+            check=venue_stream_agree,
+            available=venues_available,
+            fresh=venue_fresh,
+            units=asv_venues.TICKS,
+            unit="tick",
+            max_per_unit=1 / 50_000,
+        ),
+        Row(
+            "venue-stream-to-engine-guard-only",
+            "venue feed queue → running Guard",
+            f"{asv_venues.TICKS:,} ticks/run",
+            "none (absolute target)",
+            0.0,
+            "≥ 50k ticks/s",
+            make=venue_stream_data,
+            ours=venue_stream_guard_only,
+            peer=None,
+            check=venue_stream_agree,
+            available=venues_available,
+            fresh=venue_fresh,
+            units=asv_venues.TICKS,
+            unit="tick",
+            max_per_unit=1 / 50_000,
         ),
         Row(
             "gate-evaluate-signal",

@@ -169,6 +169,7 @@ def test_examples_load_and_say_what_they_change():
         "atr-swing.toml",
         "conservative.toml",
         "intraday.toml",
+        "live-binanceusdm.toml",
         "swing.toml",
         "vol-target.toml",
     ]
@@ -192,6 +193,8 @@ def test_examples_load_and_say_what_they_change():
     assert broker.slippage == FixedBpsConfig(model="fixed_bps", bps=5.0)
     assert broker.commission == PercentOfNotionalConfig(model="percent_of_notional", rate=0.001)
     assert swing_config.alerts.build().sink_names == ["log", "webhook"]
+    live = rg.Config.load(ROOT / "examples" / "live-binanceusdm.toml")
+    assert live.broker.live and live.broker.testnet and live.broker.api_key is None
     for path in EXAMPLES:
         assert path.read_text().startswith("#"), f"{path.name} documents itself"
 

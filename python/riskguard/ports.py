@@ -21,7 +21,7 @@ refused with a clear message where it is passed in.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -40,6 +40,7 @@ __all__ = [
     "Driver",
     "GuardParts",
     "LiveDriver",
+    "LiveVenue",
     "MarketFeed",
     "Metrics",
     "NoMetrics",
@@ -117,6 +118,21 @@ class OrderLookup(Protocol):
     def order(self, client_order_id: str) -> Order | Awaitable[Order]:
         """The order's current state as the venue knows it."""
         ...
+
+
+@runtime_checkable
+class LiveVenue(Venue, Protocol):
+    """The optional part of a :class:`Venue` with a market of its own (riskguard's live
+    venues): ``start`` connects it (markets, streams; idempotent), ``aclose`` disconnects it,
+    and ``on_resync``, when set, is called after each reconnection's REST resync, so that the
+    positions are reconciled before the stream is trusted again. A Guard starts such a venue
+    before it reads it, sets ``on_resync`` once started, and closes a venue it composed."""
+
+    on_resync: Callable[[], None] | None
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 @runtime_checkable

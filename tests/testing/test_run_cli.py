@@ -155,3 +155,12 @@ def test_demo_venue_fake_runs_the_live_path_end_to_end(tmp_path: Path) -> None:
     assert "yes" in lines["journal fills = venue fills, by id"], result.stdout
     assert lines["venue position after the stop"].rstrip(" │").endswith("0"), result.stdout
     assert (tmp_path / "live.db").exists()
+
+
+@pytest.mark.parametrize(
+    "example", sorted((ROOT / "examples").glob("*.toml")), ids=lambda p: p.name
+)
+def test_every_example_configuration_is_valid(example: Path) -> None:
+    import riskguard as rg
+
+    assert rg.Config.load(example).check() is not None

@@ -18,6 +18,7 @@ The sections' own builders (``config.broker.build()``, ``config.journal.open()``
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -104,7 +105,8 @@ def venue_settings(section: BrokerConfig, *, call_timeout_s: float = 10.0) -> Ve
         if (value := getattr(section, name)) is not None
     }
     if section.secrets_file is not None:
-        secrets = {**_secrets_file(section.secrets_file), **secrets}
+        path = os.path.expanduser(section.secrets_file)
+        secrets = {**_secrets_file(path), **secrets}
     return VenueSettings(
         type=section.type,
         testnet=section.testnet,

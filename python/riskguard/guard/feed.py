@@ -17,6 +17,8 @@ from riskguard.model.market import Bar, Tick
 
 __all__ = ["FeedMixin"]
 
+_YIELD_EVERY = 256  # records drained between two turns of the event loop
+
 STALE_ACTOR = "feed"
 """The actor of the pauses and resumes a stale feed makes (an operator's are never undone)."""
 
@@ -50,9 +52,26 @@ class FeedMixin:
         await self.start()
         stale_s = stale_feed_s if stale_feed_s is not None else self.settings.stale_feed_s
         items = feed.__aiter__()
+        # A feed that can hand over what it holds without waiting (a live venue's queue) is
+        # drained so, one record after another; the timed wait is only for an empty feed.
+        ready = getattr(feed, "get_nowait", None)
         pending: asyncio.Future[Any] | None = None
+        drained = 0
         try:
             while True:
+                if ready is not None and pending is None:
+                    try:
+                        item = ready()
+                    except asyncio.QueueEmpty:
+                        pass
+                    else:
+                        if item is None:
+                            return  # closed
+                        await self._feed_one(item, strategy)
+                        drained += 1
+                        if drained % _YIELD_EVERY == 0:
+                            await asyncio.sleep(0)  # the fill pump and the controls run too
+                        continue
                 if pending is None:
                     pending = asyncio.ensure_future(items.__anext__())
                 done, _ = await asyncio.wait({pending}, timeout=stale_s)
@@ -64,22 +83,25 @@ class FeedMixin:
                     item = fut.result()
                 except StopAsyncIteration:
                     return
-                if self._stale_paused:
-                    await self._feed_flows()
-                try:
-                    await self._feed_item(item, strategy)
-                except GuardError:
-                    raise
-                except RiskError as e:
-                    # One bad record (a NaN price, an unknown symbol) is refused and said;
-                    # the Guard goes on with the next.
-                    self.feed_stats["refused"] += 1
-                    self._alert("feed", "warning", "a market record was refused", str(e))
+                await self._feed_one(item, strategy)
         finally:
             if pending is not None:
                 pending.cancel()
                 with contextlib.suppress(BaseException):
                     await pending
+
+    async def _feed_one(self, item: Any, strategy: Any) -> None:
+        if self._stale_paused:
+            await self._feed_flows()
+        try:
+            await self._feed_item(item, strategy)
+        except GuardError:
+            raise
+        except RiskError as e:
+            # One bad record (a NaN price, an unknown symbol) is refused and said; the Guard
+            # goes on with the next.
+            self.feed_stats["refused"] += 1
+            self._alert("feed", "warning", "a market record was refused", str(e))
 
     async def _feed_item(self, item: Any, strategy: Any) -> None:
         # A live feed interleaves streams: a bar stamped at its close arrives after trades

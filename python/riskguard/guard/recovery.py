@@ -19,6 +19,7 @@ from riskguard.guard.planner import _REDUCING, _new_id
 from riskguard.model.orders import Fill, Liquidity, Order
 from riskguard.model.rows import fill_row
 from riskguard.oms.book import _EPS, _Action, _fill_key, _fill_problem, _row_key, _Sent, _Step
+from riskguard.ports import LiveVenue
 
 # How often a Guard that must be flat reads a live venue's own positions.
 _FLAT_CHECK_S = 2.0
@@ -78,6 +79,10 @@ class RecoveryMixin:
     async def _boot(self) -> None:
         self._take_lease()
         await self.alerter.start()
+        live = isinstance(self.broker, LiveVenue)
+        if live:
+            # Its markets and streams first: nothing is read from it before.
+            await self.gateway.call(self.broker.start)
         self._actions = asyncio.Queue(self._queue_size)
         # Orders go out only once the engine agrees with the broker: what starting plans is
         # held until reconciliation is done.
@@ -124,6 +129,9 @@ class RecoveryMixin:
         self._tasks.append(asyncio.create_task(self._poll(), name="guard:controls"))
         if not self._replay:  # a replay's fills come with its data (its driver)
             self._tasks.append(asyncio.create_task(self._pump(), name="guard:fills"))
+        if live:
+            # After each reconnection the venue resyncs by REST; the positions follow.
+            self.broker.on_resync = self._schedule_reconcile
 
     async def _adopt(self, history: list[Fill]) -> None:
         """A fresh engine: it starts at the broker's equity (or the configured one), and the

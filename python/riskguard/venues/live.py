@@ -132,8 +132,9 @@ class FeedHealth:
 
 class TickQueue:
     """The market data a venue's streams produced, for :class:`riskguard.ports.MarketFeed`:
-    ticks and bars in arrival order, bounded (``maxsize``; when full the oldest tick is
-    dropped, never a bar: a Guard that falls behind marks at the newer price anyway)."""
+    ticks and bars in arrival order, bounded by ``maxsize``. When full, an incoming tick is
+    dropped (``dropped`` counts them: a Guard that falls behind marks at a newer price
+    anyway), and an incoming bar makes room by dropping the oldest record queued."""
 
     def __init__(self, maxsize: int = 100_000) -> None:
         self._queue: asyncio.Queue[Tick | Bar | None] = asyncio.Queue(maxsize)
@@ -148,6 +149,12 @@ class TickQueue:
                 return
             self._queue.get_nowait()
             self._queue.put_nowait(item)
+
+    def get_nowait(self) -> Tick | Bar | None:
+        """The next record queued, or None once closed.
+
+        Raises asyncio.QueueEmpty: nothing is queued."""
+        return self._queue.get_nowait()
 
     def close(self) -> None:
         """Ends the iteration after what is queued."""

@@ -261,8 +261,8 @@ def _symbol(value: Any) -> str:
 class BrokerConfig(Section):
     """``[broker]``: the broker the Guard trades through. Defaults are ``PaperBroker``'s.
 
-    - ``type``: a registered broker (:data:`BROKER_TYPES`): ``"paper"``, the only one that
-      ships;
+    - ``type``: a registered broker (:data:`BROKER_TYPES`): ``"paper"`` (the default), or a
+      live venue (below);
     - ``cash``: starting cash in quote currency, in (0, 1e20], the engine's largest equity
       (100 000);
     - ``allow_short`` (false), ``fractional`` (true): short positions, non-whole quantities;
@@ -292,7 +292,8 @@ class BrokerConfig(Section):
     - ``stale_feed_s``: seconds without market data before new risk pauses, in (0, 3600] (30);
     - ``bar_timeframe``: the bars the market stream follows (``"1m"``), or ``"off"``;
     - ``dead_man_s``: the venue-side countdown that cancels every order when the Guard stops
-      re-arming it (Binance USD-M), in [10, 3600] seconds, or ``"off"`` (60).
+      re-arming it (Binance USD-M's countdown; BingX's cancel-all-after, held within its 10 to
+      120 s), in [10, 3600] seconds, or ``"off"`` (60); disarmed at a clean stop.
 
     Raises :class:`ConfigError`.
     """

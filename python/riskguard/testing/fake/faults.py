@@ -3,9 +3,9 @@
 
 Operations are named the same in every dialect, so that one test scripts every venue:
 ``markets``, ``time``, ``balance``, ``positions``, ``create``, ``lookup``, ``cancel``,
-``cancel_all``, ``open_orders``, ``trades``, ``listen_key``, ``countdown``, and ``*`` for any
-request. A rule is taken by the next matching request; ``times`` rules of one script are taken
-one after the other.
+``cancel_all``, ``open_orders``, ``trades``, ``ticker``, ``listen_key``, ``countdown``, and
+``*`` for any request. A rule is taken by the next matching request; ``times`` rules of one
+script are taken one after the other.
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ class Faults:
         self.log: list[tuple[str, float]] = []
         self.duplicate_events = 0
         self.reorder_events = 0
-        self.drop_streams = 0
         self.silent = False  # the market stream sends nothing while set
 
     def fail(
@@ -80,7 +79,7 @@ class Faults:
     def clear(self) -> None:
         with self._lock:
             self._rules.clear()
-            self.duplicate_events = self.reorder_events = self.drop_streams = 0
+            self.duplicate_events = self.reorder_events = 0
             self.silent = False
 
     def take(self, op: str, now: float) -> Rule | None:

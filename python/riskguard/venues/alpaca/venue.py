@@ -140,6 +140,7 @@ class AlpacaVenue:
         self._resync_lock = asyncio.Lock()
         self._down: set[str] = set()  # streams that failed and have not come back
         self._started = False
+        self.on_resync: Callable[[], None] | None = None  # riskguard.ports.LiveVenue
 
     def __repr__(self) -> str:
         return redact(
@@ -176,7 +177,7 @@ class AlpacaVenue:
             url=self._ws("/stream"),
             timeout=self.settings.call_timeout_s,
             on_update=self._on_update,
-            resync=self.resync,
+            resync=self._resynced,
             on_listening=lambda: self._stream_up("trade_updates"),
         )
         self._updates = updates
@@ -572,6 +573,13 @@ class AlpacaVenue:
         return self.health.stale
 
     # -- reconciliation ------------------------------------------------------------------------
+
+    async def _resynced(self) -> None:
+        """The order stream (re)listens: the REST resync, then whoever holds positions against
+        this venue (the Guard, through ``on_resync``) reconciles them."""
+        await self.resync()
+        if self.on_resync is not None:
+            self.on_resync()
 
     async def resync(self) -> None:
         """Reads the fills since the last one seen and the working orders by REST, so that what

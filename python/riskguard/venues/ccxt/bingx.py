@@ -4,8 +4,8 @@ Quantities are in base units. BingX answers most refusals with HTTP 200 and a co
 body, and ccxt reads that code before the HTTP status (its 429 arrives as ``OperationFailed``,
 an accepted order answered 504 as ``BadRequest``), so errors are mapped by BingX's code.
 Its fills carry no trade id on ``allFillOrders`` nor on the user stream: fills are read from
-``fillHistory``, whose ``tradeId`` is the venue's. Limits: 10 orders per second and 100
-requests per 10 s per endpoint group.
+``fillHistory``, whose ``tradeId`` is the venue's. Limits: 10 orders per second, and BingX's
+100 requests per 10 s per endpoint group kept as one bucket for every call (stricter).
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ class Bingx(CcxtVenue):
     codes = _CODES
     lookup_id = ""  # ccxt sends orderId=None for None, which BingX refuses
     stop_orders = False
+    stream_fills = False  # no trade id on the stream: fills come from fillHistory
 
     def options(self) -> dict[str, Any]:
         return {"defaultType": "swap"}

@@ -66,7 +66,8 @@ def venue_error(
     class. ``creating``: the call created an order, so an
     answer that says nothing certain (a timeout, a dropped connection, a 5xx) is an
     :class:`AmbiguousOutcome`, never a refusal nor a plain unavailability that invites a resend.
-    The message is redacted of ``secrets`` and of anything that looks like a credential."""
+    A read's timeout is a :class:`VenueUnavailable` (retried): it changed nothing. The message
+    is redacted of ``secrets`` and of anything that looks like a credential."""
     message = redact(f"{venue}: {type(e).__name__}: {e}", *secrets)
     code = venue_code(str(e))
     kind = codes.get(code) if code is not None else None
@@ -78,6 +79,9 @@ def venue_error(
         return DuplicateOrder(message, venue=venue)
     if creating and kind in (VenueUnavailable, AmbiguousOutcome):
         return AmbiguousOutcome(message, venue=venue)
+    if kind is AmbiguousOutcome:
+        # A read that timed out changed nothing: it is retried like any unavailability.
+        kind = VenueUnavailable
     if kind is RateLimited:
         return RateLimited(message, venue=venue, retry_after=retry_after)
     return kind(message, venue=venue)

@@ -65,6 +65,9 @@ class KucoinFutures(CcxtVenue):
     codes = _CODES
     weights = {"create_order": 2.0, "fetch_my_trades": 5.0, "load_markets": 3.0}
     stop_orders = False
+    # The order stream's fills carry no fee: fills come from REST (/fills), read as soon as an
+    # order update shows more filled than the fills known.
+    stream_fills = False
 
     def options(self) -> dict[str, Any]:
         return {"defaultType": "swap"}

@@ -109,6 +109,9 @@ class CcxtVenue:
     fills_lookback_s: ClassVar[float] = 86_400.0
     lookup_id: ClassVar[str | None] = None  # the order id fetch_order gets with a client id
     stop_orders: ClassVar[bool] = True  # native stops that are looked up like other orders
+    # Fills from the user stream; False where the stream's fills lack their fee or id (they
+    # are then read by REST as soon as an order update shows them).
+    stream_fills: ClassVar[bool] = True
     reconcile_orders_s: ClassVar[float] = 5.0
 
     def __init__(
@@ -141,6 +144,7 @@ class CcxtVenue:
         self._since_ms = 0
         self._gap = asyncio.Event()
         self.stats = {"calls": 0, "reconnects": 0, "resyncs": 0}
+        self.on_resync: Callable[[], None] | None = None  # ports.Resyncing
 
     def __repr__(self) -> str:
         return (
@@ -209,6 +213,9 @@ class CcxtVenue:
             # reused client order id only while the first is open, so a filled market order
             # would execute twice. Reads are retried by riskguard's gateway instead.
             "options": {"maxRetriesOnFailure": 0, **self.options()},
+            # ccxt.pro keeps at most tradesLimit trades between two watch_trades answers and
+            # drops the oldest: a burst larger than that (1,000 by default) loses ticks.
+            "tradesLimit": 100_000,
         }
         if s.password:
             config["password"] = s.password
@@ -271,18 +278,21 @@ class CcxtVenue:
         await self._resync()
         self._streams = [
             Reconnecting(
-                f"{self.name}:fills",
-                self._watch_fills,
-                resync=self._resync,
-                on_error=self._stream_error("fills"),
-            ),
-            Reconnecting(
                 f"{self.name}:orders",
                 self._watch_orders,
-                resync=self._resync,
+                resync=self._resynced,
                 on_error=self._stream_error("orders"),
             ),
         ]
+        if self.stream_fills:
+            self._streams.append(
+                Reconnecting(
+                    f"{self.name}:fills",
+                    self._watch_fills,
+                    resync=self._resynced,
+                    on_error=self._stream_error("fills"),
+                )
+            )
         for symbol in self.settings.symbols:
             self._streams.append(
                 Reconnecting(
@@ -446,6 +456,7 @@ class CcxtVenue:
                 self._venue_id(client_order_id),
                 state.symbol,
                 self._cancel_params(client_order_id),
+                creating=True,  # a cancel that timed out may have been carried out
             )
         except (UnknownOrder, OrderRejected):
             # aiohttp re-sends a DELETE once when a kept-alive connection drops: a cancel that
@@ -761,6 +772,14 @@ class CcxtVenue:
 
     # -- streams and timers --------------------------------------------------------------------
 
+    async def _resynced(self) -> None:
+        """After a reconnect: the REST resync, then whoever holds positions against this
+        venue (the Guard, through ``on_resync``) reconciles them before the stream is trusted
+        again."""
+        await self._resync()
+        if self.on_resync is not None:
+            self.on_resync()
+
     async def _resync(self) -> None:
         """Reconciliation by REST before a stream is trusted again: the fills since the last
         one known (or the lookback), and the working orders."""
@@ -871,9 +890,17 @@ class CcxtVenue:
         dead_man = self.settings.dead_man_s
         next_resync = time.monotonic() + 60.0
         while True:
-            with contextlib.suppress(VenueError):
-                if dead_man:
+            if dead_man:
+                try:
                     await self.dead_man(dead_man)
+                except VenueError as e:
+                    self._alert(
+                        "dead_man",
+                        "warning",
+                        f"{self.name}: re-arming the dead-man's switch failed",
+                        str(e),
+                    )
+            with contextlib.suppress(VenueError):
                 for state in list(self.states.orders.values()):
                     if state.is_open and state.client_order_id in self._sent:
                         await self._lookup(state.client_order_id or "", state.symbol)
