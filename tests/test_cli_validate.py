@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import riskguard as rg
+from pydantic import SecretStr
 from riskguard.guard import Guard
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,7 +163,38 @@ def test_what_validate_calls_valid_a_guard_builds_and_starts_on(example, tmp_pat
         update={"alerts": config.alerts.model_copy(update={"sinks": ({"type": "log"},)})}
     )
     assert config.check() is config
-    asyncio.run(build_and_start(config))
+    if not config.broker.live:
+        asyncio.run(build_and_start(config))
+        return
+    # A live example starts against the fake venue on 127.0.0.1, never the venue itself.
+    from riskguard.testing.conformance import MARKETS
+    from riskguard.testing.fake import FakeVenue, dialect, exchange_for
+
+    venue, market = config.broker.type, MARKETS[config.broker.type]
+    exchange = exchange_for(
+        market.market_id,
+        market.kind,
+        tick=market.tick,
+        lot=market.lot,
+        min_notional=market.min_notional,
+        price=market.price,
+    )
+    with FakeVenue([dialect(venue, exchange, api_key="k", secret="s")]) as fake:
+        broker = config.broker.model_copy(
+            update={
+                "base_url": fake.base_url(venue),
+                "ws_url": fake.ws_url(venue),
+                "api_key": SecretStr("k"),
+                "secret": SecretStr("s"),
+                "symbols": (market.symbol,),
+            }
+        )
+        asyncio.run(build_and_start_live(config.model_copy(update={"broker": broker})))
+
+
+async def build_and_start_live(config: rg.Config) -> None:
+    async with Guard(config) as guard:
+        assert guard.broker.instruments  # the venue started: its markets are loaded
 
 
 def test_validate_reports_a_driver_that_is_not_installed(tmp_path):
