@@ -693,6 +693,46 @@ def test_risk_reducing_orders_committed_but_never_sent_are_sent_on_restart(tmp_p
     run(second())
 
 
+def test_a_reducing_order_in_doubt_at_a_crash_is_looked_up_before_it_is_sent_again(tmp_path):
+    """A venue takes a reused client order id once the first order is final: a close that
+    reached it before the crash must not be sent again on restart, only asked for."""
+    paper = PaperBroker()
+
+    class Asked(Simulated):
+        """A venue that can say what became of an order (OrderLookup)."""
+
+        def order(self, client_order_id: str) -> Order:
+            self.calls.append(("order", client_order_id))
+            return self.paper.order(client_order_id)
+
+    broker = Asked(paper)
+
+    async def first() -> None:
+        async with Guard(config(tmp_path), broker) as guard:
+            await open_long(guard)
+
+    run(first())
+    with Journal(f"sqlite:///{tmp_path / 'journal.db'}") as j:
+        j.write(
+            orders=[
+                order_row(T0, "rg-flatten-z", SYM, -5.0, "market", "ambiguous", purpose="flatten")
+            ]
+        )
+    # It had reached the venue before the crash.
+    asyncio.run(paper.submit(Order(SYM, -5.0, client_order_id="rg-flatten-z")))
+    before = len(broker.submitted())
+
+    async def second() -> None:
+        async with Guard(config(tmp_path), broker):
+            for _ in range(50):
+                await asyncio.sleep(0.002)
+            resent = [o for o in broker.submitted()[before:] if o.client_order_id == "rg-flatten-z"]
+            assert resent == [], "sent again without asking the venue first"
+            assert ("order", "rg-flatten-z") in broker.calls  # asked for instead
+
+    run(second())
+
+
 def test_a_kill_recorded_while_stopped_flattens_on_start(tmp_path):
     broker = Wrapped(PaperBroker())
 

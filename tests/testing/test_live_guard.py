@@ -308,3 +308,50 @@ def test_the_dead_mans_switch_is_armed_while_running_and_disarmed_at_a_clean_sto
             assert "BTCUSDT" not in dialect._countdowns  # disarmed: what is working stays
 
     asyncio.run(asyncio.wait_for(main(), 60.0))
+
+
+def test_a_pause_from_another_process_outlives_the_feed_coming_back(tmp_path):
+    from riskguard.journal import Journal
+
+    async def main() -> None:
+        async with live(tmp_path, stale_feed_s=0.5) as (guard, fake, alerts):
+            exchange = fake.exchange("binanceusdm")
+            await prime(guard, fake)
+            runner = asyncio.create_task(guard.run(guard.broker.feed()))
+            fake.faults.silent = True
+            await until(lambda: guard.engine.paused)
+            journal = Journal(f"sqlite:///{tmp_path / 'live.db'}", create=False)
+            try:  # as `riskguard pause` does it
+                journal.record_control("pause", time.time_ns(), reason="ops", actor="cli")
+            finally:
+                journal.close()
+            await until(lambda: not guard.journal.pending_controls())
+            fake.faults.silent = False
+            for _ in range(10):
+                exchange.set_price("BTCUSDT", 50_020.0)
+                await asyncio.sleep(0.1)
+            assert guard.engine.paused, "the feed lifted an operator's pause"
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+
+    asyncio.run(asyncio.wait_for(main(), 60.0))
+
+
+def test_an_escalation_keeps_the_pause_when_the_feed_comes_back(tmp_path):
+    async def main() -> None:
+        async with live(tmp_path, stale_feed_s=0.5) as (guard, fake, alerts):
+            exchange = fake.exchange("binanceusdm")
+            await prime(guard, fake)
+            runner = asyncio.create_task(guard.run(guard.broker.feed()))
+            fake.faults.silent = True
+            await until(lambda: guard.engine.paused)
+            guard._raise_escalation("flatten", "a close keeps failing", "close failing", "test")
+            fake.faults.silent = False
+            for _ in range(10):
+                exchange.set_price("BTCUSDT", 50_020.0)
+                await asyncio.sleep(0.1)
+            assert guard.engine.paused, "the feed lifted the pause of an open escalation"
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+
+    asyncio.run(asyncio.wait_for(main(), 60.0))

@@ -5,8 +5,9 @@ Guard, the journal, the alerts) driven by a strategy, until SIGINT or SIGTERM.
   :class:`BarStrategy`) or the user's own object from ``package.module:factory``;
 - :func:`run_live`: runs it, printing a one-line status every ``status_s`` seconds. A stop
   ends new entries (the strategy is no longer asked), cancels the working entry orders, keeps
-  the protective (stop) orders and the Guard's own closes, closes the journal cleanly, and
-  flattens first only with ``guard.flatten_on_exit = true``.
+  the venue's stop and reduce-only orders and the Guard's own closes, closes the journal
+  cleanly, and flattens first only with ``guard.flatten_on_exit = true``. The engine's own
+  stops are watched only while it runs.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from riskguard.app.config import Config
 from riskguard.errors import ConfigError
 from riskguard.model.market import Bar
 from riskguard.model.orders import OrderType
-from riskguard.redact import redact
+from riskguard.redact import redact, safe_url
 
 __all__ = ["BarStrategy", "load_strategy", "run_live", "status_line"]
 
@@ -134,7 +135,13 @@ async def run_live(
             [("broker.type", f"riskguard run needs a live venue, not {config.broker.type!r}")]
         )
     broker = config.broker
-    if broker.testnet:
+    if broker.base_url is not None:
+        # The gateway decides which market it is: riskguard cannot tell a sandbox from money.
+        say(
+            f"{broker.type}: through the gateway {safe_url(broker.base_url)} "
+            f"(testnet = {str(broker.testnet).lower()}; the gateway decides what it trades)"
+        )
+    elif broker.testnet:
         say(f"{broker.type}: TESTNET (the sandbox); broker.testnet = false trades real money")
     else:
         say(f"!!! {broker.type}: LIVE — REAL MONEY (broker.testnet = false) !!!")

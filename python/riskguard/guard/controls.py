@@ -48,6 +48,7 @@ class ControlsMixin:
         assert engine is not None
         ts = engine.ts
         now = time.time_ns()
+        self._operator_control(action, actor)  # the CLI's, the API's and the code's alike
         if control_id is not None:
             mark = _Control(f"handled mark of control #{control_id}", mark=(control_id, now))
         try:
@@ -126,8 +127,11 @@ class ControlsMixin:
                 # Without the lock: the sweep only asks the broker and records what it says,
                 # and a broker slow to answer must not hold up the tick path or a kill.
                 await self._sweep()
-            if not self._replay:
-                await self._confirm_flat()
+            if not self._replay and (self._flat_task is None or self._flat_task.done()):
+                # In the background: a venue slow to answer must not hold up the controls.
+                self._flat_task = asyncio.create_task(self._confirm_flat(), name="guard:flat")
+                self._later.add(self._flat_task)
+                self._flat_task.add_done_callback(self._later.discard)
                 if time.monotonic() >= self._next_reconcile:
                     # A live venue's positions, every minute: what its streams missed (a fill
                     # while no Guard listened, a trade by hand) is reconciled and alerted.

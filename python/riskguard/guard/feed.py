@@ -145,12 +145,27 @@ class FeedMixin:
 
     async def _feed_flows(self) -> None:
         self._stale_paused = False
-        if self.engine.paused:
-            await self.resume("market data flows again", actor=STALE_ACTOR)
-            self._alert("stale_feed", "info", "market data flows again", "new risk resumed")
+        if not self.engine.paused:
+            return
+        held = self._pause_holders()
+        if held:
+            # The pause is the feed's no longer only: an escalation or a failed journal met it
+            # (and did not pause again). It stays until that is resolved or lifted by hand.
+            self._alert("stale_feed", "warning", "market data flows again; still paused", held)
+            return
+        await self.resume("market data flows again", actor=STALE_ACTOR)
+        self._alert("stale_feed", "info", "market data flows again", "new risk resumed")
+
+    def _pause_holders(self) -> str:
+        """What besides the feed keeps new risk paused (escalations, a journal failure)."""
+        reasons = list(self._escalations.values())
+        if self._failure is not None:
+            reasons.append(self._failure)
+        return "; ".join(reasons)
 
     def _operator_control(self, action: str, actor: str) -> None:
-        """An operator's pause or resume takes over from the feed's."""
+        """An operator's pause or resume (from code, the CLI or the API) takes over from the
+        feed's: the feed never lifts it."""
         if action in ("pause", "resume") and actor != STALE_ACTOR:
             self._stale_paused = False
 

@@ -393,7 +393,6 @@ class Guard(
 
         Raises RiskError: ``reason`` or ``actor`` not a str. GuardError: the guard is closed.
         """
-        self._operator_control("pause", actor)
         return await self._manual("pause", None, reason, actor)
 
     async def resume(self, reason: str = "", *, actor: str = "api") -> list[Event]:
@@ -401,7 +400,6 @@ class Guard(
 
         Raises RiskError: ``reason`` or ``actor`` not a str. GuardError: the guard is closed.
         """
-        self._operator_control("resume", actor)
         return await self._manual("resume", None, reason, actor)
 
     async def reset(

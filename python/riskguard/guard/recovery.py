@@ -23,6 +23,8 @@ from riskguard.ports import LiveVenue
 
 # How often a Guard that must be flat reads a live venue's own positions.
 _FLAT_CHECK_S = 2.0
+# A live venue's start, in call timeouts (guard.call_timeout_s).
+_START_CALLS = 5
 
 __all__ = ["RecoveryMixin"]
 
@@ -81,8 +83,9 @@ class RecoveryMixin:
         await self.alerter.start()
         live = isinstance(self.broker, LiveVenue)
         if live:
-            # Its markets and streams first: nothing is read from it before.
-            await self.gateway.call(self.broker.start)
+            # Its markets and streams first: nothing is read from it before. Connecting makes
+            # several calls (markets, the fills so far, the streams): a few call timeouts.
+            await asyncio.wait_for(self.broker.start(), _START_CALLS * self.gateway.timeout)
         self._actions = asyncio.Queue(self._queue_size)
         # Orders go out only once the engine agrees with the broker: what starting plans is
         # held until reconciliation is done.
@@ -343,6 +346,9 @@ class RecoveryMixin:
                     self.book.sent[cid] = _Sent(action, qty, acked=status == "new")
                     self.book.settle(cid)
                     if status != "new" and cid in self.book.sent:
+                        # It may have reached the venue before the restart (a venue accepts a
+                        # reused id once the first order is final): asked for first.
+                        action.attempt = 1
                         await self._enqueue([action])
                 elif status in ("rejected", "cancelled"):
                     action.attempt, action.fresh_id = 1, True
@@ -423,5 +429,6 @@ class RecoveryMixin:
         self._leased = False  # the lease was taken at start: keep it for the Guard's life
         self._lease_epoch: int | None = None
         self._next_flat_check = 0.0
+        self._flat_task: asyncio.Task[None] | None = None
         self._next_reconcile = time.monotonic() + 60.0  # start() has just reconciled
         self._flat_confirmed: bool | None = None

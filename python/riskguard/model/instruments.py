@@ -73,9 +73,19 @@ class Instrument:
             step = 1.0
         if step is None and self.contract_size == 1.0:
             return float(qty)
-        contracts = abs(qty) / self.contract_size
-        rounded = _step(contracts, step, up=False) * self.contract_size
+        # In decimal: 0.29 / 0.01 is 28.999... in binary, which would drop a contract.
+        size = Decimal(repr(self.contract_size))
+        units = Decimal(repr(abs(float(qty)))) / size
+        if step is not None:
+            lot = Decimal(repr(step))
+            units = (units / lot).to_integral_value(ROUND_FLOOR) * lot
+        rounded = float(units * size)
         return math.copysign(rounded, qty) if rounded else 0.0
+
+    def contracts(self, qty: float) -> float:
+        """``qty`` (base units) as a count of contracts, unsigned, divided in decimal (a
+        rounded quantity gives a whole number of lots exactly)."""
+        return float(Decimal(repr(abs(float(qty)))) / Decimal(repr(self.contract_size)))
 
     def round_price(self, price: float, *, side: str, stop: bool = False) -> float:
         """``price`` on the tick grid, toward less risk for an order of ``side`` (``"buy"`` or

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from riskguard.redact import REDACTED
+from riskguard.redact import REDACTED, safe_url
 
 __all__ = ["VenueSettings"]
 
@@ -46,7 +46,11 @@ class VenueSettings:
 
     def __repr__(self) -> str:
         key = REDACTED if self.api_key else "''"
+        urls = ", ".join(
+            f"{name}={safe_url(url) if url else None!r}"
+            for name, url in (("base_url", self.base_url), ("ws_url", self.ws_url))
+        )
         return (
             f"VenueSettings(type={self.type!r}, api_key={key}, testnet={self.testnet}, "
-            f"symbols={self.symbols!r}, base_url={self.base_url!r}, ws_url={self.ws_url!r})"
+            f"symbols={self.symbols!r}, {urls})"
         )

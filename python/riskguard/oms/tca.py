@@ -26,6 +26,8 @@ from riskguard.model.orders import Fill
 
 __all__ = ["Executions", "quality", "slippage_bps"]
 
+_KEEP = 100_000  # orders whose asked price a Guard remembers for their fills
+
 
 def slippage_bps(requested: float, executed: float, qty: float) -> float:
     """The slippage of a fill of ``qty`` (signed) at ``executed`` against ``requested``, in
@@ -51,6 +53,8 @@ class Executions:
         if cid not in self._asked:
             price = requested if requested is not None and math.isfinite(requested) else None
             self._asked[cid] = (price, self._clock())
+            if len(self._asked) > _KEEP:
+                del self._asked[next(iter(self._asked))]  # the oldest: long settled
 
     def attempt(
         self, cid: str, latency_s: float, retries: int, error: str | None = None

@@ -55,6 +55,10 @@ class FillLog:
     def __len__(self) -> int:
         return len(self.fills)
 
+    def has(self, symbol: str, fill_id: object) -> bool:
+        """True when the fill ``fill_id`` of ``symbol`` was recorded."""
+        return (symbol, str(fill_id)) in self._ids
+
     async def iterate(self, *, follow: bool = True) -> AsyncIterator[Fill]:
         i = 0
         while True:

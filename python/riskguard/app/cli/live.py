@@ -32,7 +32,8 @@ def run(
     sandbox; false trades real money, and says so at start.
 
     A status line prints every --status-every seconds. Ctrl-C or SIGTERM stops new entries,
-    cancels working entry orders, keeps protective orders, closes the journal, and flattens
+    cancels working entry orders, keeps the venue's stop and reduce-only orders, closes the
+    journal (the engine's own stops end with the process), and flattens
     only with guard.flatten_on_exit = true. `riskguard status/kill/pause/resume --journal URL`
     work on it from another terminal.
 

@@ -24,7 +24,7 @@ from pydantic_settings import EnvSettingsSource, TomlConfigSettingsSource
 from riskguard.app.config.checks import SESSION_KEYS
 from riskguard.app.config.profiles import profile_limits
 from riskguard.app.config.registry import REGISTRY
-from riskguard.redact import safe_url
+from riskguard.redact import REDACTED, safe_url
 
 if TYPE_CHECKING:
     from riskguard.app.config.settings import Config
@@ -96,6 +96,13 @@ def provenance(cls: type[Config], path: str | Path | None = None) -> dict[str, S
         effective[name] = getattr(config, name).model_dump()
     journal = effective["journal"]
     journal["url"] = safe_url(journal["url"])
+    broker = effective["broker"]
+    for key in ("api_key", "secret", "password"):
+        if broker.get(key) is not None:
+            broker[key] = REDACTED  # shown as set, never shown
+    for key in ("base_url", "ws_url"):
+        if broker.get(key) is not None:
+            broker[key] = safe_url(broker[key])  # a gateway's password masked
     effective["alerts"]["sinks"] = [masked_sink(s) for s in config.alerts.sinks]
     # A breaker given as a number is its threshold: its other fields keep their defaults.
     for raw in (env, toml):

@@ -80,7 +80,7 @@ class Bingx(CcxtVenue):
             params["reduceOnly"] = True
         return params
 
-    async def fetch_fills(self, symbol: str, since_ms: int) -> list[dict[str, Any]]:
+    async def fetch_fills(self, symbol: str, since_ms: int, limit: int) -> list[dict[str, Any]]:
         # allFillOrders has no trade ids and second-resolution times; fillHistory has both
         # the tradeId and needs an end time as well as a start.
         market = self.client.market(symbol)
@@ -91,6 +91,7 @@ class Bingx(CcxtVenue):
                 "symbol": market["id"],
                 "startTs": since_ms,
                 "endTs": int(time.time() * 1000) + 60_000,
+                "pageSize": limit,
             },
         )
         rows = ((answer or {}).get("data") or {}).get("fill_orders") or []

@@ -86,5 +86,8 @@ class KucoinFutures(CcxtVenue):
         # state (ccxt leaves status and amount None).
         if raw.get("status") is not None and raw.get("amount") is not None:
             return raw
-        state = await self._call("rest", self.client.fetch_order, raw.get("id"), symbol)
+        try:
+            state = await self._call("rest", self.client.fetch_order, raw.get("id"), symbol)
+        except VenueError:
+            return raw  # created all the same: answered as working, settled by lookups
         return state or raw

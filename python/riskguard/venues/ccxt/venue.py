@@ -73,6 +73,9 @@ _TYPES = {
     OrderType.STOP_LIMIT: "limit",
 }
 _NS = 1_000_000
+_PAGE = 500  # fills per REST page
+_MAX_PAGES = 200  # pages per symbol and resync: 100,000 fills
+_MAX_ASKED = 200  # orders asked for their client order id per symbol and resync
 
 
 def _ms_to_ns(ms: Any) -> int:
@@ -142,6 +145,7 @@ class CcxtVenue:
         self._tasks: list[asyncio.Task[None]] = []
         self._started: asyncio.Future[None] | None = None
         self._since_ms = 0
+        self._since: dict[str, int] = {}  # per symbol: where the next fill read starts (ms)
         self._gap = asyncio.Event()
         self.stats = {"calls": 0, "reconnects": 0, "resyncs": 0}
         self.on_resync: Callable[[], None] | None = None  # ports.Resyncing
@@ -189,9 +193,11 @@ class CcxtVenue:
             return abs(float(cost)) * float(trade.get("price") or 0.0)
         return abs(float(cost))
 
-    async def fetch_fills(self, symbol: str, since_ms: int) -> list[dict[str, Any]]:
-        """The account's trades of ``symbol`` since ``since_ms``, as ccxt trades with ids."""
-        return await self._call("rest", self.client.fetch_my_trades, symbol, since_ms)  # type: ignore[no-any-return]
+    async def fetch_fills(self, symbol: str, since_ms: int, limit: int) -> list[dict[str, Any]]:
+        """At most ``limit`` of the account's trades of ``symbol`` from ``since_ms`` on, oldest
+        first, as ccxt trades with ids."""
+        trades = await self._call("rest", self.client.fetch_my_trades, symbol, since_ms, limit)
+        return list(trades)
 
     async def dead_man(self, seconds: float) -> bool:
         """Arms the venue's dead-man's switch: every order cancelled unless re-armed within
@@ -383,7 +389,10 @@ class CcxtVenue:
             stop = inst.round_price(order.stop_price, side=order.side, stop=True)
         reference = limit or stop or self._last.get(order.symbol) or await self._price(order.symbol)
         problem = inst.refusal(qty, reference)
-        if problem is not None and not (reduce_only and qty != 0.0):
+        # A futures close below the minimums is taken (reduce-only); spot has no reduce-only
+        # and Binance applies its NOTIONAL filter to every order.
+        exempt = reduce_only and qty != 0.0 and self.market_type != "spot"
+        if problem is not None and not exempt:
             return self._refused(order, cid, problem)
         sent = Order(
             order.symbol,
@@ -399,7 +408,7 @@ class CcxtVenue:
         params = self.order_params(sent, cid, reduce_only)
         if order.time_in_force is not TimeInForce.GTC:
             params["timeInForce"] = order.time_in_force.value  # IOC, DAY: the venue's own
-        amount = abs(qty) / inst.contract_size
+        amount = inst.contracts(qty)
         self._sent.add(cid)  # from here on, a resend looks the order up first
         try:
             raw = await self._call(
@@ -495,9 +504,14 @@ class CcxtVenue:
             balance = await self._call("rest", self.client.fetch_balance)
             for symbol in self.settings.symbols:
                 qty = float((balance.get("total") or {}).get(self._markets[symbol]["base"]) or 0.0)
-                inst = self.instruments[symbol]
-                if inst.round_qty(qty) != 0.0:
-                    held[symbol] = Position(qty, self._last.get(symbol, 0.0), 0.0)
+                if qty == 0.0:
+                    continue
+                price = self._last.get(symbol) or await self._price(symbol)
+                # A balance the venue would not let be sold (below its minimum quantity or
+                # notional) is dust, not a position: no close could ever make it flat.
+                if self.instruments[symbol].refusal(self.instruments[symbol].round_qty(qty), price):
+                    continue
+                held[symbol] = Position(qty, price, 0.0)
             return held
         for raw in await self._call(
             "rest", self.client.fetch_positions, list(self.settings.symbols)
@@ -606,14 +620,27 @@ class CcxtVenue:
 
     async def _lookup(self, cid: str, symbol: str) -> Order | None:
         """The venue's state of order ``cid`` (None when it does not know it)."""
+        raw: dict[str, Any] | None
         try:
             raw = await self._call(
                 "rest", self.client.fetch_order, self.lookup_id, symbol, self.lookup_params(cid)
             )
         except UnknownOrder:
-            return None
+            raw = None
         if not raw or raw.get("id") is None:
-            return None  # KuCoin answers an unknown client order id with empty data
+            raw = None  # KuCoin answers an unknown client order id with empty data
+        if raw is None:
+            venue_id = self._venue_id(cid)
+            if venue_id is None or venue_id != cid:
+                return None
+            # An order placed without a client order id (by hand, in the venue's app) goes by
+            # its venue id: a kill must still find it to cancel it.
+            try:
+                raw = await self._call("rest", self.client.fetch_order, venue_id, symbol)
+            except UnknownOrder:
+                return None
+            if not raw or raw.get("id") is None:
+                return None
         self._take_trades(raw)
         state = self._order(raw, None, cid=cid)
         self._check_gap(state)
@@ -701,6 +728,12 @@ class CcxtVenue:
             kind, limit = OrderType.LIMIT, float(price)
         if qty == 0.0:
             qty = filled or sign * size
+        known = self.states.get(cid)
+        reduce_only = bool(
+            raw.get("reduceOnly")
+            or (sent is not None and sent.reduce_only)
+            or (known is not None and known.reduce_only)
+        )
         order = Order(
             symbol,
             qty,
@@ -713,6 +746,7 @@ class CcxtVenue:
             avg_fill_price=raw.get("average") or None,
             reason="" if status is not OrderStatus.REJECTED else str(raw.get("info", ""))[:200],
             submitted_ts=_ms_to_ns(raw.get("timestamp")) if raw.get("timestamp") else None,
+            reduce_only=reduce_only,
         )
         return self.states.update(order)
 
@@ -744,10 +778,21 @@ class CcxtVenue:
         if not cid:
             cid = next((c for c, (i, _) in self._ids.items() if i == order_id), order_id)
         liquidity = Liquidity.MAKER if trade.get("takerOrMaker") == "maker" else Liquidity.TAKER
+        qty = sign * float(trade.get("amount") or 0.0) * size
+        fee = trade.get("fee") or {}
+        market = self._markets.get(symbol, {})
+        if (
+            self.market_type == "spot"
+            and fee.get("cost")
+            and fee.get("currency") == market.get("base")
+        ):
+            # A spot fee taken in the asset bought (Binance without BNB): the account holds
+            # that much less of it; the fee is counted in quote currency (fill_fee).
+            qty -= abs(float(fee["cost"]))
         return Fill(
             cid,
             symbol,
-            sign * float(trade.get("amount") or 0.0) * size,
+            qty,
             float(trade.get("price") or 0.0),
             self.fill_fee(trade),
             _ms_to_ns(trade.get("timestamp")),
@@ -790,17 +835,55 @@ class CcxtVenue:
                 self._order(raw, None)
 
     async def _resync_fills(self) -> None:
-        since = self._since_ms
-        if self._fill_log.fills:
-            since = max(since, self._fill_log.fills[-1].ts // _NS - 60_000)
+        """The fills of each symbol since a minute before the last one known (or the lookback),
+        page after page, each named by its order's client order id (learnt from the venue
+        when a trade carries only the venue's order id: a fill made while no riskguard was
+        running belongs to an order of the last run)."""
         for symbol in self.settings.symbols:
-            trades = await self.fetch_fills(symbol, since)
-            for trade in sorted(trades, key=lambda t: (t.get("timestamp") or 0, str(t["id"]))):
-                fill = self._fill(trade)
-                if fill is not None:
-                    self._fill_log.add(fill)
+            since = self._since.get(symbol, self._since_ms)
+            asked = 0
+            for _ in range(_MAX_PAGES):
+                page = await self.fetch_fills(symbol, since, _PAGE)
+                page.sort(key=lambda t: (t.get("timestamp") or 0, str(t.get("id"))))
+                for trade in page:
+                    named = trade.get("clientOrderId") or (trade.get("info") or {}).get(
+                        "clientOrderId"
+                    )
+                    if not named and self._fill_log.has(symbol, trade.get("id")):
+                        continue  # seen already, named then
+                    if not named and asked < _MAX_ASKED:
+                        asked += 1  # one lookup per order, bounded per resync
+                        trade["clientOrderId"] = await self._client_id_of(trade, symbol)
+                    fill = self._fill(trade)
+                    if fill is not None:
+                        self._fill_log.add(fill)
+                last = max((t.get("timestamp") or 0 for t in page), default=0)
+                if len(page) < _PAGE or last <= since:
+                    break
+                since = last  # the next page; the fills of that millisecond come again, once
+            known = [f.ts for f in self._fill_log.fills if f.symbol == symbol]
+            if known:
+                self._since[symbol] = max(self._since_ms, max(known) // _NS - 60_000)
+
+    async def _client_id_of(self, trade: dict[str, Any], symbol: str) -> str | None:
+        """The client order id of the order a trade belongs to, asked of the venue once per
+        order (None when the venue does not say)."""
+        order_id = str(trade.get("order") or "")
+        if not order_id:
+            return None
+        for cid, (venue_id, _) in self._ids.items():
+            if venue_id == order_id:
+                return cid
+        try:
+            raw = await self._call("rest", self.client.fetch_order, order_id, symbol)
+        except UnknownOrder:
+            return None
+        cid = (raw or {}).get("clientOrderId") or None
+        self._ids[cid or order_id] = (order_id, symbol)
+        return cid
 
     async def _watch_fills(self) -> None:
+        # Ends (and runs again) when a watch outlives its time box: see _watched.
         async for trades in self._watched(self.client.watch_my_trades):
             for trade in trades or ():
                 fill = self._fill(trade)
@@ -828,7 +911,10 @@ class CcxtVenue:
                 pending = asyncio.ensure_future(watch())
                 done, _ = await asyncio.wait({pending}, timeout=box)
                 if not done:
-                    raise TimeoutError(f"no user-stream answer for {box:g} s")
+                    # Quiet (an idle account) or stuck: what it would have said is read by
+                    # REST, and the watch starts afresh. Not a failure: no alert, no backoff.
+                    await self._resync()
+                    return
                 answer, pending = pending.result(), None
                 yield answer
         finally:
@@ -854,9 +940,13 @@ class CcxtVenue:
             self._gap.clear()
             try:
                 await self._resync_fills()
-            except VenueError as e:
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # tried again; the task never ends on a failure
                 self._gap.set()
-                log.warning("%s: reading missing fills failed: %s", self.name, e)
+                log.warning(
+                    "%s: reading missing fills failed: %s", self.name, redact(e, *self._secrets)
+                )
                 await asyncio.sleep(1.0)
 
     async def _watch_trades(self, symbol: str) -> None:
@@ -893,20 +983,26 @@ class CcxtVenue:
             if dead_man:
                 try:
                     await self.dead_man(dead_man)
-                except VenueError as e:
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:
                     self._alert(
                         "dead_man",
                         "warning",
                         f"{self.name}: re-arming the dead-man's switch failed",
                         str(e),
                     )
-            with contextlib.suppress(VenueError):
+            try:
                 for state in list(self.states.orders.values()):
                     if state.is_open and state.client_order_id in self._sent:
                         await self._lookup(state.client_order_id or "", state.symbol)
                 if time.monotonic() >= next_resync:
                     next_resync = time.monotonic() + 60.0
                     await self._resync()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # the timers outlive any failure: the switch must re-arm
+                log.warning("%s timers: %s", self.name, redact(e, *self._secrets))
             self.health.check()
             await asyncio.sleep(min(self.reconcile_orders_s, self.settings.stale_feed_s / 3))
 

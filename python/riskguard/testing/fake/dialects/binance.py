@@ -500,6 +500,24 @@ class _Binance(Dialect):
             topic=f"{low}@miniTicker",
         )
 
+    def _ticker_24hr(self, params: Params) -> dict[str, Any]:
+        """``ticker/24hr`` of one symbol: the last price and the day's range so far."""
+        m = self._market(params, "spot" if not self.futures else "swap")
+        price = self.exchange.prices.get(m.id)
+        if price is None:
+            raise _Error(400, -1121, "Invalid symbol.")
+        t = self._ticker.get(m.id, {"o": price, "h": price, "l": price, "v": 0.0, "q": 0.0})
+        return {
+            "symbol": m.id,
+            "lastPrice": _fmt(price),
+            "openPrice": _fmt(t["o"]),
+            "highPrice": _fmt(t["h"]),
+            "lowPrice": _fmt(t["l"]),
+            "volume": _fmt(t["v"]),
+            "quoteVolume": _fmt(t["q"]),
+            "closeTime": self.server_ms(),
+        }
+
     def publish_bar(
         self,
         market_id: str,
@@ -609,6 +627,7 @@ class BinanceSpot(_Binance):
         e = self._endpoint
         return [
             ("GET", "/api/v3/ping", "time", e(lambda p: {}, auth="none")),
+            ("GET", "/api/v3/ticker/24hr", "ticker", e(self._ticker_24hr, weight=2, auth="none")),
             (
                 "GET",
                 "/api/v3/time",
@@ -1224,6 +1243,7 @@ class BinanceUsdm(_Binance):
         open_weight = lambda p: 1 if p.get("symbol") else 40  # noqa: E731
         return [
             ("GET", "/fapi/v1/ping", "time", e(lambda p: {}, auth="none")),
+            ("GET", "/fapi/v1/ticker/24hr", "ticker", e(self._ticker_24hr, auth="none")),
             (
                 "GET",
                 "/fapi/v1/time",
