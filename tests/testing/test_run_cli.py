@@ -132,7 +132,7 @@ def test_run_trades_and_stops_cleanly_on_sigterm(tmp_path: Path, flatten: bool) 
             if proc.poll() is None:
                 proc.kill()
         assert proc.returncode == 0, out
-        assert "TESTNET" in out and "stopped:" in out, out
+        assert "through the gateway" in out and "stopped:" in out, out
         assert KEY not in out and SECRET not in out
         held = exchange.position("BTCUSDT").qty
         if flatten:
