@@ -459,22 +459,29 @@ class StreamRun:
 # --- asv -----------------------------------------------------------------------------------------
 
 
-class TimeOrderRoundtrip:
-    """200 resting limit orders through riskguard's Binance USD-M venue, and through the bare
-    ccxt.pro client, against the fake venue."""
+class _Venue:
+    """asv's setup and teardown of a venue row: a fresh ``runner`` per benchmark."""
 
     number = 1
     repeat = 5
     warmup_time = 0.0
+    runner: type = object
 
     def setup(self) -> None:
         if unavailable():
             raise NotImplementedError(unavailable())
-        self.run = OrderRun()
+        self.run = self.runner()
         self.run.fresh()
 
     def teardown(self) -> None:
         self.run.close()
+
+
+class TimeOrderRoundtrip(_Venue):
+    """200 resting limit orders through riskguard's Binance USD-M venue, and through the bare
+    ccxt.pro client, against the fake venue."""
+
+    runner = OrderRun
 
     def time_riskguard(self) -> None:
         self.run.ours()
@@ -483,23 +490,12 @@ class TimeOrderRoundtrip:
         self.run.peer()
 
 
-class TimeStreamToEngine:
+class TimeStreamToEngine(_Venue):
     """20 bursts of 1,000 trades from the fake venue's market stream into a Guard, into the bare
     ccxt.pro client's ``watch_trades`` loop, and (``guard_only``) straight into the Guard's
     feed."""
 
-    number = 1
-    repeat = 5
-    warmup_time = 0.0
-
-    def setup(self) -> None:
-        if unavailable():
-            raise NotImplementedError(unavailable())
-        self.run = StreamRun()
-        self.run.fresh()
-
-    def teardown(self) -> None:
-        self.run.close()
+    runner = StreamRun
 
     def time_websocket_to_guard(self) -> None:
         self.run.ours()

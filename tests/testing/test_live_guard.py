@@ -241,26 +241,6 @@ def test_a_stale_feed_pauses_new_risk_and_recovers(tmp_path) -> None:
     asyncio.run(asyncio.wait_for(main(), 60.0))
 
 
-def test_an_operator_pause_outlives_the_feed_coming_back(tmp_path) -> None:
-    async def main() -> None:
-        async with live(tmp_path, stale_feed_s=0.5) as (guard, fake, alerts):
-            exchange = fake.exchange("binanceusdm")
-            await prime(guard, fake)
-            runner = asyncio.create_task(guard.run(guard.broker.feed()))
-            fake.faults.silent = True
-            await until(lambda: guard.engine.paused)
-            await guard.pause("operator", actor="ops")
-            fake.faults.silent = False
-            for _ in range(10):
-                exchange.set_price("BTCUSDT", 50_020.0)
-                await asyncio.sleep(0.1)
-            assert guard.engine.paused, "the feed lifted an operator's pause"
-            runner.cancel()
-            await asyncio.gather(runner, return_exceptions=True)
-
-    asyncio.run(asyncio.wait_for(main(), 60.0))
-
-
 def test_a_418_ban_stops_calls_and_raises_a_critical_alert(tmp_path) -> None:
     async def main() -> None:
         async with live(tmp_path) as (guard, fake, alerts):
@@ -310,47 +290,43 @@ def test_the_dead_mans_switch_is_armed_while_running_and_disarmed_at_a_clean_sto
     asyncio.run(asyncio.wait_for(main(), 60.0))
 
 
-def test_a_pause_from_another_process_outlives_the_feed_coming_back(tmp_path):
+async def _by_code(guard: Any, tmp_path: Any) -> str:
+    await guard.pause("operator", actor="ops")
+    return "an operator's pause"
+
+
+async def _by_another_process(guard: Any, tmp_path: Any) -> str:
     from riskguard.journal import Journal
 
+    journal = Journal(f"sqlite:///{tmp_path / 'live.db'}", create=False)
+    try:  # as `riskguard pause` does it
+        journal.record_control("pause", time.time_ns(), reason="ops", actor="cli")
+    finally:
+        journal.close()
+    await until(lambda: not guard.journal.pending_controls())
+    return "a pause from another process"
+
+
+async def _by_an_escalation(guard: Any, tmp_path: Any) -> str:
+    guard._raise_escalation("flatten", "a close keeps failing", "close failing", "test")
+    return "the pause of an open escalation"
+
+
+@pytest.mark.parametrize("hold", [_by_code, _by_another_process, _by_an_escalation])
+def test_a_pause_the_feed_did_not_make_outlives_the_feed_coming_back(tmp_path, hold) -> None:
     async def main() -> None:
         async with live(tmp_path, stale_feed_s=0.5) as (guard, fake, alerts):
             exchange = fake.exchange("binanceusdm")
             await prime(guard, fake)
             runner = asyncio.create_task(guard.run(guard.broker.feed()))
             fake.faults.silent = True
-            await until(lambda: guard.engine.paused)
-            journal = Journal(f"sqlite:///{tmp_path / 'live.db'}", create=False)
-            try:  # as `riskguard pause` does it
-                journal.record_control("pause", time.time_ns(), reason="ops", actor="cli")
-            finally:
-                journal.close()
-            await until(lambda: not guard.journal.pending_controls())
+            await until(lambda: guard.engine.paused)  # the feed's own pause
+            what = await hold(guard, tmp_path)  # ...met by another
             fake.faults.silent = False
             for _ in range(10):
                 exchange.set_price("BTCUSDT", 50_020.0)
                 await asyncio.sleep(0.1)
-            assert guard.engine.paused, "the feed lifted an operator's pause"
-            runner.cancel()
-            await asyncio.gather(runner, return_exceptions=True)
-
-    asyncio.run(asyncio.wait_for(main(), 60.0))
-
-
-def test_an_escalation_keeps_the_pause_when_the_feed_comes_back(tmp_path):
-    async def main() -> None:
-        async with live(tmp_path, stale_feed_s=0.5) as (guard, fake, alerts):
-            exchange = fake.exchange("binanceusdm")
-            await prime(guard, fake)
-            runner = asyncio.create_task(guard.run(guard.broker.feed()))
-            fake.faults.silent = True
-            await until(lambda: guard.engine.paused)
-            guard._raise_escalation("flatten", "a close keeps failing", "close failing", "test")
-            fake.faults.silent = False
-            for _ in range(10):
-                exchange.set_price("BTCUSDT", 50_020.0)
-                await asyncio.sleep(0.1)
-            assert guard.engine.paused, "the feed lifted the pause of an open escalation"
+            assert guard.engine.paused, f"the feed lifted {what}"
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
 

@@ -45,7 +45,8 @@ class FeedMixin:
 
         A record older than the engine's clock (a bar stamped at its close arrives after
         later trades) is applied at the engine's time; a record the Guard refuses (a NaN
-        price, an unknown symbol) is alerted and skipped.
+        price, an unknown symbol, a record that is neither a Tick nor a Bar) is alerted and
+        skipped.
 
         Raises GuardError: the Guard is closed. Whatever the feed raises.
         """
@@ -107,19 +108,19 @@ class FeedMixin:
         # A live feed interleaves streams: a bar stamped at its close arrives after trades
         # stamped later, and trades of two streams cross by a few ms. A record older than the
         # engine's clock is applied at the engine's time, when it became known.
+        if not isinstance(item, (Tick, Bar)):
+            raise RiskError(f"a feed yields Tick and Bar records, got {type(item).__name__}")
         ts = max(item.ts, self.engine.ts)
         if isinstance(item, Tick):
             self.feed_stats["ticks"] += 1
             await self.on_tick(item.symbol, item.price, ts)
             hook = getattr(strategy, "on_tick", None)
-        elif isinstance(item, Bar):
+        else:
             self.feed_stats["bars"] += 1
             await self.on_bar(
                 item.symbol, item.open, item.high, item.low, item.close, item.volume, ts
             )
             hook = getattr(strategy, "on_bar", None)
-        else:
-            raise TypeError(f"a feed yields Tick and Bar records, got {type(item).__name__}")
         if hook is None:
             return
         for signal in _signals(hook(item)):
